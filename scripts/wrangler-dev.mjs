@@ -1,0 +1,61 @@
+// Starts `wrangler dev` for edgeplane: applies D1 migrations to the local state first, then serves.
+// Used by `npm start`, the end-to-end tests and the benchmark, so all three run the same way.
+import { spawn, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+
+function baseEnv(extra = {}) {
+  // npm puts node_modules/.bin first on PATH in scripts; do the same so wrangler runs on the `node`
+  // devDependency (Node 22) even when this file is started by another Node.
+  const path = `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH ?? ""}`;
+  return { ...process.env, PATH: path, WRANGLER_SEND_METRICS: "false", NO_UPDATE_NOTIFIER: "1", ...extra };
+}
+
+export function ensureDevVars() {
+  const target = join(ROOT, ".dev.vars");
+  if (!existsSync(target)) {
+    copyFileSync(join(ROOT, ".dev.vars.example"), target);
+    console.log("created .dev.vars from .dev.vars.example");
+  }
+}
+
+/** Applies migrations/ to the local D1 under `persistTo` (default .wrangler/state). */
+export function applyMigrations(persistTo) {
+  const args = ["d1", "migrations", "apply", "DB", "--local"];
+  if (persistTo) args.push("--persist-to", persistTo);
+  const r = spawnSync(WRANGLER, args, { cwd: ROOT, env: baseEnv({ CI: "true" }), encoding: "utf8" });
+  if (r.status !== 0) {
+    throw new Error(`wrangler d1 migrations apply failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  }
+}
+
+/**
+ * Spawns `wrangler dev`. `vars` become `--var KEY:VALUE` overrides; `persistTo` isolates state.
+ * Returns the child process (its own process group, so the whole tree can be killed).
+ */
+export function spawnWranglerDev({ port, persistTo, vars = {}, stdio = "inherit" } = {}) {
+  const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--show-interactive-dev-session=false", "--log-level", "warn"];
+  if (persistTo) args.push("--persist-to", persistTo);
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  return spawn(WRANGLER, args, { cwd: ROOT, env: baseEnv(), stdio, detached: true });
+}
+
+export async function waitForHealthy(url, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) return;
+      last = `status ${r.status}`;
+    } catch (e) {
+      last = String(e?.cause?.code ?? e);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`server at ${url} not healthy after ${timeoutMs} ms (${last})`);
+}

@@ -1,0 +1,103 @@
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+// @ts-expect-error plain ESM helper shared with npm start and the benchmark
+import { applyMigrations, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.mjs";
+
+export const E2E_ADMIN_TOKEN = "e2e-admin-token";
+export const E2E_CLICK_KEY = "e2e-click-signing-key";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface DevServer {
+  url: string;
+  port: number;
+  persistDir: string;
+  /** SIGKILL the whole wrangler/workerd process tree (a crash, not a shutdown). */
+  kill(): Promise<void>;
+  /** Start again on the same port and persisted state. */
+  restart(): Promise<void>;
+  /** Stop and delete the state. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts a private `wrangler dev` (own port, own persisted state) with test secrets and vars. Every
+ * test file that needs a server starts its own, so no test depends on another's leftovers.
+ */
+export async function startDevServer(vars: Record<string, string> = {}): Promise<DevServer> {
+  const persistDir = mkdtempSync(join(tmpdir(), "edgeplane-e2e-"));
+  const port = await freePort();
+  const allVars = { ADMIN_TOKEN: E2E_ADMIN_TOKEN, CLICK_SIGNING_KEY: E2E_CLICK_KEY, TRUST_REGION_HEADER: "true", ...vars };
+  applyMigrations(persistDir);
+  let child: ChildProcess | null = null;
+  const url = `http://127.0.0.1:${port}`;
+  const boot = async () => {
+    child = spawnWranglerDev({ port, persistTo: persistDir, vars: allVars, stdio: process.env.E2E_VERBOSE ? "inherit" : "ignore" }) as ChildProcess;
+    await waitForHealthy(url, 90_000);
+  };
+  const killTree = async (signal: NodeJS.Signals) => {
+    const c = child;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise<void>((r) => c.once("exit", () => r()));
+    try {
+      process.kill(-c.pid!, signal);
+    } catch {
+      /* already gone */
+    }
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    child = null;
+  };
+  await boot();
+  return {
+    url,
+    port,
+    persistDir,
+    kill: () => killTree("SIGKILL"),
+    restart: boot,
+    dispose: async () => {
+      await killTree("SIGTERM");
+      await killTree("SIGKILL");
+      rmSync(persistDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** JSON over HTTP against a dev server. */
+export async function http(
+  base: string,
+  method: string,
+  path: string,
+  opts: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  const token = opts.token === undefined ? E2E_ADMIN_TOKEN : opts.token;
+  if (token) headers.authorization = `Bearer ${token}`;
+  let body: string | undefined;
+  if (opts.body !== undefined) {
+    body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
+    headers["content-type"] ??= "application/json";
+  }
+  const res = await fetch(base + path, { method, headers, body, redirect: "manual" });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* keep text */
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}

@@ -1,0 +1,3 @@
+import { newSubApp } from "./lib/app-factory";
+
+export const adminConfigApp = newSubApp();

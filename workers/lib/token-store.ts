@@ -1,0 +1,54 @@
+import { and, desc, eq, isNull } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { tokens } from "../../db/schema";
+import type { Role } from "../../lib/roles";
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  role: Role;
+  namespaces: string[];
+  createdAt: string;
+  createdBy: string;
+  revokedAt: string | null;
+}
+
+function toRecord(r: typeof tokens.$inferSelect): TokenRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    role: r.role as Role,
+    namespaces: JSON.parse(r.namespaces) as string[],
+    createdAt: r.createdAt,
+    createdBy: r.createdBy,
+    revokedAt: r.revokedAt,
+  };
+}
+
+export async function findActiveTokenByHash(db: D1Database, hash: string): Promise<TokenRecord | null> {
+  const rows = await drizzle(db)
+    .select()
+    .from(tokens)
+    .where(and(eq(tokens.tokenHash, hash), isNull(tokens.revokedAt)))
+    .limit(1);
+  return rows[0] ? toRecord(rows[0]) : null;
+}
+
+export async function listTokens(db: D1Database, limit: number): Promise<TokenRecord[]> {
+  const rows = await drizzle(db).select().from(tokens).orderBy(desc(tokens.createdAt)).limit(limit);
+  return rows.map(toRecord);
+}
+
+export async function getToken(db: D1Database, id: string): Promise<TokenRecord | null> {
+  const rows = await drizzle(db).select().from(tokens).where(eq(tokens.id, id)).limit(1);
+  return rows[0] ? toRecord(rows[0]) : null;
+}
+
+function randomBase64Url(bytes: number): string {
+  const b = crypto.getRandomValues(new Uint8Array(bytes));
+  return btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+export function newTokenSecret(): { id: string; token: string } {
+  return { id: "tok_" + randomBase64Url(9), token: "ept_" + randomBase64Url(32) };
+}
