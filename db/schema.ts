@@ -2,7 +2,7 @@
  * D1 schema (drizzle). Migrations in migrations/ are generated from this file by `npm run db:generate`.
  * docs/STORAGE.md describes every table.
  */
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** API tokens. Only the SHA-256 of a token is stored; the token itself is shown once. */
 export const tokens = sqliteTable(
@@ -52,4 +52,53 @@ export const auditLog = sqliteTable(
     hash: text("hash").notNull(),
   },
   (t) => [uniqueIndex("audit_event_idx").on(t.eventId), index("audit_ns_idx").on(t.namespace, t.seq)],
+);
+
+/** Clicks per one-minute event-time window (UTC) and dimension cell. Only flushes write it (additively). */
+export const clickCounts = sqliteTable(
+  "click_counts",
+  {
+    /** Epoch milliseconds of the start of the UTC minute. */
+    windowStart: integer("window_start").notNull(),
+    campaignId: text("campaign_id").notNull(),
+    adId: text("ad_id").notNull(),
+    region: text("region").notNull(),
+    clicks: integer("clicks").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.windowStart, t.campaignId, t.adId, t.region] }),
+    index("click_counts_campaign_idx").on(t.campaignId, t.windowStart),
+  ],
+);
+
+/**
+ * One row per applied flush, written in the same D1 batch as the counts it applies: replaying a flush
+ * whose answer was lost hits the primary key and rolls the whole batch back, so nothing counts twice.
+ */
+export const clickFlushLedger = sqliteTable(
+  "click_flush_ledger",
+  {
+    /** The flushing object, e.g. `shard:3` or `buffer:1`. */
+    source: text("source").notNull(),
+    flushId: integer("flush_id").notNull(),
+    flushedAt: text("flushed_at").notNull(),
+    cells: integer("cells").notNull().default(0),
+    clicks: integer("clicks").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.source, t.flushId] })],
+);
+
+/** Ingest health per arrival minute and source: accepted, duplicates, too_late, future, invalid. */
+export const ingestStats = sqliteTable(
+  "ingest_stats",
+  {
+    windowStart: integer("window_start").notNull(),
+    source: text("source").notNull(),
+    accepted: integer("accepted").notNull().default(0),
+    duplicates: integer("duplicates").notNull().default(0),
+    tooLate: integer("too_late").notNull().default(0),
+    future: integer("future").notNull().default(0),
+    invalid: integer("invalid").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.windowStart, t.source] })],
 );
