@@ -1,3 +1,84 @@
+import { z } from "zod";
+import { ApiError, badRequest, notFound } from "../lib/errors";
+import { NAMESPACE_RE } from "../lib/roles";
+import { resolveVersion } from "../lib/config/release";
+import { assertScope, requireAuth } from "./lib/auth";
+import { readJson } from "./lib/body";
 import { newSubApp } from "./lib/app-factory";
+import type { AppContext } from "./lib/context";
+import { getRelease, getVersionBlob } from "./lib/config-cache";
+import { coordinator } from "./lib/config-coordinator";
+import { requestRegion } from "./lib/region";
 
+/** Client-facing config reads and health reports: /v1/configs/:namespace. */
 export const configEdgeApp = newSubApp();
+
+const VERSION_RE = /^[1-9][0-9]{0,9}$/;
+const GENERATION_RE = /^[0-9]{1,15}$/;
+const MAX_CLIENT_ID = 256;
+const REPORTS_BODY_LIMIT = 1024 * 1024;
+
+function namespaceParam(c: AppContext): string {
+  const ns = c.req.param("ns") ?? "";
+  if (!NAMESPACE_RE.test(ns)) throw badRequest("invalid_namespace", `'${ns}' is not a valid namespace name`, { pattern: NAMESPACE_RE.source });
+  assertScope(c, ns);
+  return ns;
+}
+
+/** True when an If-None-Match list names `etag` (weak comparison, as RFC 9110 asks for GET). */
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === "*") return true;
+  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
+}
+
+configEdgeApp.get("/:ns", requireAuth("config.read"), async (c) => {
+  const ns = namespaceParam(c);
+  const pinned = c.req.query("version");
+  if (pinned !== undefined && !VERSION_RE.test(pinned)) throw badRequest("invalid_version", "version must be a positive integer", { version: pinned });
+  const genHeader = c.req.header("x-config-generation");
+  if (genHeader !== undefined && !GENERATION_RE.test(genHeader.trim())) {
+    throw badRequest("invalid_generation", "X-Config-Generation must be a non-negative integer", { value: genHeader });
+  }
+  const clientId = c.req.query("client_id") ?? c.req.header("x-client-id") ?? null;
+  if (clientId !== null && (clientId.length === 0 || clientId.length > MAX_CLIENT_ID)) {
+    throw badRequest("invalid_client_id", `client id must be 1-${MAX_CLIENT_ID} characters`);
+  }
+
+  const release = await getRelease(c.env, ns, genHeader === undefined ? null : Number(genHeader.trim()));
+  if (!release) throw notFound("namespace_not_found", `Namespace '${ns}' does not exist`, { namespace: ns });
+  const version = pinned !== undefined ? Number(pinned) : resolveVersion(release, requestRegion(c), clientId);
+  if (version === null) throw notFound("no_release", `Namespace '${ns}' has no released version yet`, { namespace: ns });
+  const blob = await getVersionBlob(c.env, ns, version);
+  if (!blob) throw notFound("version_not_found", `Namespace '${ns}' has no version ${version}`, { namespace: ns, version });
+
+  const headers = {
+    ETag: blob.etag,
+    "X-Config-Version": String(blob.version),
+    "X-Config-Generation": String(release.generation),
+    "Cache-Control": "private, no-cache",
+  };
+  if (matchesEtag(c.req.header("if-none-match"), blob.etag)) return c.body(null, 304, headers);
+  const body =
+    `{"namespace":${JSON.stringify(ns)},"version":${blob.version},"hash":${JSON.stringify(blob.hash)},` +
+    `"generation":${release.generation},"values":${blob.valuesJson}}`;
+  return c.body(body, 200, { ...headers, "Content-Type": "application/json; charset=UTF-8" });
+});
+
+const Report = z.object({
+  client_id: z.string().min(1).max(MAX_CLIENT_ID),
+  version: z.number().int().min(1),
+  status: z.enum(["ok", "error"]),
+  error: z.string().max(2000).optional(),
+});
+const Reports = z.union([z.object({ reports: z.array(Report).min(1).max(1000) }), Report]);
+
+configEdgeApp.post("/:ns/reports", requireAuth("config.read"), async (c) => {
+  const ns = namespaceParam(c);
+  const body = await readJson(c, Reports, REPORTS_BODY_LIMIT);
+  const reports = "reports" in body ? body.reports : [body];
+  const region = requestRegion(c) ?? "unknown";
+  const r = await coordinator(c.env, ns).report(ns, region, reports);
+  if (!r) throw new ApiError(500, "internal_error", "coordinator gave no answer");
+  return c.json({ accepted: r.accepted }, 202);
+});

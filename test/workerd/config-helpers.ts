@@ -1,0 +1,75 @@
+import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { expect } from "vitest";
+import { api } from "./helpers";
+
+let counter = 0;
+/** A namespace name no other test in the file uses. */
+export function uniqueNs(prefix = "ns"): string {
+  counter++;
+  return `${prefix}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export const LIMITS_SCHEMA = {
+  type: "object",
+  properties: {
+    feature: { type: "boolean" },
+    limits: { type: "object", properties: { max: { type: "integer", maximum: 1000 } }, additionalProperties: false },
+    name: { type: "string", minLength: 1 },
+  },
+  required: ["feature"],
+};
+
+export async function createNamespace(ns: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const r = await api("PUT", `/admin/v1/namespaces/${ns}`, { body: { schema: LIMITS_SCHEMA, description: "test", ...extra } });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+}
+
+export async function publish(ns: string, values: Record<string, unknown>, token?: string): Promise<number> {
+  const r = await api("POST", `/admin/v1/namespaces/${ns}/versions`, { body: { values, message: "test" }, token });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return r.body.version as number;
+}
+
+export async function startRollout(ns: string, version: number, plan: unknown, token?: string): Promise<{ status: number; body: any }> {
+  return api("POST", `/admin/v1/namespaces/${ns}/rollouts`, { body: { version, plan }, token });
+}
+
+export function stubFor(ns: string): DurableObjectStub {
+  return env.ROLLOUT_COORDINATOR.get(env.ROLLOUT_COORDINATOR.idFromName(ns));
+}
+
+/** Edge read; `gen` asks for a release state at least that new (as a real client would). */
+export async function read(
+  ns: string,
+  opts: { region?: string; client?: string; gen?: number; version?: number; token?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const q = new URLSearchParams();
+  if (opts.client) q.set("client_id", opts.client);
+  if (opts.version !== undefined) q.set("version", String(opts.version));
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.region) headers["x-region"] = opts.region;
+  if (opts.gen !== undefined) headers["x-config-generation"] = String(opts.gen);
+  return api("GET", `/v1/configs/${ns}${q.size ? "?" + q : ""}`, { headers, token: opts.token });
+}
+
+export async function release(ns: string): Promise<any> {
+  const r = await api("GET", `/admin/v1/namespaces/${ns}/release`);
+  expect(r.status).toBe(200);
+  return r.body;
+}
+
+export async function rollout(ns: string, id = "current"): Promise<any> {
+  return (await api("GET", `/admin/v1/namespaces/${ns}/rollouts/${id}`)).body;
+}
+
+/** Runs the coordinator's alarm (as the runtime would) until `done` holds or `max` alarms ran. */
+export async function runAlarmsUntil(ns: string, done: () => Promise<boolean>, max = 50): Promise<void> {
+  for (let i = 0; i < max; i++) {
+    if (await done()) return;
+    const ran = await runDurableObjectAlarm(stubFor(ns));
+    if (!ran) await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(await done()).toBe(true);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,129 @@
+import { fromRpcError } from "../../lib/errors";
+import { releaseKey, versionKey } from "../../lib/config/kv-keys";
+import type { ReleaseState } from "../../lib/config/release";
+import type { VersionBlob } from "../../lib/config/types";
+import { coordinator } from "./config-coordinator";
+
+/**
+ * Per-isolate caches of the edge read path. Version blobs are immutable, so they are kept until
+ * evicted (bounded LRU by entries and bytes). The release state is small and changes; it is kept
+ * for RELEASE_TTL_MS so a publish or rollback is visible within a second, and a client that has
+ * seen a newer generation forces a re-read (KV, then the coordinator).
+ */
+export const RELEASE_TTL_MS = 200;
+const BLOB_MAX_ENTRIES = 1000;
+const BLOB_MAX_BYTES = 64 * 1024 * 1024;
+const RELEASE_MAX_ENTRIES = 10_000;
+/** KV's own edge cache for immutable blobs (seconds). */
+const BLOB_KV_CACHE_TTL = 86_400;
+
+export interface CachedBlob {
+  version: number;
+  hash: string;
+  /** The values, already serialized: responses splice it in without re-stringifying. */
+  valuesJson: string;
+  etag: string;
+  bytes: number;
+}
+
+interface CachedRelease {
+  state: ReleaseState | null;
+  at: number;
+}
+
+const releases = new Map<string, CachedRelease>();
+const releaseInflight = new Map<string, Promise<ReleaseState | null>>();
+const blobs = new Map<string, CachedBlob>();
+let blobBytes = 0;
+
+export function clearConfigCaches(): void {
+  releases.clear();
+  blobs.clear();
+  blobBytes = 0;
+}
+
+/** Strong ETag of a version: the content hash plus the version number (same values, other version → other tag). */
+export function etagOf(version: number, hash: string): string {
+  return `"v${version}-${hash.replace(/^sha256:/, "").slice(0, 32)}"`;
+}
+
+async function fromCoordinator(env: Env, ns: string): Promise<ReleaseState | null> {
+  try {
+    return await coordinator(env, ns).getRelease(ns);
+  } catch (e) {
+    if (fromRpcError(e)?.code === "namespace_not_found") return null;
+    throw e;
+  }
+}
+
+async function loadRelease(env: Env, ns: string, minGeneration: number | null): Promise<ReleaseState | null> {
+  let state = await env.CONFIG_KV.get<ReleaseState>(releaseKey(ns), "json");
+  // KV is eventually consistent: when it lags behind what the client has seen (or has nothing yet),
+  // the coordinator's answer is authoritative.
+  if (!state || (minGeneration !== null && state.generation < minGeneration)) state = await fromCoordinator(env, ns);
+  return state;
+}
+
+/** The namespace's release state (null: no such namespace), never older than `minGeneration`. */
+export async function getRelease(env: Env, ns: string, minGeneration: number | null): Promise<ReleaseState | null> {
+  const now = Date.now();
+  const hit = releases.get(ns);
+  if (hit && now - hit.at < RELEASE_TTL_MS && (minGeneration === null || (hit.state !== null && hit.state.generation >= minGeneration))) {
+    return hit.state;
+  }
+  // One fetch per namespace at a time for ordinary expiry; a generation-forced read goes alone.
+  let p = minGeneration === null ? releaseInflight.get(ns) : undefined;
+  if (!p) {
+    p = loadRelease(env, ns, minGeneration);
+    if (minGeneration === null) {
+      releaseInflight.set(ns, p);
+      void p.finally(() => releaseInflight.delete(ns)).catch(() => {});
+    }
+  }
+  let state = await p;
+  const cur = releases.get(ns);
+  // Never move the cache backwards (a lagging KV read must not undo a newer coordinator read).
+  if (cur?.state && (!state || cur.state.generation > state.generation)) state = cur.state;
+  if (releases.size >= RELEASE_MAX_ENTRIES && !releases.has(ns)) releases.clear();
+  releases.set(ns, { state, at: Date.now() });
+  return state;
+}
+
+function remember(key: string, blob: CachedBlob): void {
+  blobs.set(key, blob);
+  blobBytes += blob.bytes;
+  while (blobs.size > BLOB_MAX_ENTRIES || blobBytes > BLOB_MAX_BYTES) {
+    const oldest = blobs.keys().next().value as string;
+    blobBytes -= blobs.get(oldest)!.bytes;
+    blobs.delete(oldest);
+  }
+}
+
+function toCached(blob: VersionBlob): CachedBlob {
+  const valuesJson = JSON.stringify(blob.values);
+  return { version: blob.version, hash: blob.hash, valuesJson, etag: etagOf(blob.version, blob.hash), bytes: valuesJson.length * 2 + 200 };
+}
+
+/** An immutable version blob: isolate LRU, then KV, then the coordinator (KV may not have it yet). */
+export async function getVersionBlob(env: Env, ns: string, version: number): Promise<CachedBlob | null> {
+  const key = versionKey(ns, version);
+  const hit = blobs.get(key);
+  if (hit) {
+    blobs.delete(key); // LRU: re-insert as newest
+    blobs.set(key, hit);
+    return hit;
+  }
+  let blob = await env.CONFIG_KV.get<VersionBlob>(key, { type: "json", cacheTtl: BLOB_KV_CACHE_TTL });
+  if (!blob) {
+    try {
+      blob = await coordinator(env, ns).getVersionBlob(ns, version);
+    } catch (e) {
+      if (fromRpcError(e)?.code !== "namespace_not_found") throw e;
+      blob = null;
+    }
+  }
+  if (!blob) return null;
+  const cached = toCached(blob);
+  remember(key, cached);
+  return cached;
+}
