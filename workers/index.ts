@@ -7,6 +7,7 @@ import { adminAccessApp } from "./admin-access";
 import { clicksApp } from "./clicks";
 import { metricsApp } from "./metrics";
 import { dashboardApp } from "./dashboard";
+import { clickLinksApp } from "./click-links";
 
 export { RolloutCoordinator } from "../durable-objects/RolloutCoordinator";
 export { ClickShard } from "../durable-objects/ClickShard";
@@ -23,6 +24,7 @@ app.route("/admin/v1", adminConfigApp);
 app.route("/admin/v1", adminAccessApp);
 app.route("/", clicksApp);
 app.route("/api/v1/clicks", metricsApp);
+app.route("/", clickLinksApp);
 app.route("/", dashboardApp);
 
 app.onError(renderError);
