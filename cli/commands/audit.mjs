@@ -1,0 +1,48 @@
+import { intArg, namespaceArg } from "../lib/args.mjs";
+import { FailureError } from "../lib/errors.mjs";
+import { oneLine, shortHash, shortTime } from "../lib/render.mjs";
+import { renderTable } from "../lib/table.mjs";
+import { run } from "./run.mjs";
+
+/** `edgeplane audit [--namespace] [--limit]`, `edgeplane audit verify` */
+export function register(/** @type {import("commander").Command} */ program) {
+  const audit = program
+    .command("audit")
+    .description("show the audit log, newest first (or oldest first from --after)")
+    .option("-n, --namespace <namespace>", "only this namespace's entries", namespaceArg)
+    .option("--limit <n>", "at most this many entries", intArg({ min: 1, max: 1000 }), 20)
+    .option("--after <seq>", "entries after this sequence number, oldest first (for paging)", intArg({ min: 0 }))
+    .action(
+      run(async (ctx, opts) => {
+        const query = { namespace: opts.namespace, limit: opts.limit, after: opts.after, order: opts.after === undefined ? "desc" : "asc" };
+        const body = await ctx.client.get("/admin/v1/audit", query);
+        if (ctx.json) return ctx.printJson(body);
+        const entries = Array.isArray(body?.entries) ? body.entries : [];
+        if (entries.length === 0) return ctx.out(ctx.c.dim("no audit entries"));
+        const rows = entries.map((/** @type {any} */ e) => [
+          e.seq,
+          shortTime(e.ts),
+          e.actor,
+          ctx.c.cyan(e.action),
+          e.namespace ?? "-",
+          e.version != null ? `v${e.version}` : "-",
+          oneLine(e.details === null ? "" : e.details, 50),
+          ctx.c.dim(shortHash(e.hash)),
+        ]);
+        ctx.out(renderTable(["SEQ", "TIME", "ACTOR", "ACTION", "NAMESPACE", "VERSION", "DETAILS", "HASH"], rows, { header: ctx.c.bold }));
+        if (body.next_after != null) ctx.info(ctx.c.dim(`more: edgeplane audit --after ${body.next_after}`));
+      }),
+    );
+
+  audit
+    .command("verify")
+    .description("recompute the audit hash chain on the server; exit 1 if it is broken")
+    .action(
+      run(async (ctx) => {
+        const body = await ctx.client.get("/admin/v1/audit/verify");
+        if (ctx.json) ctx.printJson(body);
+        if (!body?.ok) throw new FailureError(`audit chain is BROKEN at seq ${body?.first_bad_seq ?? "?"}: ${body?.reason ?? "unknown reason"} (${body?.checked ?? 0} entries checked)`);
+        if (!ctx.json) ctx.out(`${ctx.c.green("✓")} audit chain intact: ${body.checked} entries, head ${ctx.c.dim(shortHash(body.head))}`);
+      }),
+    );
+}

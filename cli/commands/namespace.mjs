@@ -1,0 +1,71 @@
+import { Option } from "commander";
+import { namespaceArg, intArg } from "../lib/args.mjs";
+import { readJsonObject } from "../lib/files.mjs";
+import { seg } from "../lib/http.mjs";
+import { listOf, oneLine, shortTime } from "../lib/render.mjs";
+import { renderPairs, renderTable } from "../lib/table.mjs";
+import { run } from "./run.mjs";
+
+/** `edgeplane namespace create|show|list` */
+export function register(/** @type {import("commander").Command} */ program) {
+  const ns = program.command("namespace").alias("ns").description("create, inspect and list config namespaces");
+
+  ns.command("create")
+    .description("create a namespace or update its schema/description/approvals (PUT)")
+    .argument("<namespace>", "namespace name", namespaceArg)
+    .requiredOption("--schema <file>", "JSON Schema file for the namespace's values ('-' for stdin)")
+    .option("--description <text>", "what this config is for")
+    .addOption(new Option("--approvals <n>", "approvals required before a rollout runs").choices(["0", "1"]))
+    .action(
+      run(async (ctx, name, opts) => {
+        const { value: schema } = readJsonObject(opts.schema, "the schema");
+        /** @type {Record<string, unknown>} */
+        const body = { schema };
+        if (opts.description !== undefined) body.description = opts.description;
+        if (opts.approvals !== undefined) body.approvals_required = Number(opts.approvals);
+        const res = await ctx.client.request("PUT", `/admin/v1/namespaces/${seg(name)}`, { body });
+        if (ctx.json) return ctx.printJson(res.body);
+        ctx.out(`${ctx.c.green("✓")} ${res.status === 201 ? "created" : "updated"} namespace ${ctx.c.bold(name)}`);
+      }),
+    );
+
+  ns.command("show")
+    .description("show a namespace: description, approvals, latest version, schema")
+    .argument("<namespace>", "namespace name", namespaceArg)
+    .action(
+      run(async (ctx, name) => {
+        const body = await ctx.client.get(`/admin/v1/namespaces/${seg(name)}`);
+        if (ctx.json) return ctx.printJson(body);
+        const info = body?.namespace && typeof body.namespace === "object" ? body.namespace : body;
+        const pairs = Object.entries(info)
+          .filter(([k, v]) => k !== "schema" && (v === null || typeof v !== "object"))
+          .map(([k, v]) => [k, k.endsWith("_at") ? shortTime(v) : v]);
+        ctx.out(renderPairs(/** @type {[string, unknown][]} */ (pairs), ctx.c.bold));
+        if (info.schema !== undefined) {
+          ctx.out(ctx.c.bold("schema"));
+          ctx.out(JSON.stringify(info.schema, null, 2));
+        }
+      }),
+    );
+
+  ns.command("list")
+    .description("list namespaces")
+    .option("--limit <n>", "at most this many", intArg({ min: 1, max: 1000 }))
+    .action(
+      run(async (ctx, opts) => {
+        const body = await ctx.client.get("/admin/v1/namespaces", { limit: opts.limit });
+        if (ctx.json) return ctx.printJson(body);
+        const items = listOf(body, ["namespaces"]);
+        if (items.length === 0) return ctx.out(ctx.c.dim("no namespaces yet — create one with `edgeplane namespace create NAME --schema schema.json`"));
+        const rows = items.map((n) => [
+          n.name ?? n.namespace,
+          n.latest_version ?? n.latest ?? "-",
+          n.approvals_required ?? "-",
+          n.active_rollout_id ?? "-",
+          shortTime(n.updated_at ?? n.created_at),
+          oneLine(n.description ?? "", 50),
+        ]);
+        ctx.out(renderTable(["NAMESPACE", "LATEST", "APPROVALS", "ACTIVE ROLLOUT", "UPDATED", "DESCRIPTION"], rows, { header: ctx.c.bold }));
+      }),
+    );
+}

@@ -1,0 +1,204 @@
+import { existsSync } from "node:fs";
+import { durationArg, intArg, namespaceArg, numberArg } from "../lib/args.mjs";
+import { FailureError, UsageError } from "../lib/errors.mjs";
+import { readJsonFile } from "../lib/files.mjs";
+import { seg } from "../lib/http.mjs";
+import { LiveBlock } from "../lib/progress.mjs";
+import { isTerminal, renderRollout, rolloutId, rolloutLine } from "../lib/rollout-view.mjs";
+import { renderTable } from "../lib/table.mjs";
+import { shortTime } from "../lib/render.mjs";
+import { run } from "./run.mjs";
+
+const PRESETS = ["canary", "immediate"];
+
+/**
+ * The `plan` field of a rollout request from `--plan` and its modifiers.
+ * @param {string} planArg preset name or path of a JSON plan file
+ * @param {{bake?: number, maxErrorRate?: number, minSamples?: number}} opts
+ */
+export function buildPlan(planArg, opts) {
+  const autoRollback =
+    opts.maxErrorRate !== undefined || opts.minSamples !== undefined
+      ? { max_error_rate: opts.maxErrorRate ?? 0.05, min_samples: opts.minSamples ?? 100 }
+      : undefined;
+  if (PRESETS.includes(planArg) && !existsSync(planArg)) {
+    if (opts.bake === undefined && !autoRollback) return planArg;
+    /** @type {Record<string, unknown>} */
+    const p = { preset: planArg };
+    if (opts.bake !== undefined) p.bake_seconds = Math.round(opts.bake);
+    if (autoRollback) p.auto_rollback = autoRollback;
+    return p;
+  }
+  if (opts.bake !== undefined) throw new UsageError("--bake only applies to a preset plan (canary | immediate); set bake_seconds per stage in the plan file");
+  const { value } = readJsonFile(planArg);
+  let plan = /** @type {any} */ (value);
+  if (plan && typeof plan === "object" && !Array.isArray(plan) && !plan.stages && plan.plan) plan = plan.plan;
+  if (Array.isArray(plan)) plan = { stages: plan };
+  if (!plan || (typeof plan !== "object" && typeof plan !== "string")) throw new UsageError(`${planArg}: a plan must be a JSON object {stages: [...]} or a preset name`);
+  if (autoRollback && typeof plan === "object") plan = { ...plan, auto_rollback: autoRollback };
+  return plan;
+}
+
+/**
+ * The rollout to act on: the given ID, or the namespace's current one.
+ * @param {import("../lib/context.mjs").Ctx} ctx
+ * @param {string} ns
+ * @param {string | undefined} id
+ */
+async function resolveRollout(ctx, ns, id) {
+  if (id) return id;
+  const cur = await ctx.client.get(`/admin/v1/namespaces/${seg(ns)}/rollouts/current`);
+  const r = cur?.rollout !== undefined ? cur.rollout : cur;
+  const found = rolloutId(r);
+  if (!found) throw new FailureError(`${ns} has no active rollout`);
+  return found;
+}
+
+/** @param {any} body */
+const unwrap = (body) => (body && typeof body === "object" && body.rollout && typeof body.rollout === "object" ? body.rollout : body);
+
+/**
+ * Polls a rollout until it ends: redraws bars in place on a TTY, prints a line per change otherwise
+ * (one JSON document per change with --json). Fails (exit 1) when it ends aborted or rolled back.
+ * @param {import("../lib/context.mjs").Ctx} ctx
+ * @param {string} ns
+ * @param {string} id
+ * @param {number} intervalSeconds
+ */
+async function watchRollout(ctx, ns, id, intervalSeconds) {
+  const path = `/admin/v1/namespaces/${seg(ns)}/rollouts/${seg(id)}`;
+  const live = ctx.tty && !ctx.json ? new LiveBlock(process.stdout) : null;
+  let last = "";
+  let r = unwrap(await ctx.client.get(path));
+  let fetchedAt = Date.now();
+  for (;;) {
+    if (live) {
+      live.render(renderRollout(r, ctx.c));
+    } else {
+      const key = ctx.json ? JSON.stringify({ ...r, updated_at: undefined }) : rolloutLine(r);
+      if (key !== last) {
+        if (ctx.json) ctx.out(JSON.stringify(r));
+        else ctx.out(`${new Date().toISOString().slice(11, 19)} ${key}`);
+        last = key;
+      }
+    }
+    if (isTerminal(r)) break;
+    // Redraw the timer every second on a TTY; ask the server every `intervalSeconds`.
+    await sleep(live ? Math.min(1000, intervalSeconds * 1000) : intervalSeconds * 1000);
+    if (!live || Date.now() - fetchedAt >= intervalSeconds * 1000) {
+      r = unwrap(await ctx.client.get(path));
+      fetchedAt = Date.now();
+    }
+  }
+  if (r.state !== "completed") throw new FailureError(`rollout ${id} ended ${r.state}${r.end_reason ? `: ${r.end_reason}` : ""}`);
+  if (!ctx.json) ctx.info(ctx.ce.green(`✓ rollout ${id} completed: ${ns} v${r.version} everywhere`));
+}
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** `edgeplane rollout …`, `rollback`, `release` */
+export function register(/** @type {import("commander").Command} */ program) {
+  const ro = program.command("rollout").description("start, watch and control staged rollouts");
+
+  ro.command("start")
+    .description("start rolling a version out")
+    .argument("<namespace>", "namespace name", namespaceArg)
+    .argument("<version>", "the version to roll out", intArg({ min: 1 }))
+    .requiredOption("--plan <plan>", "canary | immediate | path to a JSON plan {stages: [{regions, percent, bake_seconds}], auto_rollback?}")
+    .option("--bake <duration>", "bake time of every stage of a preset (e.g. 30s, 10m)", durationArg)
+    .option("--max-error-rate <rate>", "auto-rollback when the candidate's error rate exceeds this (0–1)", numberArg({ min: 0, max: 1 }))
+    .option("--min-samples <n>", "…with at least this many reports in the stage", intArg({ min: 1 }))
+    .option("-w, --watch", "then watch it until it ends")
+    .option("--interval <seconds>", "polling interval for --watch", numberArg({ min: 0.2, max: 60 }), 1)
+    .action(
+      run(async (ctx, ns, version, opts) => {
+        const plan = buildPlan(opts.plan, opts);
+        const res = await ctx.client.request("POST", `/admin/v1/namespaces/${seg(ns)}/rollouts`, { body: { version, plan } });
+        const id = rolloutId(res.body);
+        if (ctx.json && !opts.watch) return ctx.printJson(res.body);
+        if (!ctx.json) {
+          ctx.out(`${ctx.c.green("✓")} started rollout ${ctx.c.bold(String(id))} of ${ns} v${version} (${res.body.state})`);
+          if (res.body.state === "pending_approval") ctx.info(ctx.c.yellow(`  needs approval by another person: edgeplane rollout approve ${ns} ${id}`));
+        }
+        if (opts.watch) await watchRollout(ctx, ns, id, opts.interval);
+      }),
+    );
+
+  ro.command("status")
+    .description("show a rollout (default: the current one); --watch follows it live until it ends")
+    .argument("<namespace>", "namespace name", namespaceArg)
+    .argument("[id]", "rollout id (default: the current rollout)")
+    .option("-w, --watch", "follow until completed/aborted/rolled back (exit 1 unless completed)")
+    .option("--interval <seconds>", "polling interval for --watch", numberArg({ min: 0.2, max: 60 }), 1)
+    .action(
+      run(async (ctx, ns, id, opts) => {
+        if (opts.watch) return watchRollout(ctx, ns, await resolveRollout(ctx, ns, id), opts.interval);
+        const body = await ctx.client.get(`/admin/v1/namespaces/${seg(ns)}/rollouts/${id ? seg(id) : "current"}`);
+        if (ctx.json) return ctx.printJson(body);
+        const r = unwrap(body);
+        if (!rolloutId(r)) return ctx.out(ctx.c.dim(`${ns} has no active rollout`));
+        for (const line of renderRollout(r, ctx.c)) ctx.out(line);
+      }),
+    );
+
+  for (const [action, help] of /** @type {const} */ ([
+    ["pause", "pause the rollout (the bake timer stops)"],
+    ["resume", "resume a paused rollout"],
+    ["promote", "skip the current stage's remaining bake and advance now"],
+    ["approve", "approve a rollout waiting for approval (must be a different person than who started it)"],
+    ["abort", "abort the rollout: every region goes back to the stable version"],
+  ])) {
+    ro.command(action)
+      .description(help)
+      .argument("<namespace>", "namespace name", namespaceArg)
+      .argument("[id]", "rollout id (default: the current rollout)")
+      .action(
+        run(async (ctx, ns, id) => {
+          const rid = await resolveRollout(ctx, ns, id);
+          const res = await ctx.client.request("POST", `/admin/v1/namespaces/${seg(ns)}/rollouts/${seg(rid)}/${action}`);
+          if (ctx.json) return ctx.printJson(res.body);
+          const r = unwrap(res.body);
+          const state = r?.state ? ` — now ${r.state}` : "";
+          const stage = r?.stage_index != null && (r.stage_count ?? r.stages?.length) ? `, stage ${r.stage_index + 1}/${r.stage_count ?? r.stages.length}` : "";
+          ctx.out(`${ctx.c.green("✓")} ${action}: rollout ${ctx.c.bold(rid)} of ${ns}${state}${stage}`);
+        }),
+      );
+  }
+
+  program
+    .command("rollback")
+    .description("emergency rollback: every region to VERSION at once, cancelling any rollout")
+    .argument("<namespace>", "namespace name", namespaceArg)
+    .requiredOption("--to <version>", "the version to serve everywhere", intArg({ min: 1 }))
+    .requiredOption("--reason <text>", "why (kept in the audit log)")
+    .action(
+      run(async (ctx, ns, opts) => {
+        const res = await ctx.client.request("POST", `/admin/v1/namespaces/${seg(ns)}/rollback`, { body: { to_version: opts.to, reason: opts.reason } });
+        if (ctx.json) return ctx.printJson(res.body);
+        const gen = res.body?.generation ?? res.body?.release?.generation;
+        ctx.out(`${ctx.c.green("✓")} rolled ${ns} back to ${ctx.c.bold(`v${opts.to}`)} in every region${gen != null ? ctx.c.dim(` (generation ${gen})`) : ""}`);
+      }),
+    );
+
+  program
+    .command("release")
+    .description("show the authoritative release state: per region stable, candidate and percent")
+    .argument("<namespace>", "namespace name", namespaceArg)
+    .action(
+      run(async (ctx, ns) => {
+        const body = await ctx.client.get(`/admin/v1/namespaces/${seg(ns)}/release`);
+        if (ctx.json) return ctx.printJson(body);
+        const rel = body?.release && typeof body.release === "object" ? body.release : body;
+        ctx.out(`${ctx.c.bold(ns)}  stable ${rel.stable != null ? `v${rel.stable}` : "-"}  generation ${rel.generation ?? "-"}  ${ctx.c.dim(`updated ${shortTime(rel.updated_at)}`)}`);
+        const rows = Object.entries(rel.regions ?? {}).map(([name, /** @type {any} */ r]) => [
+          name,
+          r.stable != null ? `v${r.stable}` : "-",
+          r.candidate != null ? `v${r.candidate}` : "-",
+          r.candidate != null ? `${Number(r.percent).toFixed(2)}%` : "-",
+          r.rollout_id ?? "-",
+        ]);
+        if (rows.length) ctx.out(renderTable(["REGION", "STABLE", "CANDIDATE", "PERCENT", "ROLLOUT"], rows, { header: ctx.c.bold }));
+      }),
+    );
+}

@@ -1,0 +1,50 @@
+/**
+ * Renders RFC 6902 JSON Patch operations as coloured lines: add green, remove red, replace yellow,
+ * move/copy/test cyan. Values are shown as compact JSON, clipped so a huge blob stays readable.
+ * @param {{op: string, path: string, value?: unknown, from?: string, old?: unknown, oldValue?: unknown}[]} ops
+ * @param {import("./colors.mjs").Colors} c
+ * @returns {string[]}
+ */
+export function renderPatch(ops, c) {
+  return ops.map((op) => {
+    const old = "old" in op ? op.old : "oldValue" in op ? op.oldValue : undefined;
+    switch (op.op) {
+      case "add":
+        return c.green(`+ ${op.path}: ${show(op.value)}`);
+      case "remove":
+        return c.red(`- ${op.path}${old !== undefined ? `: ${show(old)}` : ""}`);
+      case "replace":
+        return c.yellow(`~ ${op.path}: ${old !== undefined ? `${show(old)} → ` : ""}${show(op.value)}`);
+      case "move":
+        return c.cyan(`> ${op.from} → ${op.path}`);
+      case "copy":
+        return c.cyan(`= ${op.from} → ${op.path}`);
+      case "test":
+        return c.dim(`? ${op.path} == ${show(op.value)}`);
+      default:
+        return `${op.op} ${op.path} ${show(op.value)}`;
+    }
+  });
+}
+
+/** @param {unknown} v */
+function show(v, max = 120) {
+  const s = v === undefined ? "" : JSON.stringify(v);
+  return s.length > max ? s.slice(0, max - 1) + "…" : s;
+}
+
+/**
+ * Finds the operation list in a diff response: a bare array or `{patch|ops|diff|operations: [...]}`.
+ * @param {unknown} body
+ * @returns {any[] | null}
+ */
+export function patchOf(body) {
+  if (Array.isArray(body)) return body;
+  if (body && typeof body === "object") {
+    for (const k of ["patch", "ops", "diff", "operations"]) {
+      const v = /** @type {any} */ (body)[k];
+      if (Array.isArray(v)) return v;
+    }
+  }
+  return null;
+}

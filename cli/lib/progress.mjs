@@ -1,0 +1,36 @@
+/**
+ * A fixed-width progress bar for a percentage (0–100), e.g. `[██████░░░░░░]`.
+ * @param {number} percent
+ * @param {number} [width]
+ * @param {boolean} [unicode]
+ */
+export function bar(percent, width = 20, unicode = true) {
+  const p = Math.max(0, Math.min(100, Number.isFinite(percent) ? percent : 0));
+  const filled = Math.round((p / 100) * width);
+  const [full, empty] = unicode ? ["█", "░"] : ["#", "-"];
+  return `[${full.repeat(filled)}${empty.repeat(width - filled)}]`;
+}
+
+/**
+ * Redraws a block of lines in place on a TTY (cursor up + clear), or does nothing fancy otherwise.
+ */
+export class LiveBlock {
+  /** @param {NodeJS.WriteStream} stream */
+  constructor(stream) {
+    this.stream = stream;
+    this.lines = 0;
+  }
+
+  /** @param {string[]} lines */
+  render(lines) {
+    let s = "";
+    if (this.lines > 0) s += `\x1b[${this.lines}A`;
+    for (const l of lines) s += `\x1b[2K${l}\n`;
+    // Clear leftovers when the block got shorter.
+    const extra = this.lines - lines.length;
+    for (let i = 0; i < extra; i++) s += "\x1b[2K\n";
+    if (extra > 0) s += `\x1b[${extra}A`;
+    this.stream.write(s);
+    this.lines = lines.length;
+  }
+}
