@@ -1,0 +1,226 @@
+// The clicks side: KPIs, clicks per minute (with late corrections), breakdowns, top ads, ingest health.
+import { apiGet, settle } from "./api.js";
+import { Chart, PALETTE, alpha, noPath } from "./charts.js";
+import { $, fill, fmtCompact, fmtInt, fmtRate, fmtTime, h, setKpi, show } from "./dom.js";
+import * as M from "./model.js";
+
+const METRICS = "/api/v1/clicks/metrics";
+const iso = (ms) => new Date(ms).toISOString();
+
+export class ClicksPanel {
+  constructor() {
+    this.totalChart = new Chart($("#chart-total"), { yLabel: "clicks / min" });
+    this.campaignChart = new Chart($("#chart-campaigns"), { yLabel: "clicks" });
+    this.ingestChart = new Chart($("#chart-ingest"), { yLabel: "events / min" });
+    this.prevTotals = null; // Map<window ms, clicks> from the last successful refresh
+    this.prevFetchedAt = NaN;
+    this.prevKey = "";
+    this.revisions = [];
+  }
+
+  /** Fetches everything for `range` in parallel; renders what arrived. Returns the failures. */
+  async refresh(token, range, now) {
+    const span = range.to - range.from;
+    const gTotal = M.granularityFor(span, M.DAY);
+    const gBreakdown = M.granularityFor(span, 6 * M.HOUR);
+    const q = { from: iso(range.from), to: iso(range.to) };
+    const [total, campaigns, regions, topAds, ingest] = await Promise.all([
+      settle(apiGet(token, METRICS, { ...q, granularity: gTotal })),
+      settle(apiGet(token, METRICS, { ...q, granularity: gBreakdown, group_by: "campaign" })),
+      settle(apiGet(token, METRICS, { ...q, granularity: gBreakdown, group_by: "region" })),
+      settle(apiGet(token, "/api/v1/clicks/top", { by: "ad", ...q, limit: 10 })),
+      settle(apiGet(token, "/api/v1/clicks/ingest-stats", q)),
+    ]);
+    const rangeEl = $("#range-window");
+    rangeEl.dataset.from = q.from;
+    rangeEl.dataset.to = q.to;
+    rangeEl.dataset.granularity = gTotal;
+    rangeEl.textContent = `${fmtTime(range.from)} – ${fmtTime(range.to)} · per ${gTotal}`;
+
+    panelState($("#panel-total"), total);
+    if (total.ok) this.renderTotal(total.value.series, range, gTotal, now);
+    panelState($("#panel-campaigns"), campaigns);
+    if (campaigns.ok) this.renderCampaigns(campaigns.value.series, range, gBreakdown);
+    panelState($("#panel-regions"), regions);
+    if (regions.ok) renderRegions(regions.value.series);
+    panelState($("#panel-top-ads"), topAds);
+    if (topAds.ok) renderTopAds(topItems(topAds.value));
+    panelState($("#panel-ingest"), ingest);
+    if (ingest.ok) this.renderIngest(ingestRows(ingest.value), range, now);
+    const all = [total, campaigns, regions, topAds, ingest];
+    return { attempted: all.length, failures: all.filter((r) => !r.ok).map((r) => r.error) };
+  }
+
+  renderTotal(series, range, granularity, now) {
+    const step = M.STEP_MS[granularity];
+    const xs = M.windowStarts(range.from, range.to, granularity);
+    const byWindow = M.sumByWindow(series);
+    const ys = xs.map((x) => byWindow.get(x) ?? 0);
+    const total = [...byWindow.values()].reduce((a, b) => a + b, 0);
+
+    // Late corrections are only comparable within one granularity.
+    const key = granularity;
+    if (this.prevKey === key) {
+      const found = M.detectRevisions(this.prevTotals, this.prevFetchedAt, byWindow, step);
+      if (found.length) this.revisions = M.mergeRevisions(this.revisions, found, now);
+    }
+    this.prevKey = key;
+    this.prevTotals = byWindow;
+    this.prevFetchedAt = now;
+    const revised = new Set(this.revisions.map((r) => r.window));
+    const marks = xs.map((x, i) => (revised.has(x) ? ys[i] : null));
+
+    setKpi($("#kpi-total"), total, fmtCompact(total));
+    const lastFull = Math.floor(now / step) * step - step;
+    setKpi($("#kpi-last-minute"), byWindow.get(lastFull) ?? 0);
+    $("#kpi-last-minute-label").textContent = `clicks in ${fmtTime(lastFull)}${granularity === "minute" ? "" : ` (${granularity})`}`;
+    $("#chart-total-title").textContent = `Clicks per ${granularity}`;
+    show($("#clicks-empty"), total === 0);
+    this.totalChart.update(xs, [
+      { label: "clicks", color: PALETTE[0], fill: alpha(PALETTE[0], 0.15), width: 3 },
+      { label: "revised (late)", color: "#ffb703", paths: noPath, points: { show: true, size: 10, fill: "#ffb703" }, legend: true },
+    ], [ys, marks]);
+    renderRevisions(this.revisions, granularity);
+  }
+
+  renderCampaigns(series, range, granularity) {
+    const xs = M.windowStarts(range.from, range.to, granularity);
+    const { keys, values } = M.seriesBy(series, "campaign_id", xs, 6);
+    const stacked = M.stack(values);
+    // Draw the tallest (cumulative) series first so each lower band paints over it.
+    const order = keys.map((_, i) => i).reverse();
+    this.campaignChart.update(
+      xs,
+      order.map((i) => ({ label: keys[i], color: PALETTE[i % PALETTE.length], fill: alpha(PALETTE[i % PALETTE.length], 0.55), width: 1 })),
+      order.map((i) => stacked[i]),
+      order.map((i) => values[i]),
+    );
+    const totals = M.totalsBy(series, "campaign_id");
+    const sum = totals.reduce((a, b) => a + b.clicks, 0);
+    fill(
+      $("#campaign-rows"),
+      totals.length
+        ? totals.slice(0, 8).map((t, i) => shareRow("campaign-row", { "data-campaign": t.key }, t.key, t.clicks, sum, PALETTE[Math.min(i, 6) % PALETTE.length]))
+        : emptyRow("No campaigns yet", 3),
+    );
+  }
+
+  renderIngest(rows, range, now) {
+    const t = M.ingestTotals(rows);
+    setKpi($("#kpi-eps"), Math.round(M.eventsPerSecond(rows, now) * 10) / 10, fmtRate(M.eventsPerSecond(rows, now)));
+    setKpi($("#kpi-accepted"), t.accepted, fmtCompact(t.accepted));
+    setKpi($("#kpi-duplicates"), t.duplicates, fmtCompact(t.duplicates));
+    setKpi($("#kpi-late"), t.too_late, fmtCompact(t.too_late));
+    setKpi($("#kpi-rejected"), t.rejected, fmtCompact(t.rejected));
+    $("#kpi-rejected-detail").textContent = `${fmtInt(t.invalid)} invalid · ${fmtInt(t.future)} future`;
+    const granularity = M.granularityFor(range.to - range.from, M.DAY);
+    const xs = M.windowStarts(range.from, range.to, granularity);
+    const pick = (f) => {
+      const m = M.sumByWindow(rows, f);
+      return xs.map((x) => m.get(x) ?? 0);
+    };
+    const future = pick("future");
+    const invalid = pick("invalid");
+    this.ingestChart.update(
+      xs,
+      [
+        { label: "accepted", color: PALETTE[0] },
+        { label: "duplicates", color: PALETTE[4] },
+        { label: "too late", color: PALETTE[3] },
+        { label: "rejected", color: PALETTE[1] },
+      ],
+      [pick("accepted"), pick("duplicates"), pick("too_late"), future.map((v, i) => v + invalid[i])],
+    );
+  }
+}
+
+/** The top endpoint's list, whatever the envelope is called. */
+function topItems(body) {
+  const list = body?.top ?? body?.items ?? body?.results ?? body?.series ?? body?.ads ?? [];
+  return Array.isArray(list) ? list : [];
+}
+
+function ingestRows(body) {
+  const list = body?.series ?? body?.windows ?? body?.stats ?? body?.minutes ?? [];
+  return Array.isArray(list) ? list : [];
+}
+
+function renderRegions(series) {
+  const totals = M.totalsBy(series, "region");
+  const sum = totals.reduce((a, b) => a + b.clicks, 0);
+  fill(
+    $("#region-rows"),
+    totals.length ? totals.map((t) => shareRow("region-row", { "data-region": t.key }, t.key, t.clicks, sum, PALETTE[2])) : emptyRow("No regions yet", 3),
+  );
+}
+
+function renderTopAds(items) {
+  const max = items.reduce((a, b) => Math.max(a, Number(b.clicks) || 0), 0);
+  fill(
+    $("#top-ad-rows"),
+    items.length
+      ? items.map((it, i) =>
+          h(
+            "tr",
+            { "data-testid": "top-ad-row", "data-ad": it.ad_id ?? "", "data-campaign": it.campaign_id ?? "", "data-clicks": Number(it.clicks) || 0 },
+            h("td", { class: "rank" }, String(i + 1)),
+            h("td", { class: "name" }, h("div", { class: "ad" }, String(it.ad_id ?? "–")), it.campaign_id ? h("div", { class: "sub" }, String(it.campaign_id)) : null),
+            h("td", { class: "num bar-cell" }, bar(Number(it.clicks) || 0, max, PALETTE[1]), h("span", {}, fmtInt(Number(it.clicks) || 0))),
+          ),
+        )
+      : emptyRow("No ads yet", 3),
+  );
+}
+
+function renderRevisions(list, granularity) {
+  $("#revision-count").textContent = list.length ? `${list.length}` : "";
+  fill(
+    $("#revision-rows"),
+    list.length
+      ? list.slice(0, 8).map((r) =>
+          h(
+            "li",
+            { "data-testid": "revision-row", "data-window": new Date(r.window).toISOString(), "data-before": r.before, "data-after": r.after },
+            h("span", { class: "when" }, `${fmtTime(r.window)}`),
+            h("span", { class: "delta" }, `${fmtInt(r.before)} → ${fmtInt(r.after)}`),
+            h("span", { class: "sub" }, `revised at ${fmtTime(r.detectedAt, true)}`),
+          ),
+        )
+      : h("li", { class: "empty" }, `No late corrections seen yet (older ${granularity}s whose counts change show up here)`),
+  );
+}
+
+function shareRow(testid, attrs, label, clicks, sum, color) {
+  const pct = sum > 0 ? (clicks / sum) * 100 : 0;
+  return h(
+    "tr",
+    { "data-testid": testid, "data-clicks": clicks, ...attrs },
+    h("td", { class: "name" }, label),
+    h("td", { class: "num bar-cell" }, bar(clicks, sum, color), h("span", {}, fmtInt(clicks))),
+    h("td", { class: "num pct" }, `${pct.toFixed(pct < 10 ? 1 : 0)}%`),
+  );
+}
+
+function bar(value, max, color) {
+  const b = h("span", { class: "bar" });
+  b.style.width = `${max > 0 ? Math.max(1, (value / max) * 100) : 0}%`;
+  b.style.background = alpha(color, 0.35);
+  return b;
+}
+
+function emptyRow(text, cols) {
+  return h("tr", { class: "empty" }, h("td", { colspan: cols }, text));
+}
+
+/** Marks a panel as failing (with the server's message) or clears it. */
+export function panelState(panel, result) {
+  const el = panel.querySelector(".panel-error");
+  if (result.ok || result.error.kind === "network" || result.error.kind === "auth") {
+    el.hidden = true;
+    panel.classList.remove("failed");
+    return;
+  }
+  panel.classList.add("failed");
+  el.hidden = false;
+  el.textContent = `${result.error.status || ""} ${result.error.code}: ${result.error.message}`.trim();
+}

@@ -1,0 +1,174 @@
+// Pure data logic of the dashboard (no DOM, no fetch): time ranges, series shaping, late corrections.
+// Tested directly by test/e2e/dashboard-model.test.ts.
+
+export const MINUTE = 60_000;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
+
+export const RANGE_PRESETS = { "15m": 15 * MINUTE, "1h": HOUR, "6h": 6 * HOUR, "24h": DAY };
+
+/**
+ * The query window for a preset, aligned to whole minutes: `to` is the end of the current (open)
+ * minute, so the minute in progress is included; `from` is `span` before it.
+ */
+export function presetRange(preset, now) {
+  const span = RANGE_PRESETS[preset] ?? HOUR;
+  const to = Math.floor(now / MINUTE) * MINUTE + MINUTE;
+  return { from: to - span, to, live: true };
+}
+
+/** A custom window from two epoch-ms values, aligned outward to whole minutes; null if invalid. */
+export function customRange(fromMs, toMs) {
+  if (!Number.isFinite(fromMs) || !Number.isFinite(toMs)) return null;
+  const from = Math.floor(fromMs / MINUTE) * MINUTE;
+  const to = Math.ceil(toMs / MINUTE) * MINUTE;
+  if (to <= from) return null;
+  return { from, to, live: false };
+}
+
+/** Chart granularity for a span: minute up to `minuteUpTo`, then hour up to 14 days, then day. */
+export function granularityFor(spanMs, minuteUpTo = DAY) {
+  if (spanMs <= minuteUpTo) return "minute";
+  if (spanMs <= 14 * DAY) return "hour";
+  return "day";
+}
+
+export const STEP_MS = { minute: MINUTE, hour: HOUR, day: DAY };
+
+/** Window starts covering [from, to) at `granularity` (UTC-aligned). */
+export function windowStarts(from, to, granularity) {
+  const step = STEP_MS[granularity];
+  const out = [];
+  for (let t = Math.floor(from / step) * step; t < to; t += step) out.push(t);
+  return out;
+}
+
+/** Parses an API `window_start` (RFC 3339 or epoch ms) to epoch ms; NaN when unreadable. */
+export function toMs(v) {
+  if (typeof v === "number") return v;
+  if (typeof v === "string") return /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  return NaN;
+}
+
+/** Sums `field` of series rows per window start: Map<epoch ms, number>. */
+export function sumByWindow(rows, field = "clicks") {
+  const m = new Map();
+  for (const r of rows ?? []) {
+    const t = toMs(r.window_start);
+    if (!Number.isFinite(t)) continue;
+    m.set(t, (m.get(t) ?? 0) + num(r[field]));
+  }
+  return m;
+}
+
+/** Totals per value of dimension `dim` (e.g. "campaign_id"), sorted by clicks desc then name. */
+export function totalsBy(rows, dim) {
+  const m = new Map();
+  for (const r of rows ?? []) {
+    const k = String(r[dim] ?? "");
+    m.set(k, (m.get(k) ?? 0) + num(r.clicks));
+  }
+  return [...m.entries()].map(([key, clicks]) => ({ key, clicks })).sort((a, b) => b.clicks - a.clicks || (a.key < b.key ? -1 : 1));
+}
+
+/**
+ * Multi-series data for a stacked chart: the `limit` biggest values of `dim` get their own series,
+ * the rest is summed into "other". Returns { keys, xs, values: number[][] (one array per key) }.
+ */
+export function seriesBy(rows, dim, xs, limit = 6) {
+  const ranking = totalsBy(rows, dim);
+  const keys = ranking.slice(0, limit).map((r) => r.key);
+  const hasOther = ranking.length > limit;
+  if (hasOther) keys.push("other");
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const values = keys.map(() => new Array(xs.length).fill(0));
+  const keyIndex = new Map(keys.map((k, i) => [k, i]));
+  for (const r of rows ?? []) {
+    const i = index.get(toMs(r.window_start));
+    if (i === undefined) continue;
+    const k = keyIndex.get(String(r[dim] ?? "")) ?? (hasOther ? keys.length - 1 : undefined);
+    if (k === undefined) continue;
+    values[k][i] += num(r.clicks);
+  }
+  return { keys, xs, values };
+}
+
+/** Running sums over series, bottom first, for a stacked area chart. */
+export function stack(values) {
+  const out = [];
+  let acc = null;
+  for (const v of values) {
+    acc = acc ? acc.map((a, i) => a + v[i]) : v.slice();
+    out.push(acc);
+  }
+  return out;
+}
+
+/**
+ * Late corrections: windows whose count changed although they had already closed (ended at least
+ * `graceMs` before the previous refresh). `prev` is Map<window ms, clicks> from that refresh.
+ * A window absent before counts as 0 (a first late click into an empty minute is a revision too).
+ */
+export function detectRevisions(prev, prevFetchedAt, next, stepMs, graceMs = 10_000) {
+  if (!prev || !Number.isFinite(prevFetchedAt)) return [];
+  const out = [];
+  const keys = new Set([...prev.keys(), ...next.keys()]);
+  for (const t of keys) {
+    if (t + stepMs > prevFetchedAt - graceMs) continue;
+    const before = prev.get(t) ?? 0;
+    const after = next.get(t) ?? 0;
+    if (before !== after && next.has(t)) out.push({ window: t, before, after });
+  }
+  return out.sort((a, b) => a.window - b.window);
+}
+
+/** Adds new revisions to the remembered list (newest detection first), bounded. */
+export function mergeRevisions(list, found, detectedAt, max = 50) {
+  const fresh = found.map((r) => ({ ...r, detectedAt }));
+  return [...fresh.reverse(), ...list].slice(0, max);
+}
+
+/** Ingest statistics totals over rows with accepted/duplicates/too_late/future/invalid. */
+export function ingestTotals(rows) {
+  const t = { accepted: 0, duplicates: 0, too_late: 0, future: 0, invalid: 0 };
+  for (const r of rows ?? []) for (const k of Object.keys(t)) t[k] += num(r[k]);
+  return { ...t, rejected: t.future + t.invalid };
+}
+
+/**
+ * Accepted events per second over the trailing window: the arrival minutes overlapping
+ * [now - trailMs, now], divided by the time they cover up to now.
+ */
+export function eventsPerSecond(rows, now, trailMs = 60_000) {
+  const start = Math.floor((now - trailMs) / MINUTE) * MINUTE;
+  let sum = 0;
+  for (const r of rows ?? []) {
+    const t = toMs(r.window_start);
+    if (t >= start && t <= now) sum += num(r.accepted);
+  }
+  const seconds = Math.max(1, (now - start) / 1000);
+  return sum / seconds;
+}
+
+/** Milliseconds until the current stage may advance, or null when unknown / not timed. */
+export function stageRemainingMs(rollout, now) {
+  if (!rollout) return null;
+  const at = toMs(rollout.next_advance_at ?? rollout.stage_ends_at ?? rollout.bake_ends_at);
+  if (Number.isFinite(at)) return at - now;
+  const stage = currentStage(rollout);
+  const started = toMs(rollout.stage_started_at ?? rollout.current_stage_started_at);
+  const bake = num(stage?.bake_seconds);
+  if (Number.isFinite(started) && stage) return started + bake * 1000 - now;
+  return null;
+}
+
+export function currentStage(rollout) {
+  const stages = rollout?.plan?.stages ?? rollout?.stages;
+  const i = rollout?.stage_index ?? rollout?.current_stage ?? rollout?.stage;
+  return Array.isArray(stages) && Number.isInteger(i) ? stages[i] : undefined;
+}
+
+function num(v) {
+  const n = typeof v === "number" ? v : Number(v);
+  return Number.isFinite(n) ? n : 0;
+}
