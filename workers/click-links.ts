@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ApiError } from "../lib/errors";
-import { CLICK_ID_RE, MAX_LINK_ID_LENGTH, MAX_TOKEN_LENGTH, newClickId, signLink, verifyLink } from "../lib/clicks/link-token";
+import { CLICK_ID_RE, LINK_ID_RE, MAX_LINK_ID_LENGTH, MAX_TOKEN_LENGTH, newClickId, signLink, verifyLink } from "../lib/clicks/link-token";
 import { checkLandingUrl } from "../lib/clicks/link-url";
 import { NO_REJECTIONS } from "../lib/clicks/types";
 import { newSubApp } from "./lib/app-factory";
@@ -22,7 +22,7 @@ function signingKey(env: Env): string {
   return key;
 }
 
-const linkId = z.string().min(1, "must not be empty").max(MAX_LINK_ID_LENGTH, `must be at most ${MAX_LINK_ID_LENGTH} characters`);
+const linkId = z.string().regex(LINK_ID_RE, `must be 1-${MAX_LINK_ID_LENGTH} characters without control characters`);
 
 const CreateLink = z.strictObject({
   campaign_id: linkId,

@@ -19,6 +19,9 @@ export interface LinkPayload {
 export const MAX_TOKEN_LENGTH = 4096;
 export const MAX_LINK_ID_LENGTH = 64;
 export const CLICK_ID_RE = /^[A-Za-z0-9_\-:.]{8,128}$/;
+/** campaign_id / ad_id as the click event rules have them: 1-64 characters, no control characters. */
+// eslint-disable-next-line no-control-regex
+export const LINK_ID_RE = /^[^\u0000-\u001f\u007f]{1,64}$/;
 const B64URL_RE = /^[A-Za-z0-9_-]+$/;
 const MAC_BYTES = 32;
 
@@ -37,8 +40,8 @@ export async function signLink(key: string, payload: LinkPayload): Promise<strin
 }
 
 const Payload = z.strictObject({
-  c: z.string().min(1).max(MAX_LINK_ID_LENGTH),
-  a: z.string().min(1).max(MAX_LINK_ID_LENGTH),
+  c: z.string().regex(LINK_ID_RE),
+  a: z.string().regex(LINK_ID_RE),
   u: z.string().refine((u) => checkLandingUrl(u).ok),
   i: z.string().regex(CLICK_ID_RE),
   e: z.number().int().nonnegative(),
