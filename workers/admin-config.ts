@@ -149,7 +149,7 @@ adminConfigApp.get("/namespaces/:ns/versions/:v/diff", requireAuth("admin.read")
 
 // ------------------------------------------------------------------ rollouts and release
 
-const StartRollout = z.object({ version: z.number().int().min(1), plan: z.unknown() });
+const StartRollout = z.object({ version: z.number().int().min(1), plan: z.unknown().optional() });
 
 adminConfigApp.post("/namespaces/:ns/rollouts", requireAuth("config.publish"), async (c) => {
   const { ns, stub } = nsOf(c);
