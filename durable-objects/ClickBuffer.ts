@@ -1,8 +1,175 @@
 import { DurableObject } from "cloudflare:workers";
+import { planForward, type ClickTuple, type PendingBatch } from "../lib/clicks/forward";
+import { shardName } from "../lib/clicks/hash";
+import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
+import { migrateSqlSchema, readMeta, writeMeta } from "../lib/clicks/sql-migrations";
+import type { RejectionCounts } from "../lib/clicks/types";
 
-/** A durable buffer near the edge: persists accepted batches, forwards them to ClickShards in bulk. */
+const MIGRATIONS = [
+  `CREATE TABLE batches (id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, n INTEGER NOT NULL, clicks TEXT NOT NULL,
+     invalid INTEGER NOT NULL, too_late INTEGER NOT NULL, future INTEGER NOT NULL);
+   CREATE TABLE forwards (forward_id INTEGER PRIMARY KEY, lo INTEGER NOT NULL, hi INTEGER NOT NULL,
+     acked TEXT NOT NULL DEFAULT '[]', attempts INTEGER NOT NULL DEFAULT 0);`,
+];
+
+/** How long the buffer collects requests before forwarding them (latency vs. batch size). */
+export const FORWARD_DELAY_MS = 20;
+/** At most this many clicks per forward (bounds the RPC size and the time one alarm takes). */
+export const MAX_FORWARD_CLICKS = 50_000;
+const MAX_RETRY_MS = 10_000;
+
+export interface BufferState {
+  pendingBatches: number;
+  pendingClicks: number;
+  frozenForward: number | null;
+}
+
+/**
+ * A durable buffer near the edge. The edge makes ONE RPC per request to one buffer, which stores the
+ * validated batch as one SQLite row and acknowledges; a few milliseconds later its alarm forwards all
+ * pending batches to the ClickShards, one RPC per shard, and deletes them only after every shard acked.
+ */
 export class ClickBuffer extends DurableObject<Env> {
-  async ping(): Promise<string> {
-    return "pong";
+  private readonly sql: SqlStorage;
+  private readonly settings: ClickSettings;
+  private name: string | null = null;
+  private alarmAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.settings = clickSettings(env);
+    void ctx.blockConcurrencyWhile(async () => {
+      migrateSqlSchema(this.sql, MIGRATIONS);
+      const name = readMeta(this.sql, "name");
+      this.name = typeof name === "string" ? name : null;
+      this.alarmAt = await ctx.storage.getAlarm();
+    });
+  }
+
+  /**
+   * Stores one request's accepted clicks (`clicks`: JSON of ClickTuple[], stored as is) and its
+   * rejection counts. Durable when it returns.
+   */
+  store(name: string, receivedAt: number, clicks: string, count: number, rejected: RejectionCounts): void {
+    if (this.name === null) {
+      this.name = name;
+      writeMeta(this.sql, "name", name);
+    }
+    this.sql.exec(
+      "INSERT INTO batches (received_at, n, clicks, invalid, too_late, future) VALUES (?, ?, ?, ?, ?, ?)",
+      receivedAt,
+      count,
+      clicks,
+      rejected.invalid,
+      rejected.too_late,
+      rejected.future,
+    );
+    if (this.alarmAt === null) this.schedule(Date.now() + FORWARD_DELAY_MS);
+  }
+
+  state(): BufferState {
+    const p = this.sql.exec<{ b: number; c: number | null }>("SELECT count(*) AS b, sum(n) AS c FROM batches").one();
+    const f = this.sql.exec<{ forward_id: number }>("SELECT forward_id FROM forwards LIMIT 1").toArray()[0];
+    return { pendingBatches: Number(p.b), pendingClicks: Number(p.c ?? 0), frozenForward: f ? f.forward_id : null };
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    try {
+      const done = await this.forwardOnce();
+      if (!done) return;
+      if (this.sql.exec("SELECT 1 FROM batches LIMIT 1").toArray().length > 0) this.schedule(Date.now());
+    } catch (err) {
+      const attempts = this.recordFailedAttempt();
+      console.error(`click buffer ${this.name}: forward failed (attempt ${attempts}), retrying`, (err as Error)?.message ?? String(err));
+      this.schedule(Date.now() + Math.min(MAX_RETRY_MS, 50 * 2 ** Math.min(attempts, 10)));
+    }
+  }
+
+  private schedule(at: number): void {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
+  }
+
+  /**
+   * Sends the frozen forward (or freezes the oldest pending batches into a new one) to every shard that
+   * has not acknowledged it yet. Returns false when there was nothing to send.
+   */
+  private async forwardOnce(): Promise<boolean> {
+    const fw = this.frozenForward() ?? this.freeze();
+    if (!fw) return false;
+    const rows = this.sql
+      .exec<{ received_at: number; clicks: string; invalid: number; too_late: number; future: number }>(
+        "SELECT received_at, clicks, invalid, too_late, future FROM batches WHERE id BETWEEN ? AND ? ORDER BY id",
+        fw.lo,
+        fw.hi,
+      )
+      .toArray();
+    const batches: PendingBatch[] = rows.map((r) => ({
+      receivedAt: r.received_at,
+      clicks: JSON.parse(r.clicks) as ClickTuple[],
+      rejected: { invalid: r.invalid, too_late: r.too_late, future: r.future },
+    }));
+    const shards = this.settings.shards;
+    const plan = planForward(batches, shards, fw.forwardId % shards);
+    const source = this.name ?? `buffer:${this.ctx.id.toString()}`;
+    const acked = new Set(fw.acked);
+    const sends = [...plan].filter(([s]) => !acked.has(s));
+    const results = await Promise.allSettled(
+      sends.map(async ([s, batch]) => {
+        const name = shardName(s);
+        await this.env.CLICK_SHARD.get(this.env.CLICK_SHARD.idFromName(name)).ingest(name, source, fw.forwardId, batch);
+        return s;
+      }),
+    );
+    let failure: unknown = null;
+    for (const r of results) {
+      if (r.status === "fulfilled") acked.add(r.value);
+      else failure ??= r.reason;
+    }
+    if (failure === null) {
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("DELETE FROM batches WHERE id BETWEEN ? AND ?", fw.lo, fw.hi);
+        this.sql.exec("DELETE FROM forwards WHERE forward_id = ?", fw.forwardId);
+      });
+      return true;
+    }
+    this.sql.exec("UPDATE forwards SET acked = ? WHERE forward_id = ?", JSON.stringify([...acked]), fw.forwardId);
+    throw failure;
+  }
+
+  private frozenForward(): { forwardId: number; lo: number; hi: number; acked: number[] } | null {
+    const f = this.sql
+      .exec<{ forward_id: number; lo: number; hi: number; acked: string }>("SELECT forward_id, lo, hi, acked FROM forwards ORDER BY forward_id LIMIT 1")
+      .toArray()[0];
+    return f ? { forwardId: f.forward_id, lo: f.lo, hi: f.hi, acked: JSON.parse(f.acked) as number[] } : null;
+  }
+
+  /** Freezes the oldest pending batches (up to MAX_FORWARD_CLICKS) under the next forward id. */
+  private freeze(): { forwardId: number; lo: number; hi: number; acked: number[] } | null {
+    const ids = this.sql.exec<{ id: number; n: number }>("SELECT id, n FROM batches ORDER BY id LIMIT 5000").toArray();
+    if (ids.length === 0) return null;
+    let hi = ids[0].id;
+    let total = 0;
+    for (const r of ids) {
+      if (total > 0 && total + r.n > MAX_FORWARD_CLICKS) break;
+      total += r.n;
+      hi = r.id;
+    }
+    const lo = ids[0].id;
+    return this.ctx.storage.transactionSync(() => {
+      const forwardId = Number(readMeta(this.sql, "next_forward_id") ?? 1);
+      writeMeta(this.sql, "next_forward_id", forwardId + 1);
+      this.sql.exec("INSERT INTO forwards (forward_id, lo, hi) VALUES (?, ?, ?)", forwardId, lo, hi);
+      return { forwardId, lo, hi, acked: [] };
+    });
+  }
+
+  private recordFailedAttempt(): number {
+    this.sql.exec("UPDATE forwards SET attempts = attempts + 1");
+    const f = this.sql.exec<{ attempts: number }>("SELECT attempts FROM forwards LIMIT 1").toArray()[0];
+    return f ? Number(f.attempts) : 1;
   }
 }

@@ -1,8 +1,335 @@
 import { DurableObject } from "cloudflare:workers";
+import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../lib/clicks/flush-sql";
+import type { ShardBatch } from "../lib/clicks/forward";
+import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
+import { migrateSqlSchema, readMeta, writeMeta } from "../lib/clicks/sql-migrations";
 
-/** One of CLICK_SHARDS objects chosen by hash(click_id): dedup, pre-aggregation, flush to D1. */
+const MIGRATIONS = [
+  `CREATE TABLE dedup (k INTEGER PRIMARY KEY, exp INTEGER NOT NULL);
+   CREATE TABLE cells (flush_id INTEGER NOT NULL, w INTEGER NOT NULL, c TEXT NOT NULL, a TEXT NOT NULL, r TEXT NOT NULL,
+     n INTEGER NOT NULL, PRIMARY KEY (flush_id, w, c, a, r)) WITHOUT ROWID;
+   CREATE TABLE stats (flush_id INTEGER NOT NULL, minute INTEGER NOT NULL, accepted INTEGER NOT NULL, duplicates INTEGER NOT NULL,
+     invalid INTEGER NOT NULL, too_late INTEGER NOT NULL, future INTEGER NOT NULL, PRIMARY KEY (flush_id, minute)) WITHOUT ROWID;
+   CREATE TABLE flushes (flush_id INTEGER PRIMARY KEY, frozen_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);
+   CREATE TABLE sources (source TEXT PRIMARY KEY, last_forward INTEGER NOT NULL);
+   CREATE TABLE ae_outbox (id INTEGER PRIMARY KEY, c TEXT NOT NULL, a TEXT NOT NULL, r TEXT NOT NULL, n INTEGER NOT NULL);`,
+];
+
+/** Open (not yet frozen) cells and statistics carry flush_id 0. */
+const OPEN = 0;
+
+/** Durable dedup: 64-bit keys from the [hi, lo] halves; RETURNING yields exactly the new click_ids. */
+const INSERT_DEDUP =
+  "INSERT INTO dedup (k, exp) SELECT ((value ->> 0) << 32) | ((value ->> 1) & 4294967295), ? FROM json_each(?) WHERE true " +
+  "ON CONFLICT DO NOTHING RETURNING k >> 32, k & 4294967295";
+const UPSERT_CELLS =
+  "INSERT INTO cells (flush_id, w, c, a, r, n) SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 " +
+  "FROM json_each(?) WHERE true ON CONFLICT (flush_id, w, c, a, r) DO UPDATE SET n = n + excluded.n";
+const UPSERT_STATS =
+  "INSERT INTO stats (flush_id, minute, accepted, duplicates, invalid, too_late, future) " +
+  "SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?) WHERE true " +
+  "ON CONFLICT (flush_id, minute) DO UPDATE SET accepted = accepted + excluded.accepted, duplicates = duplicates + excluded.duplicates, " +
+  "invalid = invalid + excluded.invalid, too_late = too_late + excluded.too_late, future = future + excluded.future";
+
+/** The dedup key space is swept for expired keys in 256 slices of 2^56 keys, one slice per alarm. */
+export const SWEEP_SLICES = 256;
+const SWEEP_SLICE = "DELETE FROM dedup WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2";
+/** Analytics Engine accepts at most 250 data points per invocation. */
+const AE_POINTS_PER_INVOCATION = 250;
+const MAX_RETRY_MS = 30_000;
+/** While idle but holding dedup keys, wake up this often to sweep expired ones. */
+const IDLE_SWEEP_MS = 5_000;
+
+export interface ShardIngestResult {
+  /** Events received (duplicates included). */
+  accepted: number;
+  duplicates: number;
+  /** True when this forward was applied before (a buffer re-sending after a crash): nothing counted. */
+  replayed: boolean;
+}
+
+export interface ShardState {
+  name: string | null;
+  dedupKeys: number;
+  openCells: number;
+  openStats: number;
+  frozenFlush: number | null;
+  aeOutbox: number;
+  nextFlushId: number;
+}
+
+/**
+ * One of CLICK_SHARDS objects chosen by hash(click_id): durable dedup within the horizon,
+ * pre-aggregation into one-minute cells, and an exactly-once flush to D1 (and Analytics Engine).
+ */
 export class ClickShard extends DurableObject<Env> {
-  async ping(): Promise<string> {
-    return "pong";
+  private readonly sql: SqlStorage;
+  private readonly settings: ClickSettings;
+  /** D1; a field so that tests can put a failing one in its place. */
+  private db: D1Database;
+  private name: string | null = null;
+  private readonly lastForward = new Map<string, number>();
+  /** The scheduled alarm as this object last set it (null: none). */
+  private alarmAt: number | null = null;
+  private openSince: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.settings = clickSettings(env);
+    this.db = env.DB;
+    void ctx.blockConcurrencyWhile(async () => {
+      migrateSqlSchema(this.sql, MIGRATIONS);
+      const name = readMeta(this.sql, "name");
+      this.name = typeof name === "string" ? name : null;
+      for (const r of this.sql.exec<{ source: string; last_forward: number }>("SELECT source, last_forward FROM sources")) {
+        this.lastForward.set(r.source, r.last_forward);
+      }
+      this.alarmAt = await ctx.storage.getAlarm();
+    });
+  }
+
+  /**
+   * Counts a batch of events (RPC from a ClickBuffer, or from the edge in direct mode). Durable when
+   * it returns. `forwardId` > 0 makes the call idempotent per `source`: a buffer that re-sends a forward
+   * after a crash gets `replayed` and nothing is counted twice, not even as duplicates.
+   */
+  ingest(name: string, source: string, forwardId: number, batch: ShardBatch): ShardIngestResult {
+    const n = batch.cellOf.length;
+    if (forwardId > 0 && (this.lastForward.get(source) ?? 0) >= forwardId) return { accepted: n, duplicates: 0, replayed: true };
+    const now = Date.now();
+    let fresh = 0;
+    this.ctx.storage.transactionSync(() => {
+      if (this.name === null) {
+        writeMeta(this.sql, "name", name);
+      }
+      const cellCounts = new Array<number>(batch.cells.length).fill(0);
+      const freshPerMinute = new Array<number>(batch.minutes.length).fill(0);
+      const rows = n > 0 ? Array.from(this.sql.exec(INSERT_DEDUP, now + this.settings.horizonMs, batch.keys).raw()) : [];
+      fresh = rows.length;
+      if (fresh === n) {
+        for (let i = 0; i < n; i++) {
+          cellCounts[batch.cellOf[i]]++;
+          freshPerMinute[batch.minuteOf[i]]++;
+        }
+      } else if (fresh > 0) {
+        // Some were duplicates: map the inserted keys back to their events (first occurrence wins).
+        const keys = JSON.parse(batch.keys) as [number, number][];
+        const firstIndex = new Map<string, number>();
+        for (let i = 0; i < n; i++) {
+          const k = keys[i][0] + ":" + keys[i][1];
+          if (!firstIndex.has(k)) firstIndex.set(k, i);
+        }
+        for (const row of rows) {
+          const i = firstIndex.get(row[0] + ":" + row[1]);
+          if (i === undefined) throw new Error("dedup returned a key that is not in the batch");
+          cellCounts[batch.cellOf[i]]++;
+          freshPerMinute[batch.minuteOf[i]]++;
+        }
+      }
+      const cells: unknown[] = [];
+      for (let ci = 0; ci < cellCounts.length; ci++) if (cellCounts[ci] > 0) cells.push([...batch.cells[ci], cellCounts[ci]]);
+      if (cells.length > 0) this.sql.exec(UPSERT_CELLS, JSON.stringify(cells));
+
+      const stats = new Map<number, [number, number, number, number, number, number]>();
+      const statRow = (minute: number) => {
+        let r = stats.get(minute);
+        if (!r) stats.set(minute, (r = [minute, 0, 0, 0, 0, 0]));
+        return r;
+      };
+      const receivedPerMinute = new Array<number>(batch.minutes.length).fill(0);
+      for (let i = 0; i < n; i++) receivedPerMinute[batch.minuteOf[i]]++;
+      batch.minutes.forEach((minute, mi) => {
+        const r = statRow(minute);
+        r[1] += receivedPerMinute[mi];
+        r[2] += receivedPerMinute[mi] - freshPerMinute[mi];
+      });
+      for (const [minute, invalid, tooLate, future] of batch.rejected) {
+        const r = statRow(minute);
+        r[3] += invalid;
+        r[4] += tooLate;
+        r[5] += future;
+      }
+      if (stats.size > 0) this.sql.exec(UPSERT_STATS, JSON.stringify([...stats.values()]));
+      if (forwardId > 0) {
+        this.sql.exec(
+          "INSERT INTO sources (source, last_forward) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET last_forward = excluded.last_forward",
+          source,
+          forwardId,
+        );
+      }
+    });
+    if (this.name === null) this.name = name;
+    if (forwardId > 0) this.lastForward.set(source, forwardId);
+    this.openSince ??= now;
+    this.schedule(now + this.settings.flushIntervalMs);
+    return { accepted: n, duplicates: n - fresh, replayed: false };
+  }
+
+  /** Sizes of this shard's state (bounded-memory checks, the bench and tests). */
+  state(): ShardState {
+    const count = (q: string) => Number(this.sql.exec<{ n: number }>(q).one().n);
+    const frozen = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes LIMIT 1").toArray()[0];
+    return {
+      name: this.name,
+      dedupKeys: count("SELECT count(*) AS n FROM dedup"),
+      openCells: count("SELECT count(*) AS n FROM cells WHERE flush_id = 0"),
+      openStats: count("SELECT count(*) AS n FROM stats WHERE flush_id = 0"),
+      frozenFlush: frozen ? frozen.flush_id : null,
+      aeOutbox: count("SELECT count(*) AS n FROM ae_outbox"),
+      nextFlushId: Number(readMeta(this.sql, "next_flush_id") ?? 1),
+    };
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    const now = Date.now();
+    let retryAt: number | null = null;
+    try {
+      await this.flush();
+    } catch (err) {
+      const attempts = this.recordFailedAttempt();
+      retryAt = Date.now() + Math.min(MAX_RETRY_MS, this.settings.flushIntervalMs * 2 ** Math.min(attempts, 10));
+      console.error(`click shard ${this.name}: flush failed (attempt ${attempts}), retrying`, (err as Error)?.message ?? String(err));
+    }
+    this.drainAnalytics();
+    this.sweepSlice(now);
+
+    if (retryAt !== null) this.schedule(retryAt);
+    else if (this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) this.schedule(Date.now());
+    else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.schedule((this.openSince ?? Date.now()) + this.settings.flushIntervalMs);
+    else if (this.hasRows("SELECT 1 FROM dedup LIMIT 1")) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
+  }
+
+  private schedule(at: number): void {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
+  }
+
+  private hasRows(q: string): boolean {
+    return this.sql.exec(q).toArray().length > 0;
+  }
+
+  /** Applies the frozen flush, or freezes the open cells into a new one and applies that. */
+  private async flush(): Promise<void> {
+    let flushId = this.frozenFlushId();
+    if (flushId === null) {
+      if (!this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) return;
+      await this.ensureFlushIdFloor();
+      flushId = this.freeze();
+    }
+    await this.applyFlush(flushId);
+    this.completeFlush(flushId);
+  }
+
+  private frozenFlushId(): number | null {
+    const row = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes ORDER BY flush_id LIMIT 1").toArray()[0];
+    return row ? row.flush_id : null;
+  }
+
+  /**
+   * Flush ids only grow. Before this object's first flush, start above any id D1's ledger already has
+   * for this source (e.g. the object's storage was reset while D1 kept its ledger), so a new flush is
+   * never mistaken for an applied one.
+   */
+  private async ensureFlushIdFloor(): Promise<void> {
+    if (readMeta(this.sql, "next_flush_id") !== null) return;
+    const row = await this.db
+      .prepare("SELECT max(flush_id) AS m FROM click_flush_ledger WHERE source = ?")
+      .bind(this.source())
+      .first<{ m: number | null }>();
+    if (readMeta(this.sql, "next_flush_id") === null) writeMeta(this.sql, "next_flush_id", Number(row?.m ?? 0) + 1);
+  }
+
+  private source(): string {
+    return this.name ?? `shard:${this.ctx.id.toString()}`;
+  }
+
+  /** Moves the open cells and statistics under a new flush id, atomically. */
+  private freeze(): number {
+    return this.ctx.storage.transactionSync(() => {
+      const flushId = Number(readMeta(this.sql, "next_flush_id") ?? 1);
+      writeMeta(this.sql, "next_flush_id", flushId + 1);
+      this.sql.exec("UPDATE cells SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
+      this.sql.exec("UPDATE stats SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
+      this.sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (?, ?)", flushId, Date.now());
+      this.openSince = null;
+      return flushId;
+    });
+  }
+
+  /** One D1 batch: ledger row + additive upserts. Resolves when applied now or found applied before. */
+  private async applyFlush(flushId: number): Promise<"applied" | "already_applied"> {
+    const counts = Array.from(this.sql.exec("SELECT w, c, a, r, n FROM cells WHERE flush_id = ?", flushId).raw()) as CountRow[];
+    const stats = Array.from(
+      this.sql.exec("SELECT minute, accepted, duplicates, too_late, future, invalid FROM stats WHERE flush_id = ?", flushId).raw(),
+    ) as StatsRow[];
+    const stmts = flushStatements(this.source(), flushId, new Date().toISOString(), counts, stats);
+    try {
+      await this.db.batch(stmts.map((s) => this.db.prepare(s.sql).bind(...s.params)));
+      return "applied";
+    } catch (err) {
+      if (!isLedgerConflict(err)) throw err;
+      // The ledger has this flush: an earlier attempt was applied and its answer lost. Check it is
+      // really ours (same totals) before treating it as done.
+      const row = await this.db
+        .prepare("SELECT cells, clicks FROM click_flush_ledger WHERE source = ? AND flush_id = ?")
+        .bind(this.source(), flushId)
+        .first<{ cells: number; clicks: number }>();
+      const ours = stmts[0].params;
+      if (row && row.cells === ours[3] && row.clicks === ours[4]) return "already_applied";
+      this.renumber(flushId);
+      throw new Error(`flush ${flushId} of ${this.source()} collides with a different ledger row; renumbered`);
+    }
+  }
+
+  private renumber(flushId: number): void {
+    this.ctx.storage.transactionSync(() => {
+      const next = Number(readMeta(this.sql, "next_flush_id") ?? flushId + 1);
+      writeMeta(this.sql, "next_flush_id", next + 1);
+      for (const t of ["cells", "stats", "flushes"]) this.sql.exec(`UPDATE ${t} SET flush_id = ? WHERE flush_id = ?`, next, flushId);
+    });
+  }
+
+  /** D1 has the flush: queue its clicks for Analytics Engine and drop the frozen rows, atomically. */
+  private completeFlush(flushId: number): void {
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT c, a, r, sum(n) FROM cells WHERE flush_id = ? GROUP BY c, a, r", flushId);
+      for (const t of ["cells", "stats", "flushes"]) this.sql.exec(`DELETE FROM ${t} WHERE flush_id = ?`, flushId);
+    });
+  }
+
+  private recordFailedAttempt(): number {
+    const id = this.frozenFlushId();
+    if (id === null) return 1;
+    this.sql.exec("UPDATE flushes SET attempts = attempts + 1 WHERE flush_id = ?", id);
+    return Number(this.sql.exec<{ attempts: number }>("SELECT attempts FROM flushes WHERE flush_id = ?", id).one().attempts);
+  }
+
+  /**
+   * Writes up to 250 queued cells to Analytics Engine (one data point per cell and flush; the double is
+   * the click count). A crash between the write and the delete re-sends them: AE is at-least-once,
+   * D1 is the exact record.
+   */
+  private drainAnalytics(): void {
+    const rows = this.sql
+      .exec<{ id: number; c: string; a: string; r: string; n: number }>("SELECT id, c, a, r, n FROM ae_outbox ORDER BY id LIMIT ?", AE_POINTS_PER_INVOCATION)
+      .toArray();
+    if (rows.length === 0) return;
+    try {
+      for (const row of rows) this.env.CLICKS_AE.writeDataPoint({ blobs: [row.c, row.a, row.r], doubles: [row.n], indexes: [row.c] });
+    } catch (err) {
+      console.error("analytics engine write failed", (err as Error)?.message ?? String(err));
+      return;
+    }
+    this.sql.exec("DELETE FROM ae_outbox WHERE id <= ?", rows[rows.length - 1].id);
+  }
+
+  /** Deletes expired dedup keys in the next slice of the key space. */
+  private sweepSlice(now: number): number {
+    const slice = Number(readMeta(this.sql, "sweep_slice") ?? 0) % SWEEP_SLICES;
+    writeMeta(this.sql, "sweep_slice", (slice + 1) % SWEEP_SLICES);
+    return this.sql.exec(SWEEP_SLICE, slice - SWEEP_SLICES / 2, now).rowsWritten;
   }
 }

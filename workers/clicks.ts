@@ -1,3 +1,72 @@
+import { cors } from "hono/cors";
+import { ApiError } from "../lib/errors";
+import { clickBodyFormat, parseClickBody } from "../lib/clicks/body";
+import { FixedWindowLimiter } from "../lib/clicks/rate-limit";
+import { clickSettings } from "../lib/clicks/settings";
+import type { NormalizedClick, RejectionCounts } from "../lib/clicks/types";
+import { isRejection, MAX_BODY_BYTES, UNKNOWN_REGION, validateEvent, type Rejection } from "../lib/clicks/validate";
 import { newSubApp } from "./lib/app-factory";
+import { optionalPrincipal } from "./lib/auth";
+import { readBodyText } from "./lib/body";
+import { ingestClicks } from "./lib/click-ingest";
+import { requestRegion } from "./lib/region";
 
 export const clicksApp = newSubApp();
+
+/** Per-isolate, per-client-IP request limit (see docs/clicks-pipeline.md, "Rate limiting"). */
+const limiter = new FixedWindowLimiter(60_000);
+
+// Beacons come from any page: every answer (errors included) allows any origin; preflights are answered.
+clicksApp.use(
+  "/v1/clicks",
+  cors({ origin: "*", allowMethods: ["POST", "OPTIONS"], allowHeaders: ["Content-Type", "Authorization"], maxAge: 86400 }),
+);
+
+clicksApp.post("/v1/clicks", async (c) => {
+  const settings = clickSettings(c.env);
+  const now = Date.now();
+
+  // Server-to-server callers (publisher/admin token) may set each event's region and are not limited per IP.
+  let trusted = false;
+  if (c.req.header("authorization") !== undefined) {
+    const principal = await optionalPrincipal(c);
+    if (!principal) throw new ApiError(401, "unauthorized", "Invalid or revoked token (omit Authorization for anonymous beacons)");
+    trusted = principal.role === "publisher" || principal.role === "admin";
+  }
+  if (!trusted && settings.rateLimitPerMinute > 0) {
+    const ip = c.req.header("cf-connecting-ip") ?? "unknown";
+    const retryAfter = limiter.hit(ip, settings.rateLimitPerMinute, now);
+    if (retryAfter > 0) {
+      throw new ApiError(429, "rate_limited", `Too many requests from this client; retry in ${retryAfter} s`, {
+        retry_after_seconds: retryAfter,
+        limit_per_minute: settings.rateLimitPerMinute,
+      });
+    }
+  }
+
+  const format = clickBodyFormat(c.req.header("content-type"));
+  const events = parseClickBody(format, await readBodyText(c, MAX_BODY_BYTES));
+
+  const ctx = {
+    now,
+    latenessMs: settings.latenessMs,
+    skewMs: settings.skewMs,
+    region: requestRegion(c) ?? UNKNOWN_REGION,
+    trustEventRegion: trusted,
+  };
+  const accepted: NormalizedClick[] = [];
+  const rejected: Rejection[] = [];
+  const counts: RejectionCounts = { invalid: 0, too_late: 0, future: 0 };
+  for (let i = 0; i < events.length; i++) {
+    const v = validateEvent(events[i], i, ctx);
+    if (isRejection(v)) {
+      rejected.push(v);
+      counts[v.code]++;
+    } else {
+      accepted.push(v);
+    }
+  }
+  const cf = (c.req.raw as { cf?: { continent?: unknown } }).cf;
+  const result = await ingestClicks(c.env, accepted, counts, { continent: typeof cf?.continent === "string" ? cf.continent : null });
+  return c.json(result.duplicates === undefined ? { accepted: accepted.length, rejected } : { accepted: accepted.length, rejected, duplicates: result.duplicates });
+});

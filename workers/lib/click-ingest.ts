@@ -1,3 +1,6 @@
+import { planForward, toTuples } from "../../lib/clicks/forward";
+import { shardName } from "../../lib/clicks/hash";
+import { clickSettings } from "../../lib/clicks/settings";
 import type { NormalizedClick, RejectionCounts } from "../../lib/clicks/types";
 
 export interface IngestResult {
@@ -5,13 +8,60 @@ export interface IngestResult {
   duplicates?: number;
 }
 
+export interface IngestOptions {
+  /** Cloudflare's continent code of the request (request.cf.continent), to pick a buffer near it. */
+  continent?: string | null;
+}
+
+/** Continent → Durable Object location hint, so that a request's buffer lives near its edge. */
+const LOCATION_HINTS: Record<string, DurableObjectLocationHint> = {
+  NA: "enam",
+  SA: "sam",
+  EU: "weur",
+  AF: "afr",
+  AS: "apac",
+  OC: "oc",
+};
+
+/** Names of every ClickBuffer the edge may use (tests and tools enumerate them). */
+export function clickBufferNames(env: Env): string[] {
+  const groups = ["any", ...Object.values(LOCATION_HINTS)];
+  const per = clickSettings(env).buffersPerGroup;
+  return groups.flatMap((g) => Array.from({ length: per }, (_, i) => `buffer:${g}:${i}`));
+}
+
 /**
  * Makes validated clicks durable in the pipeline (a Durable Object) and resolves only when they are.
- * Shared by POST /v1/clicks and GET /c/:token. Implemented by the click-pipeline work.
+ * Shared by POST /v1/clicks and GET /c/:token.
+ *
+ * Default ("buffer"): ONE RPC to one ClickBuffer, which stores the batch as one row and forwards it
+ * to the shards in bulk moments later. "direct" (CLICK_INGEST_MODE=direct): one RPC per shard touched,
+ * which knows duplicates synchronously but costs many hops per request (see docs/clicks-pipeline.md).
  */
-export async function ingestClicks(env: Env, clicks: NormalizedClick[], rejected: RejectionCounts): Promise<IngestResult> {
-  void env;
-  void clicks;
-  void rejected;
-  throw new Error("click pipeline not implemented yet");
+export async function ingestClicks(env: Env, clicks: NormalizedClick[], rejected: RejectionCounts, opts: IngestOptions = {}): Promise<IngestResult> {
+  if (clicks.length === 0 && rejected.invalid + rejected.too_late + rejected.future === 0) return {};
+  const settings = clickSettings(env);
+  const receivedAt = Date.now();
+  if (settings.mode === "direct") {
+    const plan = planForward([{ receivedAt, clicks: toTuples(clicks), rejected }], settings.shards, Math.floor(Math.random() * settings.shards));
+    const results = await Promise.all(
+      [...plan].map(([s, batch]) => {
+        const name = shardName(s);
+        return env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name)).ingest(name, "edge", 0, batch);
+      }),
+    );
+    return { duplicates: results.reduce((sum, r) => sum + r.duplicates, 0) };
+  }
+  const hint = opts.continent ? LOCATION_HINTS[opts.continent.toUpperCase()] : undefined;
+  const name = `buffer:${hint ?? "any"}:${Math.floor(Math.random() * settings.buffersPerGroup)}`;
+  const stub = env.CLICK_BUFFER.get(bufferId(env, name), hint ? { locationHint: hint } : undefined);
+  await stub.store(name, receivedAt, JSON.stringify(toTuples(clicks)), clicks.length, rejected);
+  return {};
+}
+
+const ids = new Map<string, DurableObjectId>();
+function bufferId(env: Env, name: string): DurableObjectId {
+  let id = ids.get(name);
+  if (!id) ids.set(name, (id = env.CLICK_BUFFER.idFromName(name)));
+  return id;
 }

@@ -1,0 +1,114 @@
+import { clickKey, shardOfKey } from "./hash";
+import type { NormalizedClick, RejectionCounts } from "./types";
+import { windowStart } from "./windows";
+
+/** A click as the edge hands it to a ClickBuffer (compact): [click_id, campaign_id, ad_id, region, ts]. */
+export type ClickTuple = [clickId: string, campaignId: string, adId: string, region: string, ts: number];
+
+export function toTuples(clicks: NormalizedClick[]): ClickTuple[] {
+  return clicks.map((c) => [c.click_id, c.campaign_id, c.ad_id, c.region, c.ts]);
+}
+
+/** One acknowledged request as a buffer stored it. */
+export interface PendingBatch {
+  receivedAt: number;
+  clicks: ClickTuple[];
+  rejected: RejectionCounts;
+}
+
+/** A cell of the aggregate: [window_start ms, campaign_id, ad_id, region]. */
+export type CellDims = [windowStart: number, campaignId: string, adId: string, region: string];
+
+/** Ingest-statistics rejections per arrival minute: [minute ms, invalid, too_late, future]. */
+export type RejectionRow = [minute: number, invalid: number, tooLate: number, future: number];
+
+/** What one ClickShard receives in one RPC: the events of many requests that hash to it. */
+export interface ShardBatch {
+  /** JSON `[[hi, lo], ...]`, one dedup key per event, bound straight into the dedup INSERT. */
+  keys: string;
+  /** Per event: index into `cells`. */
+  cellOf: number[];
+  /** Per event: index into `minutes` (its arrival minute, for the ingest statistics). */
+  minuteOf: number[];
+  cells: CellDims[];
+  minutes: number[];
+  /** Rejections counted at the edge; each forward gives them to exactly one shard. */
+  rejected: RejectionRow[];
+}
+
+class ShardBatchBuilder {
+  readonly keyParts: string[] = [];
+  readonly cellOf: number[] = [];
+  readonly minuteOf: number[] = [];
+  readonly cells: CellDims[] = [];
+  readonly minutes: number[] = [];
+  readonly rejected: RejectionRow[] = [];
+  private readonly cellIndex = new Map<string, number>();
+  private readonly minuteIndex = new Map<number, number>();
+
+  add(hi: number, lo: number, c: ClickTuple, minute: number): void {
+    const w = windowStart(c[4]);
+    const ck = w + "\u0000" + c[1] + "\u0000" + c[2] + "\u0000" + c[3];
+    let ci = this.cellIndex.get(ck);
+    if (ci === undefined) {
+      ci = this.cells.length;
+      this.cells.push([w, c[1], c[2], c[3]]);
+      this.cellIndex.set(ck, ci);
+    }
+    let mi = this.minuteIndex.get(minute);
+    if (mi === undefined) {
+      mi = this.minutes.length;
+      this.minutes.push(minute);
+      this.minuteIndex.set(minute, mi);
+    }
+    this.keyParts.push("[" + hi + "," + lo + "]");
+    this.cellOf.push(ci);
+    this.minuteOf.push(mi);
+  }
+
+  build(): ShardBatch {
+    return {
+      keys: "[" + this.keyParts.join(",") + "]",
+      cellOf: this.cellOf,
+      minuteOf: this.minuteOf,
+      cells: this.cells,
+      minutes: this.minutes,
+      rejected: this.rejected,
+    };
+  }
+}
+
+/**
+ * Groups the clicks of many requests by the shard that owns each click_id. Rejection counts go to
+ * `statsShard` only, so they are counted once. Deterministic: the same batches give the same plan,
+ * which is what makes re-sending a frozen forward after a crash safe.
+ */
+export function planForward(batches: PendingBatch[], shards: number, statsShard: number): Map<number, ShardBatch> {
+  const builders = new Map<number, ShardBatchBuilder>();
+  const builder = (s: number) => {
+    let b = builders.get(s);
+    if (!b) builders.set(s, (b = new ShardBatchBuilder()));
+    return b;
+  };
+  const rejected = new Map<number, RejectionRow>();
+  for (const batch of batches) {
+    const minute = windowStart(batch.receivedAt);
+    for (const c of batch.clicks) {
+      const [hi, lo] = clickKey(c[0]);
+      builder(shardOfKey(lo, shards)).add(hi, lo, c, minute);
+    }
+    const r = batch.rejected;
+    if (r.invalid + r.too_late + r.future > 0) {
+      const row = rejected.get(minute) ?? [minute, 0, 0, 0];
+      row[1] += r.invalid;
+      row[2] += r.too_late;
+      row[3] += r.future;
+      rejected.set(minute, row);
+    }
+  }
+  if (rejected.size > 0) builder(statsShard).rejected.push(...rejected.values());
+  const out = new Map<number, ShardBatch>();
+  for (const [s, b] of builders) out.set(s, b.build());
+  return out;
+}
+

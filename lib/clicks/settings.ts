@@ -1,0 +1,52 @@
+/** The click pipeline's tunables, read from the Worker's vars (strings) with safe defaults. */
+export interface ClickSettings {
+  flushIntervalMs: number;
+  latenessMs: number;
+  skewMs: number;
+  /** Dedup horizon: a click_id is remembered this long after it arrived (lateness + skew). */
+  horizonMs: number;
+  shards: number;
+  buffersPerGroup: number;
+  /** Requests per client IP per minute on POST /v1/clicks; 0 disables the limit. */
+  rateLimitPerMinute: number;
+  /** "buffer" (default) or "direct" (one RPC per shard per request; kept for measurement). */
+  mode: "buffer" | "direct";
+}
+
+/** The vars this module reads (a Worker's Env satisfies it). */
+export interface ClickVars {
+  FLUSH_INTERVAL_MS?: unknown;
+  ALLOWED_LATENESS_SECONDS?: unknown;
+  MAX_CLOCK_SKEW_SECONDS?: unknown;
+  CLICK_SHARDS?: unknown;
+  CLICK_BUFFERS?: unknown;
+  CLICK_RATE_LIMIT_PER_MINUTE?: unknown;
+  CLICK_INGEST_MODE?: unknown;
+}
+
+function int(v: unknown, dflt: number, min: number, max: number): number {
+  const n = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : NaN;
+  if (!Number.isFinite(n)) return dflt;
+  return Math.min(max, Math.max(min, Math.floor(n)));
+}
+
+const cache = new WeakMap<object, ClickSettings>();
+
+export function clickSettings(vars: ClickVars): ClickSettings {
+  const hit = cache.get(vars);
+  if (hit) return hit;
+  const latenessMs = int(vars.ALLOWED_LATENESS_SECONDS, 86400, 0, 365 * 86400) * 1000;
+  const skewMs = int(vars.MAX_CLOCK_SKEW_SECONDS, 300, 0, 86400) * 1000;
+  const s: ClickSettings = {
+    flushIntervalMs: int(vars.FLUSH_INTERVAL_MS, 1000, 10, 3_600_000),
+    latenessMs,
+    skewMs,
+    horizonMs: latenessMs + skewMs,
+    shards: int(vars.CLICK_SHARDS, 16, 1, 1024),
+    buffersPerGroup: int(vars.CLICK_BUFFERS, 2, 1, 64),
+    rateLimitPerMinute: int(vars.CLICK_RATE_LIMIT_PER_MINUTE, 6000, 0, 1e9),
+    mode: vars.CLICK_INGEST_MODE === "direct" ? "direct" : "buffer",
+  };
+  cache.set(vars, s);
+  return s;
+}

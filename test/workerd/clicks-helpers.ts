@@ -1,0 +1,74 @@
+import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { shardName } from "../../lib/clicks/hash";
+import { clickSettings } from "../../lib/clicks/settings";
+import { clickBufferNames } from "../../workers/lib/click-ingest";
+import { api } from "./helpers";
+
+export const SHARDS = clickSettings(env).shards;
+
+export const bufferStub = (name: string) => env.CLICK_BUFFER.get(env.CLICK_BUFFER.idFromName(name));
+export const shardStub = (i: number) => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(shardName(i)));
+export const allBuffers = () => clickBufferNames(env).map(bufferStub);
+export const allShards = () => Array.from({ length: SHARDS }, (_, i) => shardStub(i));
+
+/** True when nothing is waiting anywhere in the pipeline (buffers empty, shards flushed). */
+export async function pipelineIdle(): Promise<boolean> {
+  for (const b of allBuffers()) if ((await b.state()).pendingBatches > 0) return false;
+  for (const s of allShards()) {
+    const st = await s.state();
+    if (st.openCells > 0 || st.openStats > 0 || st.frozenFlush !== null) return false;
+  }
+  return true;
+}
+
+/** Runs the buffers' and shards' alarms until everything acknowledged is in D1 (deterministic). */
+export async function drainPipeline(maxRounds = 20): Promise<void> {
+  for (let round = 0; round < maxRounds; round++) {
+    for (const b of allBuffers()) await runDurableObjectAlarm(b);
+    for (const s of allShards()) await runDurableObjectAlarm(s);
+    if (await pipelineIdle()) return;
+  }
+  throw new Error("pipeline did not drain");
+}
+
+let seq = 0;
+/** A unique campaign per test, so tests never see each other's counts. */
+export function uniqueCampaign(prefix = "camp"): string {
+  return `${prefix}-${Date.now().toString(36)}-${++seq}`;
+}
+
+export interface Ev {
+  click_id: string;
+  campaign_id: string;
+  ad_id: string;
+  ts: number | string;
+  region?: string;
+}
+
+export function events(campaign: string, n: number, opts: { ts?: number; ad?: (i: number) => string; idPrefix?: string } = {}): Ev[] {
+  const ts = opts.ts ?? Date.now();
+  return Array.from({ length: n }, (_, i) => ({
+    click_id: `${opts.idPrefix ?? campaign}-click-${i}`,
+    campaign_id: campaign,
+    ad_id: opts.ad ? opts.ad(i) : `ad-${i % 3}`,
+    ts,
+  }));
+}
+
+export async function postClicks(evs: unknown[], headers: Record<string, string> = {}, token: string | null = null) {
+  return api("POST", "/v1/clicks", { token, body: { events: evs }, headers: { "x-region": "eu", ...headers } });
+}
+
+/** D1 totals for a campaign: {total, byCell: "window|ad|region" → clicks}. */
+export async function countsFor(campaign: string): Promise<{ total: number; byCell: Record<string, number> }> {
+  const rows = await env.DB.prepare("SELECT window_start, ad_id, region, clicks FROM click_counts WHERE campaign_id = ?")
+    .bind(campaign)
+    .all<{ window_start: number; ad_id: string; region: string; clicks: number }>();
+  const byCell: Record<string, number> = {};
+  let total = 0;
+  for (const r of rows.results) {
+    byCell[`${r.window_start}|${r.ad_id}|${r.region}`] = r.clicks;
+    total += r.clicks;
+  }
+  return { total, byCell };
+}
