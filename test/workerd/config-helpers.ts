@@ -41,7 +41,7 @@ export function stubFor(ns: string): DurableObjectStub {
 /** Edge read; `gen` asks for a release state at least that new (as a real client would). */
 export async function read(
   ns: string,
-  opts: { region?: string; client?: string; gen?: number; version?: number; token?: string; headers?: Record<string, string> } = {},
+  opts: { region?: string; client?: string; gen?: number; version?: number; token?: string | null; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; body: any; headers: Headers }> {
   const q = new URLSearchParams();
   if (opts.client) q.set("client_id", opts.client);
