@@ -73,10 +73,12 @@ clickLinksApp.get("/c/:token", async (c) => {
   if (c.req.method !== "HEAD") {
     try {
       // Awaited: the click is durable before the visitor is sent on; a replayed link dedups on click_id.
+      const cf = (c.req.raw as { cf?: { continent?: unknown } }).cf;
       await ingestClicks(
         c.env,
         [{ click_id: payload.i, campaign_id: payload.c, ad_id: payload.a, region: requestRegion(c) ?? "unknown", ts: Date.now() }],
         NO_REJECTIONS,
+        { continent: typeof cf?.continent === "string" ? cf.continent : null },
       );
     } catch (err) {
       // Never strand a visitor on an error page because the pipeline is unwell; nothing was
