@@ -7,9 +7,9 @@ const AXIS = { stroke: "#8b95a7", grid: { stroke: "rgba(255,255,255,0.06)", widt
 /** uPlot's size excludes its legend, which sits below the plot: leave room for it. */
 const LEGEND_PX = 28;
 
-function sizeOf(el) {
+function sizeOf(el, fixedHeight) {
   const r = el.getBoundingClientRect();
-  return { width: Math.max(200, Math.floor(r.width)), height: Math.max(100, Math.floor(r.height) - LEGEND_PX) };
+  return { width: Math.max(200, Math.floor(r.width)), height: fixedHeight ?? Math.max(100, Math.floor(r.height) - LEGEND_PX) };
 }
 
 /**
@@ -17,13 +17,15 @@ function sizeOf(el) {
  * replaces the data (xs in epoch ms). Recreated when the series set changes (labels differ).
  */
 export class Chart {
-  constructor(container, { yLabel = "", stacked = false } = {}) {
+  /** `height`: a fixed plot height (the container grows with the legend); otherwise fill the container. */
+  constructor(container, { yLabel = "", height = undefined, legend = true } = {}) {
     this.container = container;
     this.yLabel = yLabel;
-    this.stacked = stacked;
+    this.height = height;
+    this.legend = legend;
     this.plot = null;
     this.signature = "";
-    new ResizeObserver(() => this.plot?.setSize(sizeOf(this.container))).observe(container);
+    new ResizeObserver(() => this.plot?.setSize(sizeOf(this.container, this.height))).observe(container);
   }
 
   /** `raws` (optional): per series, the values to show in the legend instead of the plotted ones. */
@@ -42,9 +44,9 @@ export class Chart {
 
   options(series) {
     return {
-      ...sizeOf(this.container),
+      ...sizeOf(this.container, this.height),
       cursor: { drag: { x: false, y: false } },
-      legend: { show: series.length > 1 || series.some((s) => s.legend), live: false },
+      legend: { show: this.legend && (series.length > 1 || series.some((s) => s.legend)), live: false },
       scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(5, max * 1.1, min)] } },
       axes: [
         { ...AXIS, values: (_u, splits) => timeLabels(splits) },

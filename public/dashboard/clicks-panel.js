@@ -10,8 +10,8 @@ const iso = (ms) => new Date(ms).toISOString();
 export class ClicksPanel {
   constructor() {
     this.totalChart = new Chart($("#chart-total"), { yLabel: "clicks / min" });
-    this.campaignChart = new Chart($("#chart-campaigns"), { yLabel: "clicks" });
-    this.ingestChart = new Chart($("#chart-ingest"), { yLabel: "events / min" });
+    this.campaignChart = new Chart($("#chart-campaigns"), { yLabel: "clicks", height: 130, legend: false });
+    this.ingestChart = new Chart($("#chart-ingest"), { yLabel: "events / min", height: 120 });
     this.prevTotals = null; // Map<window ms, clicks> from the last successful refresh
     this.prevFetchedAt = NaN;
     this.prevKey = "";
@@ -69,6 +69,10 @@ export class ClicksPanel {
     this.prevFetchedAt = now;
     const revised = new Set(this.revisions.map((r) => r.window));
     const marks = xs.map((x, i) => (revised.has(x) ? ys[i] : null));
+    // The minute in progress is still filling up: show it as a point, not as a drop of the line.
+    const open = Math.floor(now / step) * step;
+    const closed = xs.map((x, i) => (x >= open ? null : ys[i]));
+    const partial = xs.map((x, i) => (x === open ? ys[i] : null));
 
     setKpi($("#kpi-total"), total, fmtCompact(total));
     const lastFull = Math.floor(now / step) * step - step;
@@ -77,9 +81,10 @@ export class ClicksPanel {
     $("#chart-total-title").textContent = `Clicks per ${granularity}`;
     show($("#clicks-empty"), total === 0);
     this.totalChart.update(xs, [
-      { label: "clicks", color: PALETTE[0], fill: alpha(PALETTE[0], 0.15), width: 3 },
-      { label: "revised (late)", color: "#ffb703", paths: noPath, points: { show: true, size: 10, fill: "#ffb703" }, legend: true },
-    ], [ys, marks]);
+      { label: `clicks per ${granularity}`, color: PALETTE[0], fill: alpha(PALETTE[0], 0.15), width: 3 },
+      { label: `this ${granularity} so far`, color: PALETTE[0], paths: noPath, points: { show: true, size: 9, fill: "#0b0e14", width: 2 } },
+      { label: "revised (late clicks)", color: "#ffb703", paths: noPath, points: { show: true, size: 10, fill: "#ffb703" } },
+    ], [closed, partial, marks]);
     renderRevisions(this.revisions, granularity);
   }
 
@@ -100,7 +105,7 @@ export class ClicksPanel {
     fill(
       $("#campaign-rows"),
       totals.length
-        ? totals.slice(0, 8).map((t, i) => shareRow("campaign-row", { "data-campaign": t.key }, t.key, t.clicks, sum, PALETTE[Math.min(i, 6) % PALETTE.length]))
+        ? totals.slice(0, 8).map((t, i) => shareRow("campaign-row", { "data-campaign": t.key }, t.key, t.clicks, sum, totals[0].clicks, PALETTE[Math.min(i, 6) % PALETTE.length], true))
         : emptyRow("No campaigns yet", 3),
     );
   }
@@ -150,7 +155,7 @@ function renderRegions(series) {
   const sum = totals.reduce((a, b) => a + b.clicks, 0);
   fill(
     $("#region-rows"),
-    totals.length ? totals.map((t) => shareRow("region-row", { "data-region": t.key }, t.key, t.clicks, sum, PALETTE[2])) : emptyRow("No regions yet", 3),
+    totals.length ? totals.map((t) => shareRow("region-row", { "data-region": t.key }, t.key, t.clicks, sum, totals[0].clicks, PALETTE[2])) : emptyRow("No regions yet", 3),
   );
 }
 
@@ -190,13 +195,16 @@ function renderRevisions(list, granularity) {
   );
 }
 
-function shareRow(testid, attrs, label, clicks, sum, color) {
+/** A row: name, clicks with a bar scaled to the largest row, share of the total. */
+function shareRow(testid, attrs, label, clicks, sum, max, color, swatch = false) {
   const pct = sum > 0 ? (clicks / sum) * 100 : 0;
+  const sw = swatch ? h("span", { class: "swatch" }) : null;
+  if (sw) sw.style.background = color;
   return h(
     "tr",
     { "data-testid": testid, "data-clicks": clicks, ...attrs },
-    h("td", { class: "name" }, label),
-    h("td", { class: "num bar-cell" }, bar(clicks, sum, color), h("span", {}, fmtInt(clicks))),
+    h("td", { class: "name" }, sw, label),
+    h("td", { class: "num bar-cell" }, bar(clicks, max, color), h("span", {}, fmtInt(clicks))),
     h("td", { class: "num pct" }, `${pct.toFixed(pct < 10 ? 1 : 0)}%`),
   );
 }
@@ -204,7 +212,7 @@ function shareRow(testid, attrs, label, clicks, sum, color) {
 function bar(value, max, color) {
   const b = h("span", { class: "bar" });
   b.style.width = `${max > 0 ? Math.max(1, (value / max) * 100) : 0}%`;
-  b.style.background = alpha(color, 0.35);
+  b.style.background = alpha(color, 0.28);
   return b;
 }
 
