@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { durationArg, intArg, namespaceArg, numberArg } from "../lib/args.mjs";
-import { FailureError, UsageError } from "../lib/errors.mjs";
+import { ApiError, FailureError, UsageError } from "../lib/errors.mjs";
 import { readJsonFile } from "../lib/files.mjs";
 import { seg } from "../lib/http.mjs";
 import { LiveBlock } from "../lib/progress.mjs";
-import { isTerminal, renderRollout, rolloutId, rolloutLine } from "../lib/rollout-view.mjs";
+import { colorState, isTerminal, renderRollout, rolloutId, rolloutLine } from "../lib/rollout-view.mjs";
 import { renderTable } from "../lib/table.mjs";
 import { shortTime } from "../lib/render.mjs";
 import { run } from "./run.mjs";
@@ -47,11 +47,29 @@ export function buildPlan(planArg, opts) {
  */
 async function resolveRollout(ctx, ns, id) {
   if (id) return id;
-  const cur = await ctx.client.get(`/admin/v1/namespaces/${seg(ns)}/rollouts/current`);
-  const r = cur?.rollout !== undefined ? cur.rollout : cur;
-  const found = rolloutId(r);
+  const found = rolloutId(unwrap(await ctx.client.get(`/admin/v1/namespaces/${seg(ns)}/rollouts/current`)));
   if (!found) throw new FailureError(`${ns} has no active rollout`);
   return found;
+}
+
+/**
+ * The rollout to show: the given one, else the active one, else the most recent (which has ended).
+ * @param {import("../lib/context.mjs").Ctx} ctx
+ * @param {string} ns
+ * @param {string | undefined} id
+ * @returns {Promise<{rollout: any, active: boolean}>}
+ */
+async function rolloutToShow(ctx, ns, id) {
+  if (id) return { rollout: unwrap(await ctx.client.get(`/admin/v1/namespaces/${seg(ns)}/rollouts/${seg(id)}`)), active: true };
+  try {
+    return { rollout: unwrap(await ctx.client.get(`/admin/v1/namespaces/${seg(ns)}/rollouts/current`)), active: true };
+  } catch (e) {
+    if (!(e instanceof ApiError && e.code === "no_active_rollout")) throw e;
+    const list = await ctx.client.get(`/admin/v1/namespaces/${seg(ns)}/rollouts`, { limit: 1 });
+    const latest = (Array.isArray(list) ? list : list?.rollouts ?? [])[0];
+    if (!latest) throw e;
+    return { rollout: latest, active: false };
+  }
 }
 
 /** @param {any} body */
@@ -133,12 +151,34 @@ export function register(/** @type {import("commander").Command} */ program) {
     .option("--interval <seconds>", "polling interval for --watch", numberArg({ min: 0.2, max: 60 }), 1)
     .action(
       run(async (ctx, ns, id, opts) => {
-        if (opts.watch) return watchRollout(ctx, ns, await resolveRollout(ctx, ns, id), opts.interval);
-        const body = await ctx.client.get(`/admin/v1/namespaces/${seg(ns)}/rollouts/${id ? seg(id) : "current"}`);
+        const { rollout, active } = await rolloutToShow(ctx, ns, id);
+        if (!active && !ctx.json) ctx.info(ctx.ce.dim(`${ns} has no active rollout; showing the latest one`));
+        if (opts.watch) return watchRollout(ctx, ns, rolloutId(rollout), opts.interval);
+        if (ctx.json) return ctx.printJson(rollout);
+        for (const line of renderRollout(rollout, ctx.c)) ctx.out(line);
+      }),
+    );
+
+  ro.command("list")
+    .description("list a namespace's rollouts, newest first")
+    .argument("<namespace>", "namespace name", namespaceArg)
+    .option("--limit <n>", "at most this many", intArg({ min: 1, max: 100 }))
+    .action(
+      run(async (ctx, ns, opts) => {
+        const body = await ctx.client.get(`/admin/v1/namespaces/${seg(ns)}/rollouts`, { limit: opts.limit });
         if (ctx.json) return ctx.printJson(body);
-        const r = unwrap(body);
-        if (!rolloutId(r)) return ctx.out(ctx.c.dim(`${ns} has no active rollout`));
-        for (const line of renderRollout(r, ctx.c)) ctx.out(line);
+        const items = Array.isArray(body) ? body : body?.rollouts ?? [];
+        if (items.length === 0) return ctx.out(ctx.c.dim(`no rollouts of ${ns} yet`));
+        const rows = items.map((/** @type {any} */ r) => [
+          rolloutId(r),
+          `${r.from_version != null ? `v${r.from_version}` : "-"} → v${r.version}`,
+          colorState(r.state, ctx.c),
+          `${(r.stage_index ?? 0) + 1}/${r.stage_count ?? r.stages?.length ?? "?"}`,
+          r.started_by ?? "-",
+          shortTime(r.created_at),
+          r.end_reason ?? "",
+        ]);
+        ctx.out(renderTable(["ROLLOUT", "VERSIONS", "STATE", "STAGE", "STARTED BY", "CREATED", "END"], rows, { header: ctx.c.bold }));
       }),
     );
 

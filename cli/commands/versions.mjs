@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { intArg, namespaceArg } from "../lib/args.mjs";
-import { patchOf, renderPatch } from "../lib/diff.mjs";
+import { patchOf, renderPatch, resolvePointer } from "../lib/diff.mjs";
 import { FailureError, pointerIssues } from "../lib/errors.mjs";
 import { readJsonObject } from "../lib/files.mjs";
 import { seg } from "../lib/http.mjs";
@@ -61,7 +61,7 @@ export function register(/** @type {import("commander").Command} */ program) {
           headers: { "idempotency-key": key },
         });
         if (ctx.json) return ctx.printJson(res.body);
-        const replay = res.status === 200 || res.headers.get("idempotent-replayed") === "true" || res.body?.replayed === true;
+        const replay = res.headers.get("idempotency-replayed") === "true" || res.body?.replayed === true;
         ctx.out(
           `${ctx.c.green("✓")} ${replay ? "already published as" : "published"} ${ctx.c.bold(`${ns} v${res.body.version}`)} ${ctx.c.dim(String(res.body.hash ?? ""))}`,
         );
@@ -109,6 +109,15 @@ export function register(/** @type {import("commander").Command} */ program) {
         const body = await ctx.client.get(`/admin/v1/namespaces/${seg(ns)}/versions/${b}/diff`, { against: a });
         if (ctx.json) return ctx.printJson(body);
         const ops = patchOf(body) ?? [];
+        if (ops.some((o) => o.op === "replace" || o.op === "remove")) {
+          // Show what a replace/remove takes away: read the base version's values once.
+          const base = await ctx.client.get(`/admin/v1/namespaces/${seg(ns)}/versions/${a}`);
+          for (const o of ops) {
+            if (o.op !== "replace" && o.op !== "remove") continue;
+            const old = resolvePointer(base?.values, o.path);
+            if (old.found) o.old = old.value;
+          }
+        }
         ctx.out(ctx.c.bold(`${ns}: v${a} → v${b}`) + ctx.c.dim(` (${ops.length} operation${ops.length === 1 ? "" : "s"})`));
         if (ops.length === 0) return ctx.out(ctx.c.dim("no differences"));
         for (const line of renderPatch(ops, ctx.c)) ctx.out(line);

@@ -48,3 +48,21 @@ export function patchOf(body) {
   }
   return null;
 }
+
+/**
+ * Looks up an RFC 6901 JSON pointer in a document.
+ * @param {unknown} doc
+ * @param {string} pointer
+ * @returns {{found: boolean, value?: unknown}}
+ */
+export function resolvePointer(doc, pointer) {
+  if (pointer === "") return { found: true, value: doc };
+  if (!pointer.startsWith("/")) return { found: false };
+  let cur = doc;
+  for (const raw of pointer.slice(1).split("/")) {
+    const key = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (cur === null || typeof cur !== "object" || !Object.prototype.hasOwnProperty.call(cur, key)) return { found: false };
+    cur = /** @type {any} */ (cur)[key];
+  }
+  return { found: true, value: cur };
+}

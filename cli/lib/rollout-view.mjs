@@ -7,6 +7,18 @@ export const TERMINAL_STATES = ["completed", "aborted", "rolled_back"];
 /** @param {any} r a rollout detail */
 export const rolloutId = (r) => r?.rollout_id ?? r?.id ?? null;
 
+/**
+ * Share of a region's clients on the rollout's target version: 100 once it is the region's stable
+ * version, the candidate percent while it is the candidate, 0 otherwise (not reached, or reverted).
+ * @param {any} r rollout
+ * @param {any} rr region release state
+ */
+export function targetPercent(r, rr) {
+  if (rr?.candidate != null && rr.candidate === r.version) return Number(rr.percent ?? 0);
+  if (rr?.stable != null && rr.stable === r.version) return 100;
+  return 0;
+}
+
 /** @param {any} r */
 export function isTerminal(r) {
   return TERMINAL_STATES.includes(r?.state);
@@ -103,9 +115,9 @@ export function renderRollout(r, c, opts = {}) {
   const regions = r.release?.regions ?? r.regions ?? {};
   const clients = r.clients ?? {};
   const rows = Object.entries(regions).map(([name, rr]) => {
-    const pct = Number(rr.percent ?? 0);
+    const pct = targetPercent(r, rr);
     const seen = clients[name] ? Object.entries(clients[name]).map(([v, n]) => `v${v}:${n}`).join(" ") : "-";
-    const barText = bar(rr.candidate != null ? pct : 0, 20, opts.unicode !== false);
+    const barText = bar(pct, 20, opts.unicode !== false);
     return [
       name,
       rr.stable != null ? `v${rr.stable}` : "-",
@@ -115,7 +127,7 @@ export function renderRollout(r, c, opts = {}) {
       seen,
     ];
   });
-  if (rows.length > 0) lines.push(...renderTable(["REGION", "STABLE", "CANDIDATE", "PERCENT", "PROGRESS", "CLIENTS"], rows, { header: c.bold }).split("\n"));
+  if (rows.length > 0) lines.push(...renderTable(["REGION", "STABLE", "CANDIDATE", `ON v${r.version}`, "PROGRESS", "CLIENTS SEEN"], rows, { header: c.bold }).split("\n"));
   lines.push(`health: ${healthLine(r, c)}`);
   if (r.auto_rollback) lines.push(c.dim(`auto-rollback when error rate > ${r.auto_rollback.max_error_rate * 100}% over ≥ ${r.auto_rollback.min_samples} reports`));
   return lines;
@@ -128,7 +140,7 @@ export function renderRollout(r, c, opts = {}) {
 export function rolloutLine(r) {
   const stageCount = r.stage_count ?? r.stages?.length ?? 0;
   const regions = Object.entries(r.release?.regions ?? r.regions ?? {})
-    .map(([n, rr]) => `${n}=${rr.candidate != null ? Number(rr.percent).toFixed(2) : "0.00"}%`)
+    .map(([n, rr]) => `${n}=${targetPercent(r, rr).toFixed(2)}%`)
     .join(" ");
   const stage = r.stages?.[r.stage_index];
   const health = (Array.isArray(stage?.health) ? stage.health : []).map((h) => `v${h.version} ok=${h.ok} error=${h.error}`).join(" ");
