@@ -66,17 +66,24 @@ export function register(/** @type {import("commander").Command} */ program) {
     .requiredOption("--campaign <id>", "campaign id")
     .requiredOption("--ad <id>", "ad id")
     .requiredOption("--url <landing>", "landing URL the link redirects to (http/https)")
-    .option("--ttl <duration>", "how long the link stays valid (e.g. 3600, 1h, 7d)", durationArg, 86400)
+    .option("--ttl <duration>", "how long the link stays valid (e.g. 3600, 1h, 7d; server default 7d, at most 30d)", durationArg)
+    .option("--click-id <id>", "your own impression id (default: a random one)")
     .option("--server <url>", "edgeplane server URL (here --url is the landing URL)")
     .action(
       run(async (ctx, opts) => {
         const res = await ctx.client.request("POST", "/admin/v1/click-links", {
-          body: { campaign_id: opts.campaign, ad_id: opts.ad, url: opts.url, ttl_seconds: Math.round(opts.ttl) },
+          body: {
+            campaign_id: opts.campaign,
+            ad_id: opts.ad,
+            url: opts.url,
+            ...(opts.ttl !== undefined ? { ttl_seconds: Math.round(opts.ttl) } : {}),
+            ...(opts.clickId !== undefined ? { click_id: opts.clickId } : {}),
+          },
         });
         if (ctx.json) return ctx.printJson(res.body);
         const link = String(res.body?.url ?? "");
         ctx.out(link.startsWith("/") ? ctx.client.url + link : link);
-        if (res.body?.click_id) ctx.info(ctx.ce.dim(`click_id ${res.body.click_id}, expires in ${Math.round(opts.ttl)}s`));
+        if (res.body?.click_id) ctx.info(ctx.ce.dim(`click_id ${res.body.click_id}${res.body.expires_at ? `, expires ${res.body.expires_at}` : ""}`));
       }, { serverOption: "server" }),
     );
 
