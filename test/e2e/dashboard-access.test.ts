@@ -1,7 +1,7 @@
 import type { Browser, Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, startDevServer, type DevServer } from "./server";
-import { launchBrowser, refreshes, signIn, viewerToken } from "./dashboard-browser";
+import { launchBrowser, poll, refreshes, signIn, viewerToken } from "./dashboard-browser";
 
 /** The dashboard page itself: headers, token handling, error states, escaping, and the server going away. */
 
@@ -87,8 +87,8 @@ describe("GET /dashboard", () => {
 describe("token handling in the browser", () => {
   it("without a token shows the prompt and calls no API", async () => {
     const { page, requests, pageErrors } = await openPage();
-    await expect.poll(() => page.isVisible("[data-testid=token-prompt]")).toBe(true);
-    await expect.poll(() => page.isVisible("[data-testid=token-input]")).toBe(true);
+    await poll(() => page.isVisible("[data-testid=token-prompt]")).toBe(true);
+    await poll(() => page.isVisible("[data-testid=token-input]")).toBe(true);
     expect(await page.isVisible("[data-testid=auth-error]")).toBe(false);
     expect(requests.filter((r) => /\/(api|admin)\//.test(r.url()))).toEqual([]);
     expect(pageErrors).toEqual([]);
@@ -98,7 +98,7 @@ describe("token handling in the browser", () => {
   it("with a bad token shows the rejection, keeps prompting and forgets the token", async () => {
     const { page, pageErrors } = await openPage();
     await signIn(page, "definitely-not-a-token");
-    await expect.poll(() => page.textContent("[data-testid=auth-error]")).toMatch(/rejected/i);
+    await poll(() => page.textContent("[data-testid=auth-error]")).toMatch(/rejected/i);
     expect(await page.isVisible("[data-testid=token-prompt]")).toBe(true);
     expect(await page.$eval("[data-testid=auth-error]", (el) => (el as HTMLElement).dataset.kind)).toBe("unauthorized");
     expect(await page.evaluate(() => localStorage.getItem("edgeplane.dashboard.token"))).toBeNull();
@@ -111,7 +111,7 @@ describe("token handling in the browser", () => {
     expect(reader.status).toBe(201);
     const { page } = await openPage();
     await signIn(page, reader.body.token);
-    await expect.poll(() => page.textContent("[data-testid=auth-error]")).toMatch(/role reader.*viewer/i);
+    await poll(() => page.textContent("[data-testid=auth-error]")).toMatch(/role reader.*viewer/i);
     expect(await page.$eval("[data-testid=auth-error]", (el) => (el as HTMLElement).dataset.kind)).toBe("forbidden");
     expect(await page.isVisible("[data-testid=token-prompt]")).toBe(true);
     await page.context().close();
@@ -121,9 +121,9 @@ describe("token handling in the browser", () => {
     const token = await viewerToken(server.url);
     const { page, requests, pageErrors } = await openPage();
     await signIn(page, token);
-    await expect.poll(() => page.isVisible("[data-testid=token-prompt]")).toBe(false);
-    await expect.poll(() => refreshes(page)).toBeGreaterThan(0);
-    await expect.poll(() => page.getAttribute("[data-testid=status]", "data-state")).toMatch(/live|partial/);
+    await poll(() => page.isVisible("[data-testid=token-prompt]")).toBe(false);
+    await poll(() => refreshes(page)).toBeGreaterThan(0);
+    await poll(() => page.getAttribute("[data-testid=status]", "data-state")).toMatch(/live|partial/);
 
     const apiCalls = requests.filter((r) => /\/(api|admin)\//.test(r.url()));
     expect(apiCalls.length).toBeGreaterThan(0);
@@ -134,11 +134,11 @@ describe("token handling in the browser", () => {
     expect(page.url()).not.toContain(token);
 
     await page.reload();
-    await expect.poll(() => refreshes(page)).toBeGreaterThan(0);
+    await poll(() => refreshes(page)).toBeGreaterThan(0);
     expect(await page.isVisible("[data-testid=token-prompt]")).toBe(false);
 
     await page.click("[data-testid=change-token]");
-    await expect.poll(() => page.isVisible("[data-testid=token-prompt]")).toBe(true);
+    await poll(() => page.isVisible("[data-testid=token-prompt]")).toBe(true);
     expect(await page.evaluate(() => localStorage.getItem("edgeplane.dashboard.token"))).toBeNull();
     expect(pageErrors).toEqual([]);
     await page.context().close();
@@ -148,11 +148,11 @@ describe("token handling in the browser", () => {
     const created = await http(server.url, "POST", "/admin/v1/tokens", { body: { name: "soon-revoked", role: "viewer", namespaces: ["*"] } });
     const { page } = await openPage();
     await signIn(page, created.body.token);
-    await expect.poll(() => refreshes(page)).toBeGreaterThan(0);
+    await poll(() => refreshes(page)).toBeGreaterThan(0);
     expect(await page.isVisible("[data-testid=token-prompt]")).toBe(false);
     const del = await http(server.url, "DELETE", `/admin/v1/tokens/${created.body.id}`);
     expect(del.status).toBe(200);
-    await expect.poll(() => page.isVisible("[data-testid=token-prompt]"), { timeout: 30_000 }).toBe(true);
+    await poll(() => page.isVisible("[data-testid=token-prompt]"), { timeout: 30_000 }).toBe(true);
     expect(await page.textContent("[data-testid=auth-error]")).toMatch(/rejected/i);
     await page.context().close();
   });
@@ -164,7 +164,7 @@ describe("token handling in the browser", () => {
     const token = await viewerToken(server.url, `<b>bold</b> ${evil}`);
     const { page, pageErrors } = await openPage();
     await signIn(page, token);
-    await expect.poll(() => page.locator("[data-testid=namespace-row][data-namespace=xss-probe]").textContent()).toContain(evil);
+    await poll(() => page.locator("[data-testid=namespace-row][data-namespace=xss-probe]").textContent()).toContain(evil);
     expect(await page.locator("[data-testid=namespace-row][data-namespace=xss-probe] img").count()).toBe(0);
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(await page.locator("main img").count()).toBe(0);
@@ -178,21 +178,21 @@ describe("server down", () => {
     const token = await viewerToken(server.url);
     const { page } = await openPage();
     await signIn(page, token);
-    await expect.poll(() => refreshes(page)).toBeGreaterThan(0);
+    await poll(() => refreshes(page)).toBeGreaterThan(0);
     expect(await page.isVisible("[data-testid=error-banner]")).toBe(false);
 
     await server.kill();
-    await expect.poll(() => page.isVisible("[data-testid=error-banner]"), { timeout: 30_000 }).toBe(true);
+    await poll(() => page.isVisible("[data-testid=error-banner]"), { timeout: 30_000 }).toBe(true);
     expect(await page.textContent("[data-testid=error-banner]")).toMatch(/unreachable.*retrying/i);
     expect(await page.getAttribute("[data-testid=status]", "data-state")).toBe("down");
     // Still signed in: a network failure is not an auth failure.
     expect(await page.isVisible("[data-testid=token-prompt]")).toBe(false);
     const during = await refreshes(page);
-    await expect.poll(() => refreshes(page), { timeout: 30_000 }).toBeGreaterThan(during); // it keeps retrying
+    await poll(() => refreshes(page), { timeout: 30_000 }).toBeGreaterThan(during); // it keeps retrying
 
     await server.restart();
-    await expect.poll(() => page.isVisible("[data-testid=error-banner]"), { timeout: 60_000 }).toBe(false);
-    await expect.poll(() => page.getAttribute("[data-testid=status]", "data-state")).toMatch(/live|partial/);
+    await poll(() => page.isVisible("[data-testid=error-banner]"), { timeout: 60_000 }).toBe(false);
+    await poll(() => page.getAttribute("[data-testid=status]", "data-state")).toMatch(/live|partial/);
     await page.context().close();
   });
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { expect } from "vitest";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { http } from "./server";
 
@@ -81,3 +82,8 @@ export async function viewerToken(base: string, name = "wall-screen"): Promise<s
 
 export const MINUTE = 60_000;
 export const minuteOf = (ms: number) => Math.floor(ms / MINUTE) * MINUTE;
+
+/** expect.poll with a timeout that spans several dashboard refreshes (the page refreshes every 3 s). */
+export function poll<T>(fn: () => T | Promise<T>, opts: { timeout?: number } = {}) {
+  return expect.poll(fn, { interval: 100, timeout: 20_000, ...opts });
+}
