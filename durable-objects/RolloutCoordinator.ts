@@ -222,6 +222,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
     input: { schema: unknown; description?: string; approvals_required?: 0 | 1 },
     actor: string,
   ): Promise<{ created: boolean; namespace: NamespaceInfo }> {
+    const schemaHash = await contentHash(input.schema);
     const created = await this.commit(() => {
       const existing = this.nsRow();
       if (existing && existing.name !== ns) fail(500, "coordinator_mismatch", "Request routed to the wrong coordinator");
@@ -234,7 +235,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
           "INSERT INTO namespace (id, name, schema, description, approvals_required, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
           ns, schema, description, approvals, now, now,
         );
-        this.audit(ns, actor, "namespace.created", { details: { description, approvals_required: approvals, schema: input.schema } });
+        this.audit(ns, actor, "namespace.created", { details: { description, approvals_required: approvals, schema_hash: schemaHash } });
         this.releaseChanged();
         return true;
       }
@@ -246,7 +247,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
             schema_changed: existing.schema !== schema,
             description,
             approvals_required: { from: existing.approvals_required, to: approvals },
-            schema: existing.schema !== schema ? input.schema : undefined,
+            schema_hash: schemaHash,
           },
         });
         this.enqueue("d1_namespace", null);
@@ -561,6 +562,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
       "UPDATE rollouts SET state = ?, next_advance_at = NULL, paused_remaining_ms = NULL, ended_at = ?, end_reason = ?, updated_at = ? WHERE id = ?",
       state, now, reason, now, ro.id,
     );
+    this.enqueue("d1_namespace", null);
   }
 
   /** Auto-rollback when the candidate's error rate in the current stage breaches the plan's gate. */

@@ -69,6 +69,12 @@ describe("edge reads", () => {
     expect(fresh.body.generation).toBeGreaterThanOrEqual(g2);
     expect(fresh.headers.get("x-config-generation")).toBe(String(fresh.body.generation));
     expect((await read(ns, { headers: { "x-config-generation": "soon" } })).body.error.code).toBe("invalid_generation");
+    // A generation from the future (a confused client) gets the authoritative state, not an error.
+    for (let i = 0; i < 3; i++) {
+      const future = await read(ns, { region: "eu", client: "a", gen: g2 + 1000 });
+      expect(future.status).toBe(200);
+      expect(future.body).toMatchObject({ version: 2, generation: g2 });
+    }
   });
 
   it("distinguishes unknown namespaces, unreleased ones and bad names", async () => {

@@ -29,10 +29,12 @@ export interface CachedBlob {
 interface CachedRelease {
   state: ReleaseState | null;
   at: number;
+  /** Read from the coordinator itself: nothing newer existed then, whatever generation a client claims. */
+  authoritative: boolean;
 }
 
 const releases = new Map<string, CachedRelease>();
-const releaseInflight = new Map<string, Promise<ReleaseState | null>>();
+const releaseInflight = new Map<string, Promise<{ state: ReleaseState | null; authoritative: boolean }>>();
 const blobs = new Map<string, CachedBlob>();
 let blobBytes = 0;
 
@@ -56,19 +58,21 @@ async function fromCoordinator(env: Env, ns: string): Promise<ReleaseState | nul
   }
 }
 
-async function loadRelease(env: Env, ns: string, minGeneration: number | null): Promise<ReleaseState | null> {
-  let state = await env.CONFIG_KV.get<ReleaseState>(releaseKey(ns), "json");
+async function loadRelease(env: Env, ns: string, minGeneration: number | null): Promise<{ state: ReleaseState | null; authoritative: boolean }> {
+  const state = await env.CONFIG_KV.get<ReleaseState>(releaseKey(ns), "json");
   // KV is eventually consistent: when it lags behind what the client has seen (or has nothing yet),
   // the coordinator's answer is authoritative.
-  if (!state || (minGeneration !== null && state.generation < minGeneration)) state = await fromCoordinator(env, ns);
-  return state;
+  if (!state || (minGeneration !== null && state.generation < minGeneration)) return { state: await fromCoordinator(env, ns), authoritative: true };
+  return { state, authoritative: false };
 }
 
 /** The namespace's release state (null: no such namespace), never older than `minGeneration`. */
 export async function getRelease(env: Env, ns: string, minGeneration: number | null): Promise<ReleaseState | null> {
   const now = Date.now();
   const hit = releases.get(ns);
-  if (hit && now - hit.at < RELEASE_TTL_MS && (minGeneration === null || (hit.state !== null && hit.state.generation >= minGeneration))) {
+  // A client claiming a generation the coordinator has not reached yet (or a bogus one) is served
+  // the coordinator's fresh answer from the cache instead of sending every request to the DO.
+  if (hit && now - hit.at < RELEASE_TTL_MS && (minGeneration === null || hit.authoritative || (hit.state !== null && hit.state.generation >= minGeneration))) {
     return hit.state;
   }
   // One fetch per namespace at a time for ordinary expiry; a generation-forced read goes alone.
@@ -80,12 +84,13 @@ export async function getRelease(env: Env, ns: string, minGeneration: number | n
       void p.finally(() => releaseInflight.delete(ns)).catch(() => {});
     }
   }
-  let state = await p;
+  const loaded = await p;
+  let state = loaded.state;
   const cur = releases.get(ns);
   // Never move the cache backwards (a lagging KV read must not undo a newer coordinator read).
   if (cur?.state && (!state || cur.state.generation > state.generation)) state = cur.state;
   if (releases.size >= RELEASE_MAX_ENTRIES && !releases.has(ns)) releases.clear();
-  releases.set(ns, { state, at: Date.now() });
+  releases.set(ns, { state, at: Date.now(), authoritative: loaded.authoritative && state === loaded.state });
   return state;
 }
 
