@@ -487,8 +487,10 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   /** Health reports from clients: counted per (rollout, stage, version, region) and per client. */
   async report(ns: string, region: string, reports: ReportInput[]): Promise<{ accepted: number; rolled_back: boolean }> {
-    let rolledBack = false;
-    await this.commit(() => {
+    // Reports are hot and usually change no release state: commit without the outbox round trip
+    // unless the health gate fired.
+    const rolledBack = this.ctx.storage.transactionSync(() => {
+      let fired = false;
       this.requireNs(ns);
       const now = Date.now();
       const ro = this.activeRollout();
@@ -514,11 +516,15 @@ export class RolloutCoordinator extends DurableObject<Env> {
             ro.id, ro.stage_index, version, region, g.ok, g.error,
           );
         }
-        if (ro.state === "running") rolledBack = this.checkHealth(ns, ro, now);
+        if (ro.state === "running") fired = this.checkHealth(ns, ro, now);
       }
       if (++this.reportCalls % 50 === 1) this.pruneClients(now);
+      return fired;
     });
-    if (rolledBack) await this.scheduleAlarm();
+    if (rolledBack) {
+      await this.ctx.storage.setAlarm(Date.now() + OUTBOX_SAFETY_MS);
+      await this.drainQuietly();
+    }
     return { accepted: reports.length, rolled_back: rolledBack };
   }
 
