@@ -30,7 +30,7 @@ export function register(/** @type {import("commander").Command} */ program) {
           ctx.c.dim(shortHash(e.hash)),
         ]);
         ctx.out(renderTable(["SEQ", "TIME", "ACTOR", "ACTION", "NAMESPACE", "VERSION", "DETAILS", "HASH"], rows, { header: ctx.c.bold }));
-        if (body.next_after != null) ctx.info(ctx.c.dim(`more: edgeplane audit --after ${body.next_after}`));
+        if (body.next_after != null) ctx.info(ctx.ce.dim(`more: edgeplane audit --after ${body.next_after}`));
       }),
     );
 

@@ -111,6 +111,25 @@ export function register(/** @type {import("commander").Command} */ program) {
     );
 
   clicks
+    .command("stats")
+    .description("ingest health: accepted, duplicates, too late, future and invalid events")
+    .option("--since <duration>", "how far back (e.g. 15m, 1h, 7d)", durationArg, 3600)
+    .addOption(new Option("--granularity <g>", "row size").choices(["minute", "hour", "day"]).default("minute"))
+    .action(
+      run(async (ctx, opts) => {
+        const now = Date.now();
+        const query = { granularity: opts.granularity, from: new Date(now - opts.since * 1000).toISOString(), to: new Date(now + MINUTE_MS).toISOString() };
+        const body = await ctx.client.get("/api/v1/clicks/ingest-stats", query);
+        if (ctx.json) return ctx.printJson(body);
+        const cols = ["accepted", "duplicates", "too_late", "future", "invalid"];
+        const rows = listOf(body, ["series"]).map((p) => [String(p.window_start).replace("T", " ").replace(/:00(\.000)?Z$/, "Z"), ...cols.map((k) => p[k] ?? 0)]);
+        const t = body?.totals ?? {};
+        rows.push([ctx.c.bold("total"), ...cols.map((k) => ctx.c.bold(String(t[k] ?? 0)))]);
+        ctx.out(renderTable(["WINDOW", "ACCEPTED", "DUPLICATES", "TOO LATE", "FUTURE", "INVALID"], rows, { header: ctx.c.bold }));
+      }),
+    );
+
+  clicks
     .command("tail")
     .description("live clicks per minute, refreshing until Ctrl-C")
     .option("--campaign <id>", "only this campaign")

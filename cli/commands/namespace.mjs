@@ -50,10 +50,11 @@ export function register(/** @type {import("commander").Command} */ program) {
 
   ns.command("list")
     .description("list namespaces")
-    .option("--limit <n>", "at most this many", intArg({ min: 1, max: 1000 }))
+    .option("--limit <n>", "at most this many", intArg({ min: 1, max: 100 }))
+    .option("--cursor <cursor>", "continue from a previous page")
     .action(
       run(async (ctx, opts) => {
-        const body = await ctx.client.get("/admin/v1/namespaces", { limit: opts.limit });
+        const body = await ctx.client.get("/admin/v1/namespaces", { limit: opts.limit, cursor: opts.cursor });
         if (ctx.json) return ctx.printJson(body);
         const items = listOf(body, ["namespaces"]);
         if (items.length === 0) return ctx.out(ctx.c.dim("no namespaces yet — create one with `edgeplane namespace create NAME --schema schema.json`"));
@@ -66,6 +67,7 @@ export function register(/** @type {import("commander").Command} */ program) {
           oneLine(n.description ?? "", 50),
         ]);
         ctx.out(renderTable(["NAMESPACE", "LATEST", "APPROVALS", "ACTIVE ROLLOUT", "UPDATED", "DESCRIPTION"], rows, { header: ctx.c.bold }));
+        if (body?.next_cursor) ctx.info(ctx.ce.dim(`more: edgeplane namespace list --cursor ${body.next_cursor}`));
       }),
     );
 }

@@ -137,7 +137,7 @@ export function register(/** @type {import("commander").Command} */ program) {
         if (ctx.json && !opts.watch) return ctx.printJson(res.body);
         if (!ctx.json) {
           ctx.out(`${ctx.c.green("✓")} started rollout ${ctx.c.bold(String(id))} of ${ns} v${version} (${res.body.state})`);
-          if (res.body.state === "pending_approval") ctx.info(ctx.c.yellow(`  needs approval by another person: edgeplane rollout approve ${ns} ${id}`));
+          if (res.body.state === "pending_approval") ctx.info(ctx.ce.yellow(`  needs approval by another person: edgeplane rollout approve ${ns} ${id}`));
         }
         if (opts.watch) await watchRollout(ctx, ns, id, opts.interval);
       }),

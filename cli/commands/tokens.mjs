@@ -50,7 +50,7 @@ export function register(/** @type {import("commander").Command} */ program) {
         ]);
         ctx.out(renderTable(["ID", "NAME", "ROLE", "NAMESPACES", "CREATED", "BY", "STATUS"], rows, { header: ctx.c.bold }));
         const hidden = all.length - shown.length;
-        if (hidden > 0) ctx.info(ctx.c.dim(`${hidden} revoked token${hidden === 1 ? "" : "s"} hidden (--all shows them)`));
+        if (hidden > 0) ctx.info(ctx.ce.dim(`${hidden} revoked token${hidden === 1 ? "" : "s"} hidden (--all shows them)`));
       }),
     );
 

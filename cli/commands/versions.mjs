@@ -39,7 +39,7 @@ export function register(/** @type {import("commander").Command} */ program) {
             ctx.info(`${ctx.ce.red("✗")} ${file} is not valid for ${ns}:`);
             for (const i of pointerIssues(b.errors ?? b.issues ?? b.details) ?? []) ctx.info(`  ${ctx.ce.bold(i.where || "/")}: ${i.message}`);
           }
-          throw Object.assign(new FailureError(`${file} is not valid for ${ns}`), { reported: !ctx.json });
+          throw new FailureError(`${file} is not valid for ${ns}`);
         }
         if (!ctx.json) ctx.out(`${ctx.c.green("✓")} ${file} is valid for ${ctx.c.bold(ns)}`);
       }),
@@ -65,7 +65,7 @@ export function register(/** @type {import("commander").Command} */ program) {
         ctx.out(
           `${ctx.c.green("✓")} ${replay ? "already published as" : "published"} ${ctx.c.bold(`${ns} v${res.body.version}`)} ${ctx.c.dim(String(res.body.hash ?? ""))}`,
         );
-        if (!replay) ctx.info(ctx.c.dim(`  roll it out: edgeplane rollout start ${ns} ${res.body.version} --plan canary`));
+        if (!replay) ctx.info(ctx.ce.dim(`  roll it out: edgeplane rollout start ${ns} ${res.body.version} --plan canary`));
       }),
     );
 
@@ -74,7 +74,7 @@ export function register(/** @type {import("commander").Command} */ program) {
     .description("list versions, newest first; with VERSION, show that version's values")
     .argument("<namespace>", "namespace name", namespaceArg)
     .argument("[version]", "a version number to show in full", intArg({ min: 1 }))
-    .option("--limit <n>", "at most this many", intArg({ min: 1, max: 1000 }))
+    .option("--limit <n>", "at most this many", intArg({ min: 1, max: 100 }))
     .option("--cursor <cursor>", "continue from a previous page")
     .action(
       run(async (ctx, ns, version, opts) => {
@@ -94,7 +94,7 @@ export function register(/** @type {import("commander").Command} */ program) {
         const rows = items.map((v) => [`v${v.version}`, shortTime(v.created_at), v.author ?? "-", shortHash(v.hash), oneLine(v.message ?? "", 60)]);
         ctx.out(renderTable(["VERSION", "CREATED", "AUTHOR", "HASH", "MESSAGE"], rows, { header: ctx.c.bold }));
         const next = body?.next_cursor ?? body?.cursor ?? null;
-        if (next) ctx.info(ctx.c.dim(`more: edgeplane versions ${ns} --cursor ${next}`));
+        if (next) ctx.info(ctx.ce.dim(`more: edgeplane versions ${ns} --cursor ${next}`));
       }),
     );
 

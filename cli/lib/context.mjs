@@ -34,6 +34,8 @@ export function contextFor(command, how = {}) {
     url = command.opts()[how.serverOption] ?? root.opts().url;
   }
   const conn = resolveConnection({ url, token: opts.token });
+  // --no-color may sit on the program or the leaf; the leaf's default (true) must not undo it.
+  for (let cmd = command; cmd; cmd = cmd.parent) if (cmd.opts().color === false) opts.color = false;
   const stdoutColor = colorEnabled(process.stdout, opts);
   const stderrColor = colorEnabled(process.stderr, opts);
   const ce = colors(stderrColor);

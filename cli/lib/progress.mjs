@@ -1,3 +1,5 @@
+import { stripAnsi, visibleLength } from "./colors.mjs";
+
 /**
  * A fixed-width progress bar for a percentage (0–100), e.g. `[██████░░░░░░]`.
  * @param {number} percent
@@ -23,6 +25,9 @@ export class LiveBlock {
 
   /** @param {string[]} lines */
   render(lines) {
+    // A line wider than the terminal wraps and breaks the cursor arithmetic: clip it (losing its colour).
+    const cols = this.stream.columns || 0;
+    if (cols > 1) lines = lines.map((l) => (visibleLength(l) >= cols ? [...stripAnsi(l)].slice(0, cols - 2).join("") + "…" : l));
     let s = "";
     if (this.lines > 0) s += `\x1b[${this.lines}A`;
     for (const l of lines) s += `\x1b[2K${l}\n`;

@@ -89,14 +89,25 @@ describe("clicks", () => {
     expect(ads.stdout).toMatch(new RegExp(`ad-1 \\(${RUN}-big\\)\\s+7\\s`));
     expect((await cli(["clicks", "top", "--by", "region"])).code).toBe(2);
 
-    const tail = await cli(["clicks", "tail", "--once", "--minutes", "3", "--campaign", `${RUN}-big`]);
-    expect(tail.code, tail.stderr).toBe(0);
+    const tail = await eventually(async () => {
+      const r = await cli(["clicks", "tail", "--once", "--minutes", "3", "--campaign", `${RUN}-big`]);
+      expect(r.code, r.stderr).toBe(0);
+      const counts = [...r.stdout.matchAll(/^\d\d:\d\dZ\s+(\d+)/gm)].map((m) => Number(m[1]));
+      return counts.reduce((a, b) => a + b, 0) === 9 ? { ...r, counts } : null;
+    });
     expect(tail.stdout).toMatch(/^MINUTE\s+CLICKS/m);
-    const counts = [...tail.stdout.matchAll(/^\d\d:\d\dZ\s+(\d+)/gm)].map((m) => Number(m[1]));
-    expect(counts).toHaveLength(3);
-    expect(counts.reduce((a, b) => a + b, 0)).toBe(9);
+    expect(tail.counts).toHaveLength(3);
     const all = await cli(["clicks", "tail", "--once", "--minutes", "2"]);
     expect(all.stdout).toContain(`${RUN}-big:9`);
+    // Ingest health: the 12 events above plus the one click through the signed link in the first test.
+    const stats = await eventually(async () => {
+      const body = JSON.parse((await cli(["clicks", "stats", "--since", "1h", "--json"])).stdout);
+      return body.totals.accepted === 13 ? body : null;
+    });
+    expect(stats.totals).toMatchObject({ duplicates: 0, too_late: 0, future: 0, invalid: 0 });
+    const statsTable = await cli(["clicks", "stats", "--since", "1h"]);
+    expect(statsTable.stdout).toMatch(/^WINDOW\s+ACCEPTED\s+DUPLICATES\s+TOO LATE\s+FUTURE\s+INVALID$/m);
+    expect(statsTable.stdout).toMatch(/^total\s+13\s+0\s+0\s+0\s+0$/m);
     const tailJson = JSON.parse((await cli(["clicks", "tail", "--once", "--json", "--campaign", `${RUN}-small`])).stdout);
     expect(tailJson.series.reduce((a: number, s: { clicks: number }) => a + s.clicks, 0)).toBe(3);
   });
@@ -109,9 +120,13 @@ describe("clicks", () => {
     let out = "";
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on("exit", (code, signal) => r({ code, signal })));
     await new Promise<void>((resolve, reject) => {
+      const guard = setTimeout(() => reject(new Error(`tail never printed clicks=3; output so far:\n${out}`)), 60_000);
       child.stdout.on("data", (d) => {
         out += String(d);
-        if (/clicks=3/.test(out)) resolve();
+        if (/clicks=3$/m.test(out)) {
+          clearTimeout(guard);
+          resolve();
+        }
       });
       child.on("exit", () => reject(new Error(`tail exited early: ${out}`)));
     });

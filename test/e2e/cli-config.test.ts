@@ -145,6 +145,10 @@ describe("versions", () => {
     expect(back.stdout).toContain("- /flags/gamma");
     expect((await cli(["diff", "checkout", "2", "1"], { NO_COLOR: undefined, FORCE_COLOR: "1" })).stdout).toContain("\x1b[31m- /flags/gamma");
     expect((await cli(["diff", "checkout", "1", "99"])).code).toBe(1);
+    // --no-color and --json work before the command name too, and beat FORCE_COLOR.
+    expect((await cli(["--no-color", "diff", "checkout", "1", "2"], { NO_COLOR: undefined, FORCE_COLOR: "1" })).stdout).not.toContain("\x1b[");
+    expect((await cli(["diff", "checkout", "1", "2", "--no-color"], { NO_COLOR: undefined, FORCE_COLOR: "1" })).stdout).not.toContain("\x1b[");
+    expect(json(await cli(["--json", "diff", "checkout", "1", "2"])).patch).toEqual(diffJson.patch);
   });
 });
 
