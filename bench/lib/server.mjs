@@ -1,0 +1,92 @@
+// The system under test: a private `wrangler dev` (own port, own persisted state) or one given by --url.
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { applyMigrations, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.mjs";
+
+export const BENCH_ADMIN_TOKEN = "bench-admin-token";
+export const BENCH_CLICK_KEY = "bench-click-signing-key";
+
+/** Defaults of the vars the bench depends on (wrangler.toml's production defaults). */
+export const DEFAULT_VARS = {
+  FLUSH_INTERVAL_MS: "1000",
+  ALLOWED_LATENESS_SECONDS: "86400",
+  MAX_CLOCK_SKEW_SECONDS: "300",
+  CLICK_SHARDS: "16",
+  REGIONS: "na,sa,eu,af,as,oc,an",
+};
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = s.address().port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Only loopback targets: this tool generates load and must never point at someone else's host. */
+export function assertLoopback(url) {
+  const u = new URL(url);
+  const host = u.hostname.replace(/^\[|\]$/g, "");
+  if (!["127.0.0.1", "localhost", "::1"].includes(host) && !/^127\./.test(host)) {
+    throw new Error(`refusing to load-test ${u.host}: only loopback targets (127.0.0.1, localhost, ::1) are allowed`);
+  }
+  return u.origin;
+}
+
+/**
+ * Starts a private server. Vars: DEFAULT_VARS < `vars`; secrets and TRUST_REGION_HEADER are fixed.
+ * Returns {url, token, vars, pgid, persistDir, stop()}.
+ */
+export async function startServer(vars = {}, { log = () => {} } = {}) {
+  const persistDir = mkdtempSync(join(tmpdir(), "edgeplane-bench-"));
+  const port = await freePort();
+  const allVars = { ...DEFAULT_VARS, ...vars, ADMIN_TOKEN: BENCH_ADMIN_TOKEN, CLICK_SIGNING_KEY: BENCH_CLICK_KEY, TRUST_REGION_HEADER: "true" };
+  const url = `http://127.0.0.1:${port}`;
+  log(`applying migrations to ${persistDir}`);
+  applyMigrations(persistDir);
+  log(`starting wrangler dev on ${url}`);
+  const child = spawnWranglerDev({ port, persistTo: persistDir, vars: allVars, stdio: process.env.BENCH_VERBOSE ? "inherit" : "ignore" });
+  const exited = new Promise((r) => child.once("exit", r));
+  let stopped = false;
+  const stop = async ({ keepState = false } = {}) => {
+    if (!stopped) {
+      stopped = true;
+      for (const sig of ["SIGTERM", "SIGKILL"]) {
+        if (child.exitCode !== null || child.signalCode !== null) break;
+        try {
+          process.kill(-child.pid, sig);
+        } catch {
+          /* already gone */
+        }
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      }
+      // workerd may outlive wrangler by a moment; make sure nothing of the group is left.
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        /* none left */
+      }
+    }
+    if (!keepState) rmSync(persistDir, { recursive: true, force: true });
+  };
+  try {
+    await waitForHealthy(url, 90_000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { url, port, token: BENCH_ADMIN_TOKEN, vars: allVars, pgid: child.pid, persistDir, private: true, stop };
+}
+
+/** Attaches to a running server (`--url`, `--token`). Vars are what the caller says they are. */
+export async function attachServer(url, token, vars = {}) {
+  const origin = assertLoopback(url);
+  await waitForHealthy(origin, 10_000);
+  return { url: origin, port: Number(new URL(origin).port || 80), token, vars: { ...DEFAULT_VARS, ...vars }, pgid: null, persistDir: null, private: false, stop: async () => {} };
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// `npm run bench`: edgeplane's performance against SPEC "Performance", measured as ratios in one run.
+// Starts its own `wrangler dev` (or uses --url), drives it with wrk, prints a table and writes
+// bench/results/bench-<timestamp>.json. Exit code 0 even when a target is missed, unless --strict.
+import { Command, Option } from "commander";
+import { join } from "node:path";
+import { ROOT } from "../scripts/wrangler-dev.mjs";
+import { runBench } from "./lib/bench.mjs";
+import { renderTable, writeJson } from "./lib/report.mjs";
+
+const program = new Command()
+  .name("npm run bench --")
+  .description("Benchmark edgeplane on this machine: floor (GET /noop), config reads (200/304), health reports, click ingest at batch 1/10/100/1000, publish/rollback/ack latencies, ingest drain and shard storage after the dedup horizon.")
+  .option("--url <url>", "benchmark a running server instead of starting a private wrangler dev (loopback only)")
+  .option("--token <token>", "admin token of the --url server (creates scoped bench tokens)")
+  .option("--quick", "about a minute: short loads, few trials")
+  .option("--duration <seconds>", "seconds of load per scenario (default 10, quick 2)", Number)
+  .option("--floor-duration <seconds>", "seconds of each floor segment between scenarios (default 5, quick 1)", Number)
+  .option("--warmup <seconds>", "unmeasured warm-up per scenario (default 2, quick 1)", Number)
+  .option("--connections <n>", "wrk connections", Number, 16)
+  .option("--threads <n>", "wrk threads", Number, 1)
+  .option("--batches <list>", "click batch sizes", "1,10,100,1000")
+  .option("--trials <n>", "trials for publish/rollback and ack→metrics latencies (default 30, quick 8)", Number)
+  .option("--only <list>", "comma-separated subset: config,reports,clicks,trials,horizon")
+  .option("--horizon-seconds <s>", "ALLOWED_LATENESS_SECONDS and MAX_CLOCK_SKEW_SECONDS of the horizon server (each)", Number, 5)
+  .option("--no-horizon", "skip the dedup-horizon storage check (needs a second private server)")
+  .option("--var <KEY=VALUE...>", "extra var for the private server(s), e.g. --var CLICK_INGEST_MODE=direct")
+  .option("--no-observability", "start wrangler dev with X_LOCAL_OBSERVABILITY=false (no local trace store)")
+  .addOption(new Option("--flush-ms <ms>", "FLUSH_INTERVAL_MS of the --url server").argParser(Number))
+  .option("--regions <list>", "REGIONS of the --url server")
+  .option("--drain-timeout <seconds>", "how long to wait for the metrics to show every acked click", Number, 60)
+  .option("--strict", "exit 1 when a SPEC target is missed or a measurement failed")
+  .option("--out <file>", "JSON result path (default bench/results/bench-<timestamp>.json)")
+  .option("--json", "print the JSON result instead of the table")
+  .addHelpText("after", "\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --url http://127.0.0.1:8787 --token $ADMIN_TOKEN --no-horizon\n");
+
+program.parse();
+const opts = program.opts();
+if (opts.url && !opts.token) program.error("--url needs --token (the server's admin token)");
+for (const kv of opts.var ?? []) if (!/^[A-Z_][A-Z0-9_]*=/.test(kv)) program.error(`--var expects KEY=VALUE, got '${kv}'`);
+
+const result = await runBench(opts);
+const out = opts.out ?? join(ROOT, "bench", "results", `bench-${result.started_at.replace(/[:.]/g, "-")}.json`);
+writeJson(out, result);
+console.log(opts.json ? JSON.stringify(result, null, 2) : "\n" + renderTable(result));
+console.log(`\nresult: ${out}`);
+const missed = result.targets.filter((t) => t.pass === false || t.pass === null);
+if (opts.strict && (missed.length || result.failed)) {
+  console.error(`--strict: ${missed.map((t) => t.id).join(", ")} not met`);
+  process.exit(1);
+}
