@@ -85,6 +85,8 @@ export class ClicksPanel {
       { label: `this ${granularity} so far`, color: PALETTE[0], paths: noPath, points: { show: true, size: 9, fill: "#0b0e14", width: 2 } },
       { label: "revised (late clicks)", color: "#ffb703", paths: noPath, points: { show: true, size: 10, fill: "#ffb703" } },
     ], [closed, partial, marks]);
+    // What the chart plots, for tests and for people inspecting the page.
+    $("#chart-total").dataset.sum = String(ys.reduce((a, b) => a + b, 0));
     renderRevisions(this.revisions, granularity);
   }
 
