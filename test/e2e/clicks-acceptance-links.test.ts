@@ -4,12 +4,14 @@ import { http, startDevServer, type DevServer } from "./server";
 /** Signed click-through links end to end: mint, follow (twice), exactly one click in the metrics API. */
 
 const FLUSH_MS = 500;
+/** Per client IP per minute; loopback clients (the other tests) are never limited. */
+const RATE_LIMIT = 20;
 let server: DevServer;
 let publisher: string;
 let viewer: string;
 
 beforeAll(async () => {
-  server = await startDevServer({ FLUSH_INTERVAL_MS: String(FLUSH_MS) });
+  server = await startDevServer({ FLUSH_INTERVAL_MS: String(FLUSH_MS), CLICK_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT) });
   const p = await http(server.url, "POST", "/admin/v1/tokens", { body: { name: "ads", role: "publisher", namespaces: ["*"] } });
   const v = await http(server.url, "POST", "/admin/v1/tokens", { body: { name: "wall", role: "viewer", namespaces: ["*"] } });
   publisher = p.body.token;
@@ -21,8 +23,8 @@ afterAll(async () => {
 });
 
 /** GET without following the redirect, like a browser's first hop. */
-async function follow(url: string, region: string) {
-  const res = await fetch(url, { redirect: "manual", headers: { "x-region": region } });
+async function follow(url: string, region: string, headers: Record<string, string> = {}) {
+  const res = await fetch(url, { redirect: "manual", headers: { "x-region": region, ...headers } });
   const text = await res.text();
   return { status: res.status, location: res.headers.get("location"), cache: res.headers.get("cache-control"), body: text ? JSON.parse(text) : null };
 }
@@ -113,6 +115,25 @@ describe("click links end to end", () => {
         { ad_id: "side", region: "as", clicks: 1 },
         { ad_id: "side", region: "na", clicks: 1 },
       ]);
+    });
+  });
+
+  it("following links is rate-limited per client IP", async () => {
+    const link = await mint({ campaign_id: "limited-links", ad_id: "x", url: "https://shop.example/x", ttl_seconds: 3600 });
+    // 2 × limit + 2 requests: even if a minute boundary passes mid-loop, one window exceeds the limit.
+    const answers: number[] = [];
+    for (let i = 0; i < 2 * RATE_LIMIT + 2; i++) answers.push((await follow(link.url, "eu", { "cf-connecting-ip": "203.0.113.7" })).status);
+    expect(answers.filter((s) => s === 429).length).toBeGreaterThan(0);
+    const limited = await follow(link.url, "eu", { "cf-connecting-ip": "203.0.113.7" });
+    // (Unless this very request opened a new minute.)
+    if (limited.status === 429) {
+      expect(limited.location).toBeNull();
+      expect(limited.body.error.code).toBe("rate_limited");
+    }
+    // Other clients are unaffected, and the link still counts once.
+    expect((await follow(link.url, "eu", { "cf-connecting-ip": "198.51.100.4" })).status).toBe(302);
+    await eventually(async () => {
+      expect(await clicksOf("limited-links")).toEqual([{ ad_id: "x", region: "eu", clicks: 1 }]);
     });
   });
 });
