@@ -144,7 +144,7 @@ export function register(/** @type {import("commander").Command} */ program) {
         const printed = new Map();
         for (;;) {
           const q = tailQuery(Date.now(), opts.minutes, opts.campaign);
-          const body = await ctx.client.get("/api/v1/clicks/metrics", q);
+          const body = opts.once ? await ctx.client.get("/api/v1/clicks/metrics", q) : await ctx.client.poll("/api/v1/clicks/metrics", q);
           if (ctx.json) {
             ctx.out(opts.once ? JSON.stringify(body, null, 2) : JSON.stringify(body));
           } else {

@@ -87,7 +87,7 @@ async function watchRollout(ctx, ns, id, intervalSeconds) {
   const path = `/admin/v1/namespaces/${seg(ns)}/rollouts/${seg(id)}`;
   const live = ctx.tty && !ctx.json ? new LiveBlock(process.stdout) : null;
   let last = "";
-  let r = unwrap(await ctx.client.get(path));
+  let r = unwrap(await ctx.client.poll(path));
   let fetchedAt = Date.now();
   for (;;) {
     if (live) {
@@ -104,7 +104,7 @@ async function watchRollout(ctx, ns, id, intervalSeconds) {
     // Redraw the timer every second on a TTY; ask the server every `intervalSeconds`.
     await sleep(live ? Math.min(1000, intervalSeconds * 1000) : intervalSeconds * 1000);
     if (!live || Date.now() - fetchedAt >= intervalSeconds * 1000) {
-      r = unwrap(await ctx.client.get(path));
+      r = unwrap(await ctx.client.poll(path));
       fetchedAt = Date.now();
     }
   }

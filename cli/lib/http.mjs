@@ -58,6 +58,7 @@ export class Client {
     if (err && typeof err === "object") {
       throw new ApiError(res.status, String(err.code ?? "error"), String(err.message ?? res.statusText), err.details ?? null, request);
     }
+    // Not our JSON error envelope (a proxy's HTML page, say): still an API error, with the status.
     const snippet = typeof parsed === "string" ? parsed.slice(0, 200) : "";
     throw new ApiError(res.status, "http_error", `${method} ${path} failed: ${res.status} ${res.statusText}${snippet ? ` — ${snippet}` : ""}`, null, request);
   }
@@ -65,6 +66,23 @@ export class Client {
   /** @param {string} path @param {Record<string, any>} [query] */
   get(path, query) {
     return this.request("GET", path, { query }).then((r) => r.body);
+  }
+
+  /**
+   * GET for live views that poll: rides out a server restart or a network blip (connection errors
+   * only, never API errors) for up to `patienceMs` before giving up.
+   * @param {string} path @param {Record<string, any>} [query] @param {number} [patienceMs]
+   */
+  async poll(path, query, patienceMs = 15_000) {
+    const deadline = Date.now() + patienceMs;
+    for (;;) {
+      try {
+        return await this.get(path, query);
+      } catch (e) {
+        if (!(e instanceof ConnectionError) || Date.now() >= deadline) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 }
 

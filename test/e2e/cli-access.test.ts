@@ -55,7 +55,13 @@ describe("tokens", () => {
     expect(after.stderr).not.toContain(secret);
     expect((await cli(["tokens", "list"])).stdout).not.toMatch(new RegExp(`${id}\\s`));
     expect((await cli(["tokens", "list", "--all"])).stdout).toMatch(new RegExp(`${id}\\s+ci-bot.*revoked`));
-    expect((await cli(["tokens", "revoke", "tok_does_not_exist"])).code).toBe(1);
+    const missing = await cli(["tokens", "revoke", "tok_does_not_exist"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/HTTP 404 token_not_found/);
+    // With --json the server's error document also goes to stdout, for scripts.
+    const missingJson = await cli(["tokens", "revoke", "tok_does_not_exist", "--json"]);
+    expect(missingJson.code).toBe(1);
+    expect(JSON.parse(missingJson.stdout)).toMatchObject({ status: 404, error: { code: "token_not_found" } });
 
     const json = JSON.parse((await cli(["tokens", "create", "--name", "j", "--role", "reader", "--json"])).stdout);
     expect(json).toMatchObject({ name: "j", role: "reader", namespaces: ["*"] });

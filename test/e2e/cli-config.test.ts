@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, http, E2E_ADMIN_TOKEN, type DevServer } from "./server";
-import { cliFor, scratchDir, writeJson, type CliResult } from "./cli-run";
+import { CLI, cliFor, runCli, scratchDir, writeJson, type CliResult } from "./cli-run";
 
 // The config half of the CLI end to end: a real `wrangler dev`, the CLI as a child process.
 let server: DevServer;
@@ -235,6 +235,46 @@ describe("rollouts", () => {
     expect(none.stderr).toContain("no active rollout");
     const list = await cli(["rollout", "list", "checkout"]);
     expect(list.stdout).toMatch(new RegExp(`${id}\\s+v2 → v3\\s+aborted`));
+  });
+
+  it("rolls back automatically on a health-gate breach; the watcher exits 1 and streams JSON with --json", async () => {
+    const start = await cli(["rollout", "start", "checkout", "3", "--plan", "canary", "--max-error-rate", "0.2", "--min-samples", "4", "--json"]);
+    const id = json(start).rollout_id;
+    const status = await cli(["rollout", "status", "checkout"]);
+    expect(status.stdout).toContain("auto-rollback when error rate > 20% over ≥ 4 reports");
+    const watcher = cli(["rollout", "status", "checkout", id, "--watch", "--interval", "0.3", "--json"]);
+    const rep = await http(server.url, "POST", "/v1/configs/checkout/reports", {
+      headers: { "x-region": "na" },
+      body: { reports: [1, 2, 3, 4].map((i) => ({ client_id: `gate-${i}`, version: 3, status: i === 1 ? "ok" : "error" })) },
+    });
+    expect(rep.status).toBe(202);
+    const watched = await watcher;
+    expect(watched.code).toBe(1);
+    const docs = watched.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(docs.every((d) => d.rollout_id === id)).toBe(true);
+    expect(docs[docs.length - 1]).toMatchObject({ state: "rolled_back" });
+    expect(docs[docs.length - 1].end_reason).toMatch(/automatic rollback/);
+    expect(watched.stderr).toMatch(/ended rolled_back: automatic rollback/);
+    const after = await cli(["rollout", "status", "checkout", id]);
+    expect(after.stdout).toMatch(/rolled_back/);
+    expect(after.stdout).toMatch(/ended: automatic rollback/);
+  });
+
+  it("redraws the watch in place with colour on a terminal", async () => {
+    const hasScript = (await import("node:child_process")).spawnSync("script", ["--version"]).status === 0;
+    if (!hasScript) return; // util-linux `script` provides the pseudo-terminal; nothing to check without it
+    const plan = writeJson(dir, "plan-tty.json", { stages: [{ regions: ["eu"], percent: 50, bake_seconds: 1 }, { regions: "*", percent: 100, bake_seconds: 0 }] });
+    const ver = writeJson(dir, "v4.json", { name: "tty" });
+    const published = json(await cli(["publish", "checkout", ver, "-m", "tty", "--json"]));
+    expect((await cli(["rollout", "start", "checkout", String(published.version), "--plan", plan])).code).toBe(0);
+    const inner = [process.execPath, CLI, "rollout", "status", "checkout", "--watch", "--interval", "0.3"].map((a) => `'${a}'`).join(" ");
+    const tty = await runCli([], { command: ["script", "-qefc", inner, "/dev/null"], env: { EDGEPLANE_URL: server.url, EDGEPLANE_TOKEN: E2E_ADMIN_TOKEN, NO_COLOR: undefined, TERM: "xterm" } });
+    expect(tty.code, tty.stdout + tty.stderr).toBe(0);
+    expect(tty.stdout).toMatch(/\x1b\[\d+A/); // cursor up: the block is redrawn in place
+    expect(tty.stdout).toContain("\x1b[2K");
+    expect(tty.stdout).toMatch(/\x1b\[3\dm/); // colour
+    expect(tty.stdout).toContain("█");
+    expect(tty.stdout).toMatch(/completed/);
   });
 
   it("needs a second person to approve when the namespace asks for it", async () => {

@@ -28,7 +28,10 @@ export function writeJson(dir: string, name: string, value: unknown): string {
  * Runs the CLI with only the given environment (plus PATH), never inheriting EDGEPLANE_* from the
  * shell running the tests. Resolves with the exit code and both streams; never rejects on exit ≠ 0.
  */
-export function runCli(args: string[], opts: { env?: Record<string, string | undefined>; home?: string; timeoutMs?: number; stdin?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string | undefined>; home?: string; timeoutMs?: number; stdin?: string; command?: string[] } = {},
+): Promise<CliResult> {
   const home = opts.home ?? scratchDir();
   const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1" };
   for (const [k, v] of Object.entries(opts.env ?? {})) {
@@ -36,7 +39,9 @@ export function runCli(args: string[], opts: { env?: Record<string, string | und
     else env[k] = v;
   }
   return new Promise((resolvePromise) => {
-    const child = execFile(process.execPath, [CLI, ...args], { env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    // `command` replaces `node cli/edgeplane.mjs` (e.g. to run it under `script` for a pseudo-terminal).
+    const [file, ...fileArgs] = opts.command ?? [process.execPath, CLI, ...args];
+    const child = execFile(file, fileArgs, { env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
       resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
     });
