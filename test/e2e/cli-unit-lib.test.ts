@@ -14,7 +14,7 @@ import { parseDuration, formatSeconds } from "../../cli/lib/duration.mjs";
 // @ts-expect-error untyped .mjs
 import { renderTable } from "../../cli/lib/table.mjs";
 // @ts-expect-error untyped .mjs
-import { bar } from "../../cli/lib/progress.mjs";
+import { bar, LiveBlock } from "../../cli/lib/progress.mjs";
 // @ts-expect-error untyped .mjs
 import { colors, stripAnsi, colorEnabled } from "../../cli/lib/colors.mjs";
 // @ts-expect-error untyped .mjs
@@ -145,6 +145,18 @@ describe("small helpers", () => {
     expect(bar(50, 10)).toBe("[█████░░░░░]");
     expect(bar(100, 4, false)).toBe("[####]");
     expect(bar(250, 4, false)).toBe("[####]");
+  });
+
+  it("redraws a live block in place, clearing leftovers and clipping to the terminal width", () => {
+    let written = "";
+    const stream = { columns: 12, write: (s: string) => ((written += s), true) };
+    const live = new LiveBlock(stream);
+    live.render(["one", on.red("two is a long line")]);
+    expect(written).toBe("\x1b[2Kone\n\x1b[2Ktwo is a l…\n");
+    written = "";
+    live.render(["only"]);
+    // Up two lines, rewrite one, blank the stale second line, and come back up to the block's end.
+    expect(written).toBe("\x1b[2A\x1b[2Konly\n\x1b[2K\n\x1b[1A");
   });
 
   it("derives a stable idempotency key from namespace, content and message", () => {
