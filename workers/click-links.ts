@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ApiError } from "../lib/errors";
+import { ApiError, badRequest } from "../lib/errors";
 import { CLICK_ID_RE, LINK_ID_RE, MAX_LINK_ID_LENGTH, MAX_TOKEN_LENGTH, newClickId, signLink, verifyLink } from "../lib/clicks/link-token";
 import { checkLandingUrl } from "../lib/clicks/link-url";
 import { FixedWindowLimiter, rateLimitKey } from "../lib/clicks/rate-limit";
@@ -51,6 +51,10 @@ clickLinksApp.post("/admin/v1/click-links", requireAuth("config.publish"), async
   const clickId = body.click_id ?? newClickId();
   const expiresAtSeconds = Math.floor(Date.now() / 1000) + body.ttl_seconds;
   const token = await signLink(key, { c: body.campaign_id, a: body.ad_id, u: body.url, i: clickId, e: expiresAtSeconds });
+  // Only reachable with JSON-escaped characters (e.g. backslashes in the query); never mint a link GET /c would refuse.
+  if (token.length > MAX_TOKEN_LENGTH) {
+    throw badRequest("invalid_request", "Request body is invalid", [{ path: "/url", message: `url makes the link longer than ${MAX_TOKEN_LENGTH} characters` }]);
+  }
   const origin = new URL(c.req.url).origin;
   return c.json(
     {

@@ -122,6 +122,10 @@ describe("POST /admin/v1/click-links", () => {
       expect(r.body.error.code).toBe("invalid_request");
       expect(r.body.error.details.map((d: { path: string }) => d.path).sort(), JSON.stringify(body).slice(0, 80)).toEqual(paths);
     }
+    // Fits 2048 characters, but every backslash doubles in the signed JSON: the link would be unfollowable.
+    const escaped = await createLink({ ...ok, url: "https://shop.example/?q=" + "\\".repeat(2000) });
+    expect(escaped.status).toBe(400);
+    expect(escaped.body.error.details).toEqual([{ path: "/url", message: expect.stringContaining("longer than 4096") }]);
     const notJson = await api("POST", "/admin/v1/click-links", { token: publisher, body: "{oops" });
     expect(notJson.status).toBe(400);
     expect(notJson.body.error.code).toBe("invalid_json");
