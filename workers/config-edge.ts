@@ -6,7 +6,7 @@ import { assertScope, requireAuth } from "./lib/auth";
 import { readJson } from "./lib/body";
 import { newSubApp } from "./lib/app-factory";
 import type { AppContext } from "./lib/context";
-import { getRelease, getVersionBlob } from "./lib/config-cache";
+import { getRelease, getVersionBlob, responseBody } from "./lib/config-cache";
 import { coordinator } from "./lib/config-coordinator";
 import { requestRegion } from "./lib/region";
 
@@ -59,10 +59,7 @@ configEdgeApp.get("/:ns", requireAuth("config.read"), async (c) => {
     "Cache-Control": "private, no-cache",
   };
   if (matchesEtag(c.req.header("if-none-match"), blob.etag)) return c.body(null, 304, headers);
-  const body =
-    `{"namespace":${JSON.stringify(ns)},"version":${blob.version},"hash":${JSON.stringify(blob.hash)},` +
-    `"generation":${release.generation},"values":${blob.valuesJson}}`;
-  return c.body(body, 200, { ...headers, "Content-Type": "application/json; charset=UTF-8" });
+  return c.body(responseBody(ns, blob, release.generation), 200, { ...headers, "Content-Type": "application/json; charset=UTF-8" });
 });
 
 const Report = z.object({

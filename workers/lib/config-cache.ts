@@ -24,6 +24,21 @@ export interface CachedBlob {
   valuesJson: string;
   etag: string;
   bytes: number;
+  /** The last 200 body built from this blob (it only changes with the namespace's generation). */
+  body: { generation: number; bytes: Uint8Array<ArrayBuffer> } | null;
+}
+
+const encoder = new TextEncoder();
+
+/** The 200 body `{namespace, version, hash, generation, values}`, encoded once per generation. */
+export function responseBody(ns: string, blob: CachedBlob, generation: number): Uint8Array<ArrayBuffer> {
+  if (blob.body && blob.body.generation === generation) return blob.body.bytes;
+  const text =
+    `{"namespace":${JSON.stringify(ns)},"version":${blob.version},"hash":${JSON.stringify(blob.hash)},` +
+    `"generation":${generation},"values":${blob.valuesJson}}`;
+  const bytes = encoder.encode(text) as Uint8Array<ArrayBuffer>;
+  blob.body = { generation, bytes };
+  return bytes;
 }
 
 interface CachedRelease {
@@ -106,7 +121,7 @@ function remember(key: string, blob: CachedBlob): void {
 
 function toCached(blob: VersionBlob): CachedBlob {
   const valuesJson = JSON.stringify(blob.values);
-  return { version: blob.version, hash: blob.hash, valuesJson, etag: etagOf(blob.version, blob.hash), bytes: valuesJson.length * 2 + 200 };
+  return { version: blob.version, hash: blob.hash, valuesJson, etag: etagOf(blob.version, blob.hash), bytes: valuesJson.length * 5 + 400, body: null };
 }
 
 /** An immutable version blob: isolate LRU, then KV, then the coordinator (KV may not have it yet). */
