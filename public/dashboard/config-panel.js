@@ -96,15 +96,15 @@ function regionPercent(r, rel) {
 function regionBar(r, region, rel, inStage) {
   const pct = regionPercent(r, rel);
   const clients = r.clients?.[region]?.[String(r.version)] ?? 0;
+  const title = `${region}: ${pct}% on v${r.version}${clients ? ` · ${clients} clients reported v${r.version}` : ""}`;
   const fillEl = h("span", { class: "fill" });
   fillEl.style.width = `${Math.min(100, pct)}%`;
   return h(
     "div",
-    { class: `region${inStage ? " in-stage" : ""}`, "data-testid": "rollout-region", "data-region": region, "data-percent": pct },
+    { class: `region${inStage ? " in-stage" : ""}`, "data-testid": "rollout-region", "data-region": region, "data-percent": pct, "data-clients": clients, title },
     h("span", { class: "code" }, region),
     h("span", { class: "track", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct, "aria-label": `${region} ${pct}%` }, fillEl),
     h("span", { class: "pct" }, `${pct}%`),
-    h("span", { class: "clients", title: "clients that reported the target version" }, clients ? `${fmtInt(clients)} cl.` : ""),
   );
 }
 
@@ -127,11 +127,13 @@ function healthLine(r, stage) {
           );
         })
     : [h("span", { class: "health-item muted" }, "no health reports in this stage yet")];
+  const onTarget = Object.values(r.clients ?? {}).reduce((a, perVersion) => a + (Number(perVersion?.[String(r.version)]) || 0), 0);
   return h(
     "div",
     { class: "health" },
     h("span", { class: "label" }, "health"),
     items,
+    onTarget ? h("span", { class: "clients" }, `${fmtInt(onTarget)} clients on v${r.version}`) : null,
     rule ? h("span", { class: "rule" }, `auto-rollback > ${(rule.max_error_rate * 100).toFixed(1)}% errors after ${fmtInt(rule.min_samples)} reports`) : null,
   );
 }
