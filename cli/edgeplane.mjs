@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { register as registerAudit } from "./commands/audit.mjs";
 import { register as registerClicks } from "./commands/clicks.mjs";
+import { register as registerGet } from "./commands/get.mjs";
 import { register as registerLogin } from "./commands/login.mjs";
 import { register as registerNamespace } from "./commands/namespace.mjs";
 import { register as registerRollout } from "./commands/rollout.mjs";
@@ -46,6 +47,7 @@ export function buildProgram() {
   registerNamespace(program);
   registerVersions(program);
   registerRollout(program);
+  registerGet(program);
   registerAudit(program);
   registerTokens(program);
   registerClicks(program);

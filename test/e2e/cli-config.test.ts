@@ -164,6 +164,16 @@ describe("rollouts", () => {
     expect(status.stdout).toMatch(/na\s+v1\s+-\s+100\.00%/);
     const release = await cli(["release", "checkout"]);
     expect(release.stdout).toMatch(/stable v1/);
+    // What the edge serves a client now, and a pinned version.
+    const got = await cli(["get", "checkout", "--client-id", "c-1", "--region", "eu"]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.stdout).toMatch(/^version\s+v1$/m);
+    expect(got.stdout).toMatch(/^etag\s+\S+/m);
+    expect(got.stdout).toContain('"name": "a"');
+    expect(json(await cli(["get", "checkout", "--version", "2", "--values-only"]))).toEqual({ name: "b", limit: 7, flags: { beta: true, gamma: 1 } });
+    const nine = await cli(["get", "checkout", "--version", "99"]);
+    expect(nine.code).toBe(1);
+    expect(nine.stderr).toMatch(/HTTP 404 version_not_found/);
     expect(release.stdout).toMatch(/^eu\s+v1\s+-/m);
   });
 
