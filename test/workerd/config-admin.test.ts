@@ -70,6 +70,13 @@ describe("namespaces", () => {
       if (!cursor) break;
     }
     expect(names.has(ns)).toBe(true);
+    // The D1 read model follows the coordinator (latest version, active rollout, generation).
+    await publish(ns, { feature: true });
+    const ro = await startRollout(ns, 1, "immediate");
+    const approved = await api("POST", `/admin/v1/namespaces/${ns}/rollouts/${ro.body.rollout_id}/approve`, { token: await tokenFor("approver", [ns]) });
+    expect(approved.body.state).toBe("completed");
+    const row = (await api("GET", `/admin/v1/namespaces?cursor=${ns.slice(0, -1)}&limit=100`)).body.namespaces.find((n: { name: string }) => n.name === ns);
+    expect(row).toMatchObject({ latest_version: 1, active_rollout_id: null, approvals_required: 1, generation: approved.body.release.generation });
     expect((await api("GET", "/admin/v1/namespaces?limit=1000")).body.error.code).toBe("invalid_query");
   });
 

@@ -122,6 +122,9 @@ describe("staged rollout driven by the alarm", () => {
     });
     const id = started.body.rollout_id;
     await evictDurableObject(stubFor(ns));
+    const run = runInDurableObject as unknown as (stub: DurableObjectStub, fn: (i: unknown, state: DurableObjectState) => string) => Promise<string>;
+    const schemaVersion = await run(stubFor(ns), (_i, state) => String(state.storage.sql.exec("SELECT value FROM meta WHERE key = 'schema_version'").one().value));
+    expect(schemaVersion).toBe("1");
     const after = await rollout(ns, id);
     expect(after).toMatchObject({ state: "running", stage_index: 0, version: 2 });
     expect(after.release.regions.as).toMatchObject({ candidate: 2, percent: 10 });
