@@ -88,8 +88,11 @@ export async function runBench(rawOpts) {
       result.floor_segments.push(strip(r));
       return r.ok_per_sec;
     };
-    await load(floor, o.warmup);
-    let prevFloor = await floorSeg();
+    let prevFloor = null;
+    if (scenarios.length) {
+      await load(floor, o.warmup);
+      prevFloor = await floorSeg();
+    }
     const startMs = Date.now();
     for (const s of scenarios) {
       log(`${s.name}: warm-up ${o.warmup}s, load ${o.duration}s`);
@@ -132,12 +135,14 @@ export async function runBench(rawOpts) {
       result.scenarios[s.name] = entry;
     }
     const fs = result.floor_segments;
+    if (fs.length) {
     const floorReq = fs.reduce((a, x) => a + x.ok_requests, 0);
     const floorDur = fs.reduce((a, x) => a + x.duration_s, 0);
     result.scenarios = {
       floor: { kind: "floor", requests_per_sec: floorReq / floorDur, ok_per_sec: floorReq / floorDur, segments_rps: fs.map((x) => round(x.ok_per_sec)), latency_ms: fs[0].latency_ms, not_ok_requests: fs.reduce((a, x) => a + x.not_ok_requests, 0), server_cpu_ms_per_request: round(fs.reduce((a, x) => a + x.server_cpu_ms_per_request * x.requests, 0) / fs.reduce((a, x) => a + x.requests, 0), 3), ratio: 1 },
       ...result.scenarios,
     };
+    }
 
     if (o.want("trials")) {
       log(`publish/rollback trials (${o.trials})`);

@@ -1,7 +1,9 @@
 // Does a click shard's dedup state expire with the horizon? A private server with a short horizon
 // (ALLOWED_LATENESS_SECONDS + MAX_CLOCK_SKEW_SECONDS) takes a burst of clicks, then a light trickle
-// (so shard alarms keep firing, as they do under real traffic) until the horizon plus one full sweep
-// cycle has passed; the shards' SQLite files are read before and after.
+// (so the shards' alarms keep firing, as under real traffic). ClickShard deletes expired dedup keys one
+// 1/256 slice of the key space per alarm, so the check waits until every shard has swept all 256
+// slices after the burst expired, then asserts that no burst key is left. The shards' SQLite files are
+// read directly (read-only) from the persisted state.
 import { countClicks, makeEvents, sendClicks } from "./clicks.mjs";
 import { createToken } from "./fixture.mjs";
 import { sleep } from "./http.mjs";
@@ -11,8 +13,8 @@ import { startServer } from "./server.mjs";
 /** ClickShard sweeps expired dedup keys one slice per alarm (durable-objects/ClickShard.ts). */
 const SWEEP_SLICES = 256;
 
-export async function horizonCheck({ seconds = 5, runId, burst = 20_000, flushMs = 100, log = () => {}, extraVars = {} }) {
-  const horizonS = 2 * seconds;
+export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs = 100, maxWaitS = 30, log = () => {}, extraVars = {} }) {
+  const horizonMs = 2 * seconds * 1000;
   const server = await startServer({ ...extraVars, ALLOWED_LATENESS_SECONDS: String(seconds), MAX_CLOCK_SKEW_SECONDS: String(seconds), FLUSH_INTERVAL_MS: String(flushMs) }, { log });
   try {
     const publisher = await createToken(server, "publisher", ["*"]);
@@ -20,7 +22,7 @@ export async function horizonCheck({ seconds = 5, runId, burst = 20_000, flushMs
     const campaign = `horizon-${runId}`;
     const from = Date.now();
     let acked = 0;
-    // The burst: `burst` fresh click_ids in batches of 500, four requests at a time.
+    const burstStart = Date.now();
     const batches = Math.ceil(burst / 500);
     for (let i = 0; i < batches; i += 4) {
       const rs = await Promise.all(
@@ -31,48 +33,100 @@ export async function horizonCheck({ seconds = 5, runId, burst = 20_000, flushMs
         acked += r.counted;
       }
     }
-    const burstAt = Date.now();
-    // Wait until the burst is flushed, so every key is in the shards' dedup tables.
+    const burstEnd = Date.now();
     for (let t = 0; t < 300 && (await countClicks(server, viewer, campaign, from, Date.now())) < acked; t++) await sleep(100);
-    const before = await shardStorage(server.persistDir);
+    // Every burst key expires by burstExpiry (shards stamp exp = arrival + horizon; arrival ≤ now).
+    const burstExpiry = Date.now() + horizonMs;
+    const probe = (db) => ({
+      sweep_slice: Number(db.prepare("SELECT value FROM meta WHERE key = 'sweep_slice'").get()?.value ?? 0),
+      burst_keys: Number(db.prepare("SELECT count(*) AS n FROM dedup WHERE exp <= ?").get(burstExpiry).n),
+      expired_keys: Number(db.prepare("SELECT count(*) AS n FROM dedup WHERE exp < ?").get(Date.now()).n),
+    });
+    const before = await shardStorage(server.persistDir, "ClickShard", probe);
     const dedupBefore = before.totals.tables.dedup ?? null;
-    log(`  horizon: ${acked} clicks acked; shard dedup rows ${dedupBefore}; trickling for the horizon (${horizonS}s) + a sweep cycle`);
+    if (dedupBefore === null) throw new Error(`cannot read the shards' SQLite files (${before.note ?? "node:sqlite unavailable: run with Node ≥ 22"})`);
+    log(`  horizon: ${acked} clicks acked, ${dedupBefore} dedup rows; trickling until every shard has swept all ${SWEEP_SLICES} slices after the ${horizonMs / 1000}s horizon`);
 
-    // Trickle: 32 fresh clicks every 100 ms keeps every shard's alarm running at FLUSH_INTERVAL_MS.
-    const sweepCycleS = (SWEEP_SLICES * flushMs) / 1000;
-    const until = burstAt + (horizonS + sweepCycleS + 5) * 1000;
+    // Trickle 32 fresh clicks per request; track each shard's sweep position (one slice per alarm).
+    const progress = new Map(); // shard id → slices swept since the burst expired
+    const swept = new Map(); // shard id → Set of slice indexes swept (wholly) after the burst expired
+    const lastSlice = new Map(before.objects.map((o) => [o.id, o.extra.sweep_slice]));
     let trickled = 0;
-    while (Date.now() < until) {
+    let lastSample = Date.now();
+    let cycleDoneAt = null;
+    let after = before;
+    const deadline = burstExpiry + maxWaitS * 1000;
+    while (Date.now() < deadline) {
       const r = await sendClicks(server, makeEvents(`${runId}t`, `${campaign}-trickle`, 32), { token: publisher });
       if (r.status === 200) trickled += r.counted;
-      await sleep(100);
+      await sleep(50);
+      if (Date.now() - lastSample < 1000) continue;
+      const sampleStart = lastSample;
+      lastSample = Date.now();
+      after = await shardStorage(server.persistDir, "ClickShard", probe);
+      for (const o of after.objects) {
+        const prev = lastSlice.get(o.id) ?? 0;
+        const step = (o.extra.sweep_slice - prev + SWEEP_SLICES) % SWEEP_SLICES; // < 256 slices per second here
+        lastSlice.set(o.id, o.extra.sweep_slice);
+        // Only intervals that began after the expiry count (the slice moved from prev: prev..now-1 swept).
+        if (sampleStart > burstExpiry) {
+          progress.set(o.id, (progress.get(o.id) ?? 0) + step);
+          const set = swept.get(o.id) ?? new Set();
+          for (let i = 0; i < step; i++) set.add((prev + i) % SWEEP_SLICES);
+          swept.set(o.id, set);
+        }
+      }
+      const minProgress = after.objects.length ? Math.min(...after.objects.map((o) => progress.get(o.id) ?? 0)) : 0;
+      if (minProgress >= SWEEP_SLICES + 1) {
+        cycleDoneAt = Date.now();
+        break;
+      }
     }
-    const after = await shardStorage(server.persistDir);
-    const dedupAfter = after.totals.tables.dedup ?? null;
-    // What the trickle alone may leave: its rate × (horizon + one sweep cycle), generously.
-    const trickleRate = trickled / ((Date.now() - burstAt) / 1000);
-    const allowance = Math.ceil(trickleRate * (horizonS + sweepCycleS + 5));
-    const bounded = dedupBefore !== null && dedupAfter !== null ? dedupBefore >= acked * 0.99 && dedupAfter <= allowance : null;
+    const burstKeysLeft = after.objects.reduce((a, o) => a + o.extra.burst_keys, 0);
+    // In every slice a shard swept after the expiry no burst key may be left (the DO's own slice ranges).
+    let sweptSlices = 0;
+    let leftInSwept = 0;
+    await shardStorage(server.persistDir, "ClickShard", (db, id) => {
+      const q = db.prepare("SELECT count(*) AS n FROM dedup WHERE k BETWEEN ((?1 - 128) << 56) AND (((?1 - 128) << 56) | 72057594037927935) AND exp <= ?2");
+      for (const slice of swept.get(id) ?? []) {
+        sweptSlices++;
+        leftInSwept += Number(q.get(slice, burstExpiry).n);
+      }
+      return null;
+    });
+    const expiredLeft = after.objects.reduce((a, o) => a + o.extra.expired_keys, 0);
+    const cycleS = cycleDoneAt ? (cycleDoneAt - burstExpiry) / 1000 : null;
+    const alarmsPerS = [...progress.values()].map((n) => n / ((Date.now() - burstExpiry) / 1000));
+    // Bounded: swept slices hold no expired burst key, and the sweep advances (one full cycle takes
+    // 256 alarms; at FLUSH_INTERVAL_MS under traffic, or every max(5 s, FLUSH_INTERVAL_MS) when idle).
+    const bounded = sweptSlices > 0 && leftInSwept === 0;
+    const meanAlarms = alarmsPerS.length ? alarmsPerS.reduce((a, b) => a + b, 0) / alarmsPerS.length : null;
     return {
       vars: { ALLOWED_LATENESS_SECONDS: seconds, MAX_CLOCK_SKEW_SECONDS: seconds, FLUSH_INTERVAL_MS: flushMs },
-      horizon_s: horizonS,
-      sweep_cycle_s_under_load: sweepCycleS,
+      horizon_s: horizonMs / 1000,
       burst_acked: acked,
+      burst_s: (burstEnd - burstStart) / 1000,
       trickle_clicks: trickled,
       dedup_rows_before: dedupBefore,
-      dedup_rows_after: dedupAfter,
-      dedup_rows_allowance: allowance,
-      bytes_before: before.totals.bytes,
-      bytes_after: after.totals.bytes,
+      dedup_rows_after: after.totals.tables.dedup,
+      burst_keys_left: burstKeysLeft,
+      shard_slices_swept_after_expiry: sweptSlices,
+      burst_keys_left_in_swept_slices: leftInSwept,
+      burst_keys_gone_fraction: Math.round((1 - burstKeysLeft / acked) * 1000) / 1000,
+      expired_keys_left: expiredLeft,
+      full_sweep_after_expiry_s: cycleS,
+      sweep_alarms_per_s_per_shard: meanAlarms === null ? null : Math.round(meanAlarms * 10) / 10,
+      projected_full_sweep_s: meanAlarms ? Math.round(SWEEP_SLICES / meanAlarms) : null,
+      storage_before: { bytes: before.totals.bytes, db_bytes: before.totals.db_bytes, wal_bytes: before.totals.wal_bytes },
+      storage_after: { bytes: after.totals.bytes, db_bytes: after.totals.db_bytes, wal_bytes: after.totals.wal_bytes },
       tables_before: before.totals.tables,
       tables_after: after.totals.tables,
       shard_objects: after.totals.objects,
       bounded,
       summary:
-        dedupBefore === null
-          ? `could not read the shards' SQLite (${before.note ?? "node:sqlite unavailable"}); on-disk ${fmtBytes(before.totals.bytes)} → ${fmtBytes(after.totals.bytes)}`
-          : `${dedupBefore} dedup rows after a ${acked}-click burst → ${dedupAfter} after the ${horizonS}s horizon + one ${sweepCycleS}s sweep cycle ` +
-            `(trickle allowance ${allowance}); shard files ${fmtBytes(before.totals.bytes)} → ${fmtBytes(after.totals.bytes)}`,
+        `${acked}-click burst → ${dedupBefore} dedup rows; in ${maxWaitS}s after the ${horizonMs / 1000}s horizon the shards swept ${sweptSlices} of ${after.totals.objects * SWEEP_SLICES} ` +
+        `shard-slices (≈${meanAlarms === null ? "?" : meanAlarms.toFixed(1)} alarms/s/shard${cycleS === null ? "" : `, full cycle in ${cycleS.toFixed(0)}s`}): ${leftInSwept} burst keys left in swept slices, ` +
+        `${burstKeysLeft} left overall (${Math.round((1 - burstKeysLeft / acked) * 100)}% gone); shard files ${fmtBytes(before.totals.bytes)} → ${fmtBytes(after.totals.bytes)} (WAL ${fmtBytes(after.totals.wal_bytes)})`,
     };
   } finally {
     await server.stop();

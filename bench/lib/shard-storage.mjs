@@ -20,8 +20,11 @@ function doDir(persistDir, className) {
   return d ? join(base, d) : null;
 }
 
-/** Per object: {id, bytes (db + wal), tables: {name: rows}}; plus totals. */
-export async function shardStorage(persistDir, className = "ClickShard") {
+/**
+ * Per object: {id, bytes (db + wal), db_bytes, wal_bytes, tables: {name: rows}, extra: probe(db)};
+ * plus totals. `probe(db, id)` may run more read-only queries on each object's database.
+ */
+export async function shardStorage(persistDir, className = "ClickShard", probe = null) {
   const dir = doDir(persistDir, className);
   if (!dir) return { objects: [], totals: { objects: 0, bytes: 0, tables: {} }, note: `no ${className} state under ${persistDir}` };
   const DatabaseSync = await openSqlite();
@@ -30,7 +33,7 @@ export async function shardStorage(persistDir, className = "ClickShard") {
     if (!f.endsWith(".sqlite") || f === "metadata.sqlite") continue;
     const path = join(dir, f);
     const size = (p) => (existsSync(p) ? statSync(p).size : 0);
-    const obj = { id: f.replace(/\.sqlite$/, ""), bytes: size(path) + size(`${path}-wal`), tables: {} };
+    const obj = { id: f.replace(/\.sqlite$/, ""), bytes: size(path) + size(`${path}-wal`), db_bytes: size(path), wal_bytes: size(`${path}-wal`), tables: {} };
     if (DatabaseSync) {
       let db;
       try {
@@ -39,6 +42,7 @@ export async function shardStorage(persistDir, className = "ClickShard") {
         for (const { name } of names) obj.tables[name] = Number(db.prepare(`SELECT count(*) AS n FROM "${name.replace(/"/g, '""')}"`).get().n);
         obj.pages = Number(db.prepare("PRAGMA page_count").get().page_count);
         obj.free_pages = Number(db.prepare("PRAGMA freelist_count").get().freelist_count);
+        if (probe) obj.extra = probe(db, obj.id);
       } catch (e) {
         obj.error = String(e.message ?? e);
       } finally {
@@ -47,9 +51,11 @@ export async function shardStorage(persistDir, className = "ClickShard") {
     }
     objects.push(obj);
   }
-  const totals = { objects: objects.length, bytes: 0, tables: {} };
+  const totals = { objects: objects.length, bytes: 0, db_bytes: 0, wal_bytes: 0, tables: {} };
   for (const o of objects) {
     totals.bytes += o.bytes;
+    totals.db_bytes += o.db_bytes;
+    totals.wal_bytes += o.wal_bytes;
     for (const [t, n] of Object.entries(o.tables)) totals.tables[t] = (totals.tables[t] ?? 0) + n;
   }
   return { objects, totals };
