@@ -18,10 +18,11 @@ const MIGRATIONS = [
 /** Open (not yet frozen) cells and statistics carry flush_id 0. */
 const OPEN = 0;
 
-/** Durable dedup: 64-bit keys from the [hi, lo] halves; RETURNING yields exactly the new click_ids. */
-const INSERT_DEDUP =
-  "INSERT INTO dedup (k, exp) SELECT ((value ->> 0) << 32) | ((value ->> 1) & 4294967295), ? FROM json_each(?) WHERE true " +
-  "ON CONFLICT DO NOTHING RETURNING k >> 32, k & 4294967295";
+/** Durable dedup: 64-bit keys computed in SQL from the [hi, lo] halves. */
+const KEY_OF_VALUE = "((value ->> 0) << 32) | ((value ->> 1) & 4294967295)";
+const INSERT_DEDUP = `INSERT INTO dedup (k, exp) SELECT ${KEY_OF_VALUE}, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING`;
+/** The keys of a batch that the INSERT above just added (stamped with that call's unique expiry). */
+const FIND_NEW = `SELECT k >> 32, k & 4294967295 FROM dedup WHERE k IN (SELECT ${KEY_OF_VALUE} FROM json_each(?)) AND exp = ?`;
 const UPSERT_CELLS =
   "INSERT INTO cells (flush_id, w, c, a, r, n) SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 " +
   "FROM json_each(?) WHERE true ON CONFLICT (flush_id, w, c, a, r) DO UPDATE SET n = n + excluded.n";
@@ -72,6 +73,7 @@ export class ClickShard extends DurableObject<Env> {
   /** The scheduled alarm as this object last set it (null: none). */
   private alarmAt: number | null = null;
   private openSince: number | null = null;
+  private lastExp = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -82,6 +84,7 @@ export class ClickShard extends DurableObject<Env> {
       migrateSqlSchema(this.sql, MIGRATIONS);
       const name = readMeta(this.sql, "name");
       this.name = typeof name === "string" ? name : null;
+      this.lastExp = Number(readMeta(this.sql, "last_exp") ?? 0);
       for (const r of this.sql.exec<{ source: string; last_forward: number }>("SELECT source, last_forward FROM sources")) {
         this.lastForward.set(r.source, r.last_forward);
       }
@@ -105,24 +108,28 @@ export class ClickShard extends DurableObject<Env> {
       }
       const cellCounts = new Array<number>(batch.cells.length).fill(0);
       const freshPerMinute = new Array<number>(batch.minutes.length).fill(0);
-      const rows = n > 0 ? Array.from(this.sql.exec(INSERT_DEDUP, now + this.settings.horizonMs, batch.keys).raw()) : [];
-      fresh = rows.length;
+      // The dedup INSERT stamps new keys with an expiry unique to this call, so when some events were
+      // duplicates (rowsWritten < n) the new ones can be found again; the common all-new case needs no
+      // per-row work in JavaScript.
+      const exp = Math.max(now + this.settings.horizonMs, this.lastExp + 1);
+      this.lastExp = exp;
+      writeMeta(this.sql, "last_exp", exp);
+      fresh = n > 0 ? this.sql.exec(INSERT_DEDUP, exp, batch.keys).rowsWritten : 0;
       if (fresh === n) {
         for (let i = 0; i < n; i++) {
           cellCounts[batch.cellOf[i]]++;
           freshPerMinute[batch.minuteOf[i]]++;
         }
       } else if (fresh > 0) {
-        // Some were duplicates: map the inserted keys back to their events (first occurrence wins).
         const keys = JSON.parse(batch.keys) as [number, number][];
         const firstIndex = new Map<string, number>();
         for (let i = 0; i < n; i++) {
           const k = keys[i][0] + ":" + keys[i][1];
           if (!firstIndex.has(k)) firstIndex.set(k, i);
         }
-        for (const row of rows) {
+        for (const row of this.sql.exec(FIND_NEW, batch.keys, exp).raw()) {
           const i = firstIndex.get(row[0] + ":" + row[1]);
-          if (i === undefined) throw new Error("dedup returned a key that is not in the batch");
+          if (i === undefined) throw new Error("dedup found a key that is not in the batch");
           cellCounts[batch.cellOf[i]]++;
           freshPerMinute[batch.minuteOf[i]]++;
         }

@@ -1,7 +1,7 @@
 import { cors } from "hono/cors";
 import { ApiError } from "../lib/errors";
 import { clickBodyFormat, parseClickBody } from "../lib/clicks/body";
-import { FixedWindowLimiter } from "../lib/clicks/rate-limit";
+import { FixedWindowLimiter, rateLimitKey } from "../lib/clicks/rate-limit";
 import { clickSettings } from "../lib/clicks/settings";
 import type { NormalizedClick, RejectionCounts } from "../lib/clicks/types";
 import { isRejection, MAX_BODY_BYTES, UNKNOWN_REGION, validateEvent, type Rejection } from "../lib/clicks/validate";
@@ -33,8 +33,8 @@ clicksApp.post("/v1/clicks", async (c) => {
     if (!principal) throw new ApiError(401, "unauthorized", "Invalid or revoked token (omit Authorization for anonymous beacons)");
     trusted = principal.role === "publisher" || principal.role === "admin";
   }
-  if (!trusted && settings.rateLimitPerMinute > 0) {
-    const ip = c.req.header("cf-connecting-ip") ?? "unknown";
+  const ip = trusted || settings.rateLimitPerMinute === 0 ? null : rateLimitKey(c.req.header("cf-connecting-ip"));
+  if (ip !== null) {
     const retryAfter = limiter.hit(ip, settings.rateLimitPerMinute, now);
     if (retryAfter > 0) {
       throw new ApiError(429, "rate_limited", `Too many requests from this client; retry in ${retryAfter} s`, {

@@ -1,0 +1,77 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { shardOf } from "../../lib/clicks/hash";
+import { windowStart } from "../../lib/clicks/windows";
+import type { ClickShard } from "../../durable-objects/ClickShard";
+import { allShards, countsFor, drainPipeline, events, postClicks, SHARDS, shardStub, uniqueCampaign } from "./clicks-helpers";
+
+async function statsTotals(): Promise<{ accepted: number; duplicates: number; invalid: number; too_late: number; future: number }> {
+  const r = await env.DB.prepare(
+    "SELECT coalesce(sum(accepted),0) AS accepted, coalesce(sum(duplicates),0) AS duplicates, coalesce(sum(invalid),0) AS invalid, coalesce(sum(too_late),0) AS too_late, coalesce(sum(future),0) AS future FROM ingest_stats",
+  ).first<{ accepted: number; duplicates: number; invalid: number; too_late: number; future: number }>();
+  return r!;
+}
+
+describe("dedup", () => {
+  it("counts a click_id once across requests, batches, shards and flushes", async () => {
+    const campaign = uniqueCampaign();
+    const evs = events(campaign, 200, { ts: Date.now() - 1000 });
+    // ids spread over many shards
+    expect(new Set(evs.map((e) => shardOf(e.click_id, SHARDS))).size).toBeGreaterThan(8);
+    const before = await statsTotals();
+    expect((await postClicks(evs.slice(0, 120))).body.accepted).toBe(120);
+    // overlapping request before any forward, and a repeat inside one request
+    expect((await postClicks([...evs.slice(100, 200), evs[150]])).body.accepted).toBe(101);
+    await drainPipeline();
+    expect((await countsFor(campaign)).total).toBe(200);
+    // replays after the flush, with a different ts and campaign: still the same click, not counted
+    const replay = evs.map((e) => ({ ...e, ts: e.ts as number - 30_000 }));
+    expect((await postClicks(replay)).body.accepted).toBe(200);
+    await drainPipeline();
+    expect((await countsFor(campaign)).total).toBe(200);
+    const after = await statsTotals();
+    expect(after.accepted - before.accepted).toBe(120 + 101 + 200);
+    expect(after.duplicates - before.duplicates).toBe(20 + 1 + 200);
+  });
+
+  it("counts the first occurrence's cell when a batch mixes new and duplicate ids", async () => {
+    const campaign = uniqueCampaign();
+    const ts = Date.now() - 1000;
+    await postClicks(events(campaign, 10, { ts, ad: () => "first" }));
+    await drainPipeline();
+    const mixed = events(campaign, 20, { ts, ad: () => "second" });
+    await postClicks(mixed);
+    await drainPipeline();
+    const c = await countsFor(campaign);
+    expect(c.total).toBe(20);
+    expect(c.byCell).toEqual({ [`${windowStart(ts)}|first|eu`]: 10, [`${windowStart(ts)}|second|eu`]: 10 });
+  });
+
+  it("expires dedup keys after the horizon, so shard storage stays bounded", async () => {
+    const campaign = uniqueCampaign();
+    await postClicks(events(campaign, 300));
+    await drainPipeline();
+    const keysNow = async () => {
+      let n = 0;
+      for (const s of allShards()) n += (await s.state()).dedupKeys;
+      return n;
+    };
+    const before = await keysNow();
+    expect(before).toBeGreaterThanOrEqual(300);
+    const horizonMs = (Number(env.ALLOWED_LATENESS_SECONDS) + Number(env.MAX_CLOCK_SKEW_SECONDS)) * 1000;
+    // Sweep every slice of the key space as the alarm would, at a time just inside the horizon: nothing goes…
+    for (let i = 0; i < SHARDS; i++) {
+      await runInDurableObject(shardStub(i), (shard: ClickShard) => {
+        for (let s = 0; s < 256; s++) shard["sweepSlice"](Date.now() + horizonMs - 60_000);
+      });
+    }
+    expect(await keysNow()).toBe(before);
+    // …and just past it, everything does.
+    for (let i = 0; i < SHARDS; i++) {
+      await runInDurableObject(shardStub(i), (shard: ClickShard) => {
+        for (let s = 0; s < 256; s++) shard["sweepSlice"](Date.now() + horizonMs + 1_000);
+      });
+    }
+    expect(await keysNow()).toBe(0);
+  });
+});
