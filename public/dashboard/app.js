@@ -150,6 +150,7 @@ function setStatus(kind) {
   }
   el.classList.remove("loading");
   el.dataset.state = kind;
+  document.body.dataset.state = kind;
   const label = { live: "live", partial: "live (some panels failing)", down: "offline", "signed-out": "signed out" }[kind] ?? kind;
   el.textContent = state.lastOk ? `${label} · updated ${fmtTime(state.lastOk, true)}` : label;
 }

@@ -41,9 +41,11 @@ export class ConfigPanel {
     } else {
       failures.push(nsList.error);
     }
-    panelState($("#panel-rollouts"), rolloutResult);
-    if (!rolloutResult.ok) failures.push(rolloutResult.error);
-    if (rolloutResult.ok) this.renderRollouts(Date.now());
+    if (nsList.ok) {
+      panelState($("#panel-rollouts"), rolloutResult);
+      if (rolloutResult.ok) this.renderRollouts(Date.now());
+      else failures.push(rolloutResult.error);
+    }
     return { attempted, failures };
   }
 
