@@ -15,7 +15,11 @@ const TIMEOUT_MS = 10_000;
 
 export async function apiGet(token, path, params = {}) {
   const qs = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") qs.set(k, String(v));
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null || v === "") continue;
+    // Arrays become repeated parameters (?campaign_id=a&campaign_id=b).
+    for (const item of Array.isArray(v) ? v : [v]) qs.append(k, String(item));
+  }
   const url = qs.size ? `${path}?${qs}` : path;
   let res;
   try {

@@ -5,6 +5,10 @@ import { $, fill, fmtCompact, fmtInt, fmtRate, fmtTime, h, setKpi, show } from "
 import * as M from "./model.js";
 
 const METRICS = "/api/v1/clicks/metrics";
+const TOP = "/api/v1/clicks/top";
+/** Campaigns charted individually (the rest is one "other" band) and listed in the table. */
+const TOP_CAMPAIGN_SERIES = 6;
+const TOP_CAMPAIGN_ROWS = 8;
 const iso = (ms) => new Date(ms).toISOString();
 
 export class ClicksPanel {
@@ -24,11 +28,19 @@ export class ClicksPanel {
     const gTotal = M.granularityFor(span, M.DAY);
     const gBreakdown = M.granularityFor(span, 6 * M.HOUR);
     const q = { from: iso(range.from), to: iso(range.to) };
+    // Campaigns can be many: chart only the top ones (filtered query), so the answer stays small.
+    const campaignsChart = async () => {
+      const top = await settle(apiGet(token, TOP, { by: "campaign", ...q, limit: TOP_CAMPAIGN_ROWS }));
+      if (!top.ok) return { top, series: top };
+      const keys = topItems(top.value).slice(0, TOP_CAMPAIGN_SERIES).map((i) => String(i.campaign_id));
+      const series = keys.length ? await settle(apiGet(token, METRICS, { ...q, granularity: gBreakdown, group_by: "campaign", campaign_id: keys })) : { ok: true, value: { series: [] } };
+      return { top, series };
+    };
     const [total, campaigns, regions, topAds, ingest] = await Promise.all([
       settle(apiGet(token, METRICS, { ...q, granularity: gTotal })),
-      settle(apiGet(token, METRICS, { ...q, granularity: gBreakdown, group_by: "campaign" })),
+      campaignsChart(),
       settle(apiGet(token, METRICS, { ...q, granularity: gBreakdown, group_by: "region" })),
-      settle(apiGet(token, "/api/v1/clicks/top", { by: "ad", ...q, limit: 10 })),
+      settle(apiGet(token, TOP, { by: "ad", ...q, limit: 10 })),
       settle(apiGet(token, "/api/v1/clicks/ingest-stats", q)),
     ]);
     const rangeEl = $("#range-window");
@@ -39,15 +51,19 @@ export class ClicksPanel {
 
     panelState($("#panel-total"), total);
     if (total.ok) this.renderTotal(total.value.series, range, gTotal, now);
-    panelState($("#panel-campaigns"), campaigns);
-    if (campaigns.ok) this.renderCampaigns(campaigns.value.series, range, gBreakdown);
+    const campaignResult = !campaigns.top.ok ? campaigns.top : campaigns.series;
+    panelState($("#panel-campaigns"), campaignResult);
+    if (campaignResult.ok) {
+      const totalSeries = total.ok ? total.value.series : null;
+      this.renderCampaigns(topItems(campaigns.top.value), campaigns.series.value.series, totalSeries, range, gBreakdown);
+    }
     panelState($("#panel-regions"), regions);
     if (regions.ok) renderRegions(regions.value.series);
     panelState($("#panel-top-ads"), topAds);
     if (topAds.ok) renderTopAds(topItems(topAds.value));
     panelState($("#panel-ingest"), ingest);
     if (ingest.ok) this.renderIngest(ingestRows(ingest.value), range, now);
-    const all = [total, campaigns, regions, topAds, ingest];
+    const all = [total, campaignResult, regions, topAds, ingest];
     return { attempted: all.length, failures: all.filter((r) => !r.ok).map((r) => r.error) };
   }
 
@@ -90,24 +106,45 @@ export class ClicksPanel {
     renderRevisions(this.revisions, granularity);
   }
 
-  renderCampaigns(series, range, granularity) {
+  /**
+   * `top`: the biggest campaigns over the range (exact totals); `series`: the top ones per window;
+   * `totalSeries`: all clicks per window (for the "other" band), or null when unavailable.
+   */
+  renderCampaigns(top, series, totalSeries, range, granularity) {
     const xs = M.windowStarts(range.from, range.to, granularity);
-    const { keys, values } = M.seriesBy(series, "campaign_id", xs, 6);
+    const keys = top.slice(0, TOP_CAMPAIGN_SERIES).map((t) => String(t.campaign_id));
+    const values = M.valuesFor(series, "campaign_id", keys, xs);
+    const labels = [...keys];
+    if (totalSeries && top.length > 0) {
+      const all = M.rollup(M.sumByWindow(totalSeries), M.STEP_MS[granularity]);
+      const other = xs.map((x, i) => Math.max(0, (all.get(x) ?? 0) - values.reduce((a, v) => a + v[i], 0)));
+      if (other.some((v) => v > 0)) {
+        values.push(other);
+        labels.push("other");
+      }
+    }
     const stacked = M.stack(values);
     // Draw the tallest (cumulative) series first so each lower band paints over it.
-    const order = keys.map((_, i) => i).reverse();
+    const order = labels.map((_, i) => i).reverse();
     this.campaignChart.update(
       xs,
-      order.map((i) => ({ label: keys[i], color: PALETTE[i % PALETTE.length], fill: alpha(PALETTE[i % PALETTE.length], 0.55), width: 1 })),
+      order.map((i) => ({ label: labels[i], color: PALETTE[i % PALETTE.length], fill: alpha(PALETTE[i % PALETTE.length], 0.55), width: 1 })),
       order.map((i) => stacked[i]),
       order.map((i) => values[i]),
     );
-    const totals = M.totalsBy(series, "campaign_id");
-    const sum = totals.reduce((a, b) => a + b.clicks, 0);
+    const grand = totalSeries ? [...M.sumByWindow(totalSeries).values()].reduce((a, b) => a + b, 0) : top.reduce((a, t) => a + (Number(t.clicks) || 0), 0);
+    const shown = top.reduce((a, t) => a + (Number(t.clicks) || 0), 0);
+    const max = top.length ? Number(top[0].clicks) || 0 : 0;
+    const rest = grand - shown;
     fill(
       $("#campaign-rows"),
-      totals.length
-        ? totals.slice(0, 8).map((t, i) => shareRow("campaign-row", { "data-campaign": t.key }, t.key, t.clicks, sum, totals[0].clicks, PALETTE[Math.min(i, 6) % PALETTE.length], true))
+      top.length
+        ? [
+            ...top.map((t, i) =>
+              shareRow("campaign-row", { "data-campaign": t.campaign_id }, String(t.campaign_id), Number(t.clicks) || 0, grand, max, PALETTE[Math.min(i, TOP_CAMPAIGN_SERIES) % PALETTE.length], true),
+            ),
+            rest > 0 ? shareRow("campaign-other", {}, "all other campaigns", rest, grand, max, PALETTE[TOP_CAMPAIGN_SERIES], true) : null,
+          ]
         : emptyRow("No campaigns yet", 3),
     );
   }

@@ -71,26 +71,27 @@ export function totalsBy(rows, dim) {
   return [...m.entries()].map(([key, clicks]) => ({ key, clicks })).sort((a, b) => b.clicks - a.clicks || (a.key < b.key ? -1 : 1));
 }
 
-/**
- * Multi-series data for a stacked chart: the `limit` biggest values of `dim` get their own series,
- * the rest is summed into "other". Returns { keys, xs, values: number[][] (one array per key) }.
- */
-export function seriesBy(rows, dim, xs, limit = 6) {
-  const ranking = totalsBy(rows, dim);
-  const keys = ranking.slice(0, limit).map((r) => r.key);
-  const hasOther = ranking.length > limit;
-  if (hasOther) keys.push("other");
+/** Per key, its values at each window start (0 where absent): number[keys.length][xs.length]. */
+export function valuesFor(rows, dim, keys, xs) {
   const index = new Map(xs.map((x, i) => [x, i]));
-  const values = keys.map(() => new Array(xs.length).fill(0));
   const keyIndex = new Map(keys.map((k, i) => [k, i]));
+  const values = keys.map(() => new Array(xs.length).fill(0));
   for (const r of rows ?? []) {
     const i = index.get(toMs(r.window_start));
-    if (i === undefined) continue;
-    const k = keyIndex.get(String(r[dim] ?? "")) ?? (hasOther ? keys.length - 1 : undefined);
-    if (k === undefined) continue;
-    values[k][i] += num(r.clicks);
+    const k = keyIndex.get(String(r[dim] ?? ""));
+    if (i !== undefined && k !== undefined) values[k][i] += num(r.clicks);
   }
-  return { keys, xs, values };
+  return values;
+}
+
+/** Re-buckets a Map<window ms, n> into coarser UTC-aligned windows of `stepMs`. */
+export function rollup(byWindow, stepMs) {
+  const out = new Map();
+  for (const [t, n] of byWindow) {
+    const b = Math.floor(t / stepMs) * stepMs;
+    out.set(b, (out.get(b) ?? 0) + n);
+  }
+  return out;
 }
 
 /** Running sums over series, bottom first, for a stacked area chart. */

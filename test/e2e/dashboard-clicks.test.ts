@@ -14,6 +14,8 @@ let browser: Browser;
 let page: Page;
 let token: string;
 let navigations = 0;
+/** The closed minute the late-correction test sends its clicks into. */
+let lateMinute = 0;
 const pageErrors: string[] = [];
 
 /** Clicks sent so far per campaign / region / (campaign, ad), counted here independently. */
@@ -157,7 +159,7 @@ describe("clicks side", () => {
   });
 
   it("marks an older minute whose count changed (late clicks) as revised", async () => {
-    const late = minuteOf(Date.now()) - 10 * MINUTE;
+    const late = (lateMinute = minuteOf(Date.now()) - 10 * MINUTE);
     await sendCounted(clicks(4, "late-camp", "l1", "oc", late + 1_000));
     await apiSettles(truth.total);
     const windowIso = new Date(late).toISOString();
@@ -188,7 +190,7 @@ describe("clicks side", () => {
     await poll(() => kpi(page, "total")).toBe(expected15);
 
     // Custom: exactly the minute of the late clicks (the browser runs in UTC here).
-    const late = minuteOf(Date.now()) - 10 * MINUTE;
+    const late = lateMinute;
     const local = (ms: number) => new Date(ms).toISOString().slice(0, 16);
     await page.click("[data-testid=range-picker] button[data-range='custom']");
     await page.fill("#custom-from", local(late));
@@ -213,5 +215,19 @@ describe("clicks side", () => {
     expect(await page.locator("main img").count()).toBe(0);
     expect(await page.locator("[data-testid=top-ads]").textContent()).toContain("x-ad");
     expect(pageErrors).toEqual([]);
+  });
+
+  it("lists the top 8 campaigns (as the top API ranks them) and sums the rest as 'other'", async () => {
+    const extra = Array.from({ length: 6 }, (_, i) => clicks(1, `small-${i}`, "s1", "af", Date.now() - 20_000)).flat();
+    await sendCounted(extra);
+    await apiSettles(truth.total);
+    await poll(() => kpi(page, "total")).toBe(truth.total);
+    const w = await pageWindow(page);
+    const top = await api("/api/v1/clicks/top", { by: "campaign", from: w.from, to: w.to, limit: "8" });
+    const expected = (top.items as { campaign_id: string; clicks: number }[]).map((i) => ({ campaign: i.campaign_id, clicks: String(i.clicks) }));
+    expect(expected).toHaveLength(8);
+    await poll(() => rows(page, "campaign-row", ["campaign", "clicks"])).toEqual(expected);
+    const shown = expected.reduce((a, r) => a + Number(r.clicks), 0);
+    await poll(async () => (await rows(page, "campaign-other", ["clicks"])).map((r) => Number(r.clicks))).toEqual([truth.total - shown]);
   });
 });

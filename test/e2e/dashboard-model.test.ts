@@ -58,19 +58,18 @@ describe("series shaping", () => {
     ]);
   });
 
-  it("keeps the top N as series, folds the rest into 'other', and stacks them", () => {
-    const s = M.seriesBy(rows, "campaign_id", [T0, T0 + MIN], 2);
-    expect(s.keys).toEqual(["c", "a", "other"]);
-    expect(s.values).toEqual([
+  it("lays out the chosen keys per window, rolls windows up, and stacks them", () => {
+    const values = M.valuesFor(rows, "campaign_id", ["c", "a"], [T0, T0 + MIN]);
+    expect(values).toEqual([
       [0, 9],
       [5, 1],
-      [2, 0],
     ]);
-    expect(M.stack(s.values)).toEqual([
+    expect(M.stack([...values, [2, 0]])).toEqual([
       [0, 9],
       [5, 10],
       [7, 10],
     ]);
+    expect([...M.rollup(M.sumByWindow(rows), 60 * MIN)]).toEqual([[T0, 17]]);
   });
 
   it("totals the ingest statistics with rejected = invalid + future", () => {
