@@ -6,6 +6,7 @@ import * as M from "./model.js";
 
 const METRICS = "/api/v1/clicks/metrics";
 const TOP = "/api/v1/clicks/top";
+const INGEST = "/api/v1/clicks/ingest-stats";
 /** Campaigns charted individually (the rest is one "other" band) and listed in the table. */
 const TOP_CAMPAIGN_SERIES = 6;
 const TOP_CAMPAIGN_ROWS = 8;
@@ -15,7 +16,7 @@ export class ClicksPanel {
   constructor() {
     this.totalChart = new Chart($("#chart-total"), { yLabel: "clicks / min" });
     this.campaignChart = new Chart($("#chart-campaigns"), { yLabel: "clicks", height: 130, legend: false });
-    this.ingestChart = new Chart($("#chart-ingest"), { yLabel: "events / min", height: 120 });
+    this.ingestChart = new Chart($("#chart-ingest"), { yLabel: "events", height: 120 });
     this.prevTotals = null; // Map<window ms, clicks> from the last successful refresh
     this.prevFetchedAt = NaN;
     this.prevKey = "";
@@ -36,12 +37,15 @@ export class ClicksPanel {
       const series = keys.length ? await settle(apiGet(token, METRICS, { ...q, granularity: gBreakdown, group_by: "campaign", campaign_id: keys })) : { ok: true, value: { series: [] } };
       return { top, series };
     };
-    const [total, campaigns, regions, topAds, ingest] = await Promise.all([
+    // events/s always comes from the last two arrival minutes, whatever the range's granularity.
+    const recent = { from: iso(Math.floor(now / M.MINUTE) * M.MINUTE - M.MINUTE), to: iso(Math.floor(now / M.MINUTE) * M.MINUTE + M.MINUTE), granularity: "minute" };
+    const [total, campaigns, regions, topAds, ingest, ingestRecent] = await Promise.all([
       settle(apiGet(token, METRICS, { ...q, granularity: gTotal })),
       campaignsChart(),
       settle(apiGet(token, METRICS, { ...q, granularity: gBreakdown, group_by: "region" })),
       settle(apiGet(token, TOP, { by: "ad", ...q, limit: 10 })),
-      settle(apiGet(token, "/api/v1/clicks/ingest-stats", q)),
+      settle(apiGet(token, INGEST, { ...q, granularity: gTotal })),
+      settle(apiGet(token, INGEST, recent)),
     ]);
     const rangeEl = $("#range-window");
     rangeEl.dataset.from = q.from;
@@ -62,8 +66,12 @@ export class ClicksPanel {
     panelState($("#panel-top-ads"), topAds);
     if (topAds.ok) renderTopAds(topItems(topAds.value));
     panelState($("#panel-ingest"), ingest);
-    if (ingest.ok) this.renderIngest(ingestRows(ingest.value), range, now);
-    const all = [total, campaignResult, regions, topAds, ingest];
+    if (ingest.ok) this.renderIngest(ingestRows(ingest.value), range, gTotal);
+    if (ingestRecent.ok) {
+      const eps = M.eventsPerSecond(ingestRows(ingestRecent.value), now);
+      setKpi($("#kpi-eps"), Math.round(eps * 10) / 10, fmtRate(eps));
+    }
+    const all = [total, campaignResult, regions, topAds, ingest, ingestRecent];
     return { attempted: all.length, failures: all.filter((r) => !r.ok).map((r) => r.error) };
   }
 
@@ -149,15 +157,14 @@ export class ClicksPanel {
     );
   }
 
-  renderIngest(rows, range, now) {
+  renderIngest(rows, range, granularity) {
     const t = M.ingestTotals(rows);
-    setKpi($("#kpi-eps"), Math.round(M.eventsPerSecond(rows, now) * 10) / 10, fmtRate(M.eventsPerSecond(rows, now)));
+    $("#ingest-hint").textContent = `per arrival ${granularity}`;
     setKpi($("#kpi-accepted"), t.accepted, fmtCompact(t.accepted));
     setKpi($("#kpi-duplicates"), t.duplicates, fmtCompact(t.duplicates));
     setKpi($("#kpi-late"), t.too_late, fmtCompact(t.too_late));
     setKpi($("#kpi-rejected"), t.rejected, fmtCompact(t.rejected));
     $("#kpi-rejected-detail").textContent = `${fmtInt(t.invalid)} invalid · ${fmtInt(t.future)} future`;
-    const granularity = M.granularityFor(range.to - range.from, M.DAY);
     const xs = M.windowStarts(range.from, range.to, granularity);
     const pick = (f) => {
       const m = M.sumByWindow(rows, f);

@@ -200,8 +200,23 @@ describe("clicks side", () => {
     await poll(() => kpi(page, "total")).toBe(7);
     expect(await kpi(page, "total")).toBe(sumClicks(await api("/api/v1/clicks/metrics", { from: new Date(late).toISOString(), to: new Date(late + MINUTE).toISOString() })));
 
+    // 6 h and 24 h (hourly breakdowns): every panel still answers, and the total is the API's.
+    for (const [preset, span] of [["6h", 6 * 60 * MINUTE], ["24h", 24 * 60 * MINUTE]] as const) {
+      await page.click(`[data-testid=range-picker] button[data-range='${preset}']`);
+      await poll(async () => {
+        const w = await pageWindow(page);
+        return Date.parse(w.to) - Date.parse(w.from);
+      }).toBe(span);
+      const w = await pageWindow(page);
+      await poll(() => kpi(page, "total")).toBe(sumClicks(await api("/api/v1/clicks/metrics", { from: w.from, to: w.to })));
+      expect(await kpi(page, "total")).toBe(truth.total);
+      await poll(async () => Object.fromEntries((await rows(page, "region-row", ["region", "clicks"])).map((r) => [r.region, Number(r.clicks)]))).toEqual(toObject(truth.region));
+      expect(await page.locator(".panel.failed").count()).toBe(0);
+    }
+
     await page.click("[data-testid=range-picker] button[data-range='1h']");
     await poll(() => kpi(page, "total")).toBe(truth.total);
+    expect(await page.locator(".panel.failed").count()).toBe(0);
   });
 
   it("shows campaign ids as text, never as markup", async () => {
