@@ -3,25 +3,32 @@ import { drizzle } from "drizzle-orm/d1";
 import { namespaces as namespacesTable } from "../db/schema";
 import { canonicalJson, contentHash, sha256Hex } from "../lib/canonical-json";
 import { ApiError, toRpcError } from "../lib/errors";
-import { COORDINATOR_MIGRATIONS } from "../lib/config/coordinator-schema";
+import {
+  COORDINATOR_MIGRATIONS,
+  type CandidateRow,
+  type ClientCountRow,
+  type HealthRow,
+  type NamespaceRow,
+  type RolloutRow,
+} from "../lib/config/coordinator-schema";
 import { judgeHealth } from "../lib/config/health";
 import { validateValues } from "../lib/config/json-schema";
 import { releaseKey, versionKey } from "../lib/config/kv-keys";
 import type { NormalizedPlan } from "../lib/config/plan";
-import type { RegionRelease, ReleaseState } from "../lib/config/release";
+import type { ReleaseState } from "../lib/config/release";
+import { releaseView, rolloutView } from "../lib/config/rollout-view";
 import {
-  ACTIVE_STATES,
   type ControlAction,
   type NamespaceInfo,
   type ReportInput,
   type RolloutDetail,
   type RolloutState,
-  type StageView,
   type VersionBlob,
   type VersionDetail,
   type VersionSummary,
 } from "../lib/config/types";
 import { appendAudit } from "../workers/lib/audit-store";
+import { Outbox, type OutboxSinks } from "../workers/lib/config-outbox";
 import { configuredRegions } from "../workers/lib/region";
 
 /** How long a client stays in the "clients seen" figures after its last report, and how many we keep. */
@@ -29,38 +36,6 @@ const CLIENT_RETENTION_MS = 24 * 3600 * 1000;
 const MAX_CLIENTS = 100_000;
 /** Safety alarm armed with every change, so the outbox drains even if we crash before draining. */
 const OUTBOX_SAFETY_MS = 2_000;
-const MAX_BACKOFF_MS = 60_000;
-
-type OutboxKind = "audit" | "kv_version" | "kv_release" | "d1_namespace";
-
-interface RolloutRow {
-  id: string;
-  seq: number;
-  version: number;
-  from_version: number | null;
-  plan: string;
-  state: RolloutState;
-  stage_index: number;
-  stage_started_at: number | null;
-  next_advance_at: number | null;
-  paused_remaining_ms: number | null;
-  stage_history: string;
-  started_by: string;
-  approved_by: string | null;
-  created_at: string;
-  updated_at: string;
-  ended_at: string | null;
-  end_reason: string | null;
-}
-
-interface NamespaceRow {
-  name: string;
-  schema: string;
-  description: string;
-  approvals_required: number;
-  created_at: string;
-  updated_at: string;
-}
 
 function fail(status: number, code: string, message: string, details: unknown = null): never {
   throw toRpcError(new ApiError(status, code, message, details));
@@ -77,7 +52,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  */
 export class RolloutCoordinator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  private drainChain: Promise<void> = Promise.resolve();
+  private readonly outbox: Outbox;
   private reportCalls = 0;
   /** Test hook (reachable only through runInDurableObject): fail the next N KV / D1 writes. */
   readonly faults = { kv: 0, d1: 0 };
@@ -85,6 +60,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.outbox = new Outbox(this.sql);
     void ctx.blockConcurrencyWhile(async () => this.migrate());
   }
 
@@ -149,15 +125,12 @@ export class RolloutCoordinator extends DurableObject<Env> {
     return this.sql.exec<RolloutRow & Record<string, SqlStorageValue>>("SELECT * FROM rollouts WHERE id = ?", id).toArray()[0] ?? null;
   }
 
-  private enqueue(kind: OutboxKind, payload: unknown): void {
-    this.sql.exec("INSERT INTO outbox (kind, payload) VALUES (?, ?)", kind, JSON.stringify(payload));
-  }
 
   /** Appends an audit entry to the outbox with an idempotent event id `ns:<name>:<local seq>`. */
   private audit(ns: string, actor: string, action: string, fields: { version?: number | null; rolloutId?: string | null; details?: unknown } = {}): void {
     const seq = Number(this.getMeta("audit_seq") ?? "0") + 1;
     this.setMeta("audit_seq", String(seq));
-    this.enqueue("audit", {
+    this.outbox.enqueue("audit", {
       eventId: `ns:${ns}:${seq}`,
       ts: new Date().toISOString(),
       actor,
@@ -173,24 +146,13 @@ export class RolloutCoordinator extends DurableObject<Env> {
   private releaseChanged(): void {
     this.setMeta("generation", String(this.generation() + 1));
     this.setMeta("release_updated_at", new Date().toISOString());
-    this.enqueue("kv_release", null);
-    this.enqueue("d1_namespace", null);
+    this.outbox.enqueue("kv_release", null);
+    this.outbox.enqueue("d1_namespace", null);
   }
 
   private releaseState(ns: string): ReleaseState {
-    const stable = this.stable();
-    const rows = this.sql
-      .exec<{ region: string; candidate: number; percent: number; rollout_id: string }>("SELECT region, candidate, percent, rollout_id FROM release_regions")
-      .toArray();
-    const byRegion = new Map(rows.map((r) => [r.region, r]));
-    const regions: Record<string, RegionRelease> = {};
-    for (const region of configuredRegions(this.env)) {
-      const r = byRegion.get(region);
-      regions[region] = r
-        ? { stable, candidate: r.candidate, percent: r.percent, rollout_id: r.rollout_id }
-        : { stable, candidate: null, percent: 0, rollout_id: null };
-    }
-    return { namespace: ns, generation: this.generation(), stable, regions, updated_at: this.getMeta("release_updated_at") ?? new Date(0).toISOString() };
+    const candidates = this.sql.exec<CandidateRow & Record<string, SqlStorageValue>>("SELECT region, candidate, percent, rollout_id FROM release_regions").toArray();
+    return releaseView(ns, configuredRegions(this.env), this.stable(), this.generation(), candidates, this.getMeta("release_updated_at") ?? new Date(0).toISOString());
   }
 
   private nsInfo(row: NamespaceRow): NamespaceInfo {
@@ -250,7 +212,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
             schema_hash: schemaHash,
           },
         });
-        this.enqueue("d1_namespace", null);
+        this.outbox.enqueue("d1_namespace", null);
       }
       return false;
     });
@@ -300,8 +262,8 @@ export class RolloutCoordinator extends DurableObject<Env> {
         "INSERT INTO versions (version, hash, values_json, author, message, created_at, idem_key, idem_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         version, hash, JSON.stringify(input.values), actor, input.message, now, input.idempotencyKey ?? null, input.idempotencyKey ? fingerprint : null,
       );
-      this.enqueue("kv_version", { version });
-      this.enqueue("d1_namespace", null);
+      this.outbox.enqueue("kv_version", { version });
+      this.outbox.enqueue("d1_namespace", null);
       this.audit(ns, actor, "version.created", { version, details: { hash, message: input.message } });
       return { version, hash, created_at: now, replayed: false };
     });
@@ -402,7 +364,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
         this.enterStage(this.rolloutById(id)!, 0, now);
         this.advanceDue(ns, now);
       } else {
-        this.enqueue("d1_namespace", null);
+        this.outbox.enqueue("d1_namespace", null);
       }
     });
     await this.scheduleAlarm();
@@ -454,7 +416,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
           const remaining = Math.max(0, (ro.next_advance_at ?? now) - now);
           this.sql.exec("UPDATE rollouts SET state = 'paused', paused_remaining_ms = ?, next_advance_at = NULL, updated_at = ? WHERE id = ?", remaining, iso(now), id);
           this.audit(ns, actor, "rollout.paused", { version: ro.version, rolloutId: id, details: { stage_index: ro.stage_index, remaining_bake_seconds: remaining / 1000 } });
-          this.enqueue("d1_namespace", null);
+          this.outbox.enqueue("d1_namespace", null);
           break;
         }
         case "resume": {
@@ -568,7 +530,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
       "UPDATE rollouts SET state = ?, next_advance_at = NULL, paused_remaining_ms = NULL, ended_at = ?, end_reason = ?, updated_at = ? WHERE id = ?",
       state, now, reason, now, ro.id,
     );
-    this.enqueue("d1_namespace", null);
+    this.outbox.enqueue("d1_namespace", null);
   }
 
   /** Auto-rollback when the candidate's error rate in the current stage breaches the plan's gate. */
@@ -620,61 +582,19 @@ export class RolloutCoordinator extends DurableObject<Env> {
   }
 
   private rolloutDetail(ns: string, ro: RolloutRow): RolloutDetail {
-    const plan = this.planOf(ro);
-    const history = new Map((JSON.parse(ro.stage_history) as { index: number; started_at: string }[]).map((h) => [h.index, h.started_at]));
-    const healthRows = this.sql
-      .exec<{ stage_index: number; version: number; region: string; ok: number; error: number }>(
+    const health = this.sql
+      .exec<HealthRow & Record<string, SqlStorageValue>>(
         "SELECT stage_index, version, region, ok, error FROM health WHERE rollout_id = ? ORDER BY stage_index, version, region",
         ro.id,
       )
       .toArray();
-    const stages: StageView[] = plan.stages.map((s, index) => ({
-      index,
-      regions: s.all ? "*" : s.regions,
-      percent: s.percent,
-      bake_seconds: s.bake_seconds,
-      started_at: history.get(index) ?? null,
-      health: [],
-    }));
-    for (const h of healthRows) {
-      const st = stages[h.stage_index];
-      if (!st) continue;
-      let v = st.health.find((x) => x.version === h.version);
-      if (!v) st.health.push((v = { version: h.version, ok: 0, error: 0, regions: {} }));
-      v.ok += h.ok;
-      v.error += h.error;
-      v.regions[h.region] = { ok: h.ok, error: h.error };
-    }
-    const clients: Record<string, Record<string, number>> = {};
-    const since = Date.now() - CLIENT_RETENTION_MS;
-    for (const c of this.sql
-      .exec<{ region: string; version: number; n: number }>("SELECT region, version, COUNT(*) AS n FROM clients WHERE seen_at >= ? GROUP BY region, version", since)
-      .toArray()) {
-      (clients[c.region] ??= {})[String(c.version)] = c.n;
-    }
-    return {
-      rollout_id: ro.id,
-      namespace: ns,
-      version: ro.version,
-      from_version: ro.from_version,
-      state: ro.state,
-      stage_index: ro.stage_index,
-      stage_count: plan.stages.length,
-      preset: plan.preset,
-      auto_rollback: plan.auto_rollback,
-      stages,
-      started_by: ro.started_by,
-      approved_by: ro.approved_by,
-      created_at: ro.created_at,
-      updated_at: ro.updated_at,
-      stage_started_at: iso(ro.stage_started_at),
-      next_advance_at: iso(ro.next_advance_at),
-      paused_remaining_seconds: ro.paused_remaining_ms === null ? null : ro.paused_remaining_ms / 1000,
-      ended_at: ro.ended_at,
-      end_reason: ro.end_reason,
-      release: this.releaseState(ns),
-      clients,
-    };
+    const clients = this.sql
+      .exec<ClientCountRow & Record<string, SqlStorageValue>>(
+        "SELECT region, version, COUNT(*) AS n FROM clients WHERE seen_at >= ? GROUP BY region, version",
+        Date.now() - CLIENT_RETENTION_MS,
+      )
+      .toArray();
+    return rolloutView(ns, ro, health, clients, this.releaseState(ns));
   }
 
   // ---------------------------------------------------------------- alarm and outbox
@@ -694,8 +614,8 @@ export class RolloutCoordinator extends DurableObject<Env> {
     const ro = this.activeRollout();
     const times: number[] = [];
     if (ro && ro.state === "running" && ro.next_advance_at !== null) times.push(ro.next_advance_at);
-    const ob = this.sql.exec<{ t: number | null }>("SELECT MIN(next_attempt_at) AS t FROM outbox").one().t;
-    if (ob !== null) times.push(ob);
+    const retry = this.outbox.nextAttemptAt();
+    if (retry !== null) times.push(retry);
     if (times.length === 0) {
       await this.ctx.storage.deleteAlarm();
       return;
@@ -703,90 +623,35 @@ export class RolloutCoordinator extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(Math.max(Math.min(...times), Date.now() + 10));
   }
 
+  /** Delivers the outbox; failures stay queued for the alarm (the change itself is committed). */
   private async drainQuietly(): Promise<void> {
-    try {
-      await this.drain();
-    } catch (e) {
-      console.error("outbox drain failed; the alarm retries", String((e as Error)?.message ?? e));
+    const row = this.nsRow();
+    if (row) {
+      try {
+        await this.outbox.drain(this.sinks(row.name));
+      } catch (e) {
+        console.error("outbox drain failed; the alarm retries", String((e as Error)?.message ?? e));
+      }
     }
     await this.scheduleAlarm();
   }
 
-  /** Drains are serialized, so KV never receives an older release state after a newer one. */
-  private drain(): Promise<void> {
-    const run = this.drainChain.then(() => this.drainOnce());
-    this.drainChain = run.catch(() => {});
-    return run;
-  }
-
-  private markFailed(ids: number[], err: unknown): void {
-    const now = Date.now();
-    for (const id of ids) {
-      const a = this.sql.exec<{ attempts: number }>("SELECT attempts FROM outbox WHERE id = ?", id).toArray()[0]?.attempts ?? 0;
-      const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** a);
-      this.sql.exec("UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?", a + 1, now + backoff, String((err as Error)?.message ?? err).slice(0, 500), id);
-    }
-  }
-
-  private async drainOnce(): Promise<void> {
-    const row = this.nsRow();
-    if (!row) return;
-    const ns = row.name;
-    const rows = this.sql.exec<{ id: number; kind: OutboxKind; payload: string }>("SELECT id, kind, payload FROM outbox ORDER BY id").toArray();
-    if (rows.length === 0) return;
-    let firstError: unknown = null;
-    const of = (k: OutboxKind) => rows.filter((r) => r.kind === k);
-
-    // 1. Version blobs first, so a release never names a version KV cannot serve.
-    for (const r of of("kv_version")) {
-      try {
-        const { version } = JSON.parse(r.payload) as { version: number };
+  private sinks(ns: string): OutboxSinks {
+    return {
+      putVersionBlob: async (version) => {
         const blob = await this.getVersionBlob(ns, version);
         if (blob) await this.kvPut(versionKey(ns, version), JSON.stringify(blob));
-        this.sql.exec("DELETE FROM outbox WHERE id = ?", r.id);
-      } catch (e) {
-        this.markFailed([r.id], e);
-        firstError ??= e;
-      }
-    }
-    // 2. The release state: always the current one (carrying its generation), written once.
-    const rel = of("kv_release");
-    if (rel.length > 0 && firstError === null) {
-      try {
-        await this.kvPut(releaseKey(ns), JSON.stringify(this.releaseState(ns)));
-        this.sql.exec("DELETE FROM outbox WHERE kind = 'kv_release' AND id <= ?", rel[rel.length - 1].id);
-      } catch (e) {
-        this.markFailed(rel.map((r) => r.id), e);
-        firstError ??= e;
-      }
-    }
-    // 3. The D1 read model used for listing namespaces.
-    const nsRows = of("d1_namespace");
-    if (nsRows.length > 0) {
-      try {
-        await this.upsertReadModel(row);
-        this.sql.exec("DELETE FROM outbox WHERE kind = 'd1_namespace' AND id <= ?", nsRows[nsRows.length - 1].id);
-      } catch (e) {
-        this.markFailed(nsRows.map((r) => r.id), e);
-        firstError ??= e;
-      }
-    }
-    // 4. Audit entries, in order; stop at the first failure so the chain keeps our order.
-    for (const r of of("audit")) {
-      try {
+      },
+      putRelease: () => this.kvPut(releaseKey(ns), JSON.stringify(this.releaseState(ns))),
+      upsertReadModel: () => this.upsertReadModel(),
+      appendAudit: async (entry) => {
         if (this.faults.d1 > 0) {
           this.faults.d1--;
           throw new Error("injected D1 failure");
         }
-        await appendAudit(this.env.DB, JSON.parse(r.payload));
-        this.sql.exec("DELETE FROM outbox WHERE id = ?", r.id);
-      } catch (e) {
-        this.markFailed([r.id], e);
-        firstError ??= e;
-        break;
-      }
-    }
-    if (firstError !== null) throw firstError;
+        await appendAudit(this.env.DB, entry);
+      },
+    };
   }
 
   private async kvPut(key: string, value: string): Promise<void> {
@@ -797,7 +662,9 @@ export class RolloutCoordinator extends DurableObject<Env> {
     await this.env.CONFIG_KV.put(key, value);
   }
 
-  private async upsertReadModel(row: NamespaceRow): Promise<void> {
+  private async upsertReadModel(): Promise<void> {
+    const row = this.nsRow();
+    if (!row) return;
     const values = {
       name: row.name,
       description: row.description,

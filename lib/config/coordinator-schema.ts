@@ -32,3 +32,56 @@ export const COORDINATOR_MIGRATIONS: readonly string[] = [
      id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL,
      attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT);`,
 ];
+
+/** Row shapes of the tables above. */
+export interface NamespaceRow {
+  name: string;
+  schema: string;
+  description: string;
+  approvals_required: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RolloutRow {
+  id: string;
+  seq: number;
+  version: number;
+  from_version: number | null;
+  /** JSON NormalizedPlan. */
+  plan: string;
+  state: import("./types").RolloutState;
+  stage_index: number;
+  stage_started_at: number | null;
+  next_advance_at: number | null;
+  paused_remaining_ms: number | null;
+  /** JSON [{index, started_at}]. */
+  stage_history: string;
+  started_by: string;
+  approved_by: string | null;
+  created_at: string;
+  updated_at: string;
+  ended_at: string | null;
+  end_reason: string | null;
+}
+
+export interface CandidateRow {
+  region: string;
+  candidate: number;
+  percent: number;
+  rollout_id: string;
+}
+
+export interface HealthRow {
+  stage_index: number;
+  version: number;
+  region: string;
+  ok: number;
+  error: number;
+}
+
+export interface ClientCountRow {
+  region: string;
+  version: number;
+  n: number;
+}
