@@ -130,4 +130,23 @@ describe("config side", () => {
     expect(pageErrors).toEqual([]);
     await page.context().close();
   });
+
+  it("shows a rollout waiting for approval, and scopes what a namespace-scoped viewer sees", async () => {
+    await ok("PUT", "/admin/v1/namespaces/payments", { schema: { type: "object" }, description: "needs a second pair of eyes", approvals_required: 1 });
+    await ok("POST", "/admin/v1/namespaces/payments/versions", { values: { v: 1 }, message: "first" });
+    await ok("POST", "/admin/v1/namespaces/payments/rollouts", { version: 1, plan: "immediate" });
+    const scoped = await http(server.url, "POST", "/admin/v1/tokens", { body: { name: "payments-screen", role: "viewer", namespaces: ["payments"] } });
+    expect(scoped.status).toBe(201);
+    await openDashboard(scoped.body.token);
+    const card = page.locator("[data-testid=rollout][data-namespace=payments]");
+    await poll(() => card.getAttribute("data-state")).toBe("pending_approval");
+    expect(await card.locator("[data-testid=stage-timer]").textContent()).toBe("awaiting approval");
+    // Only its own namespace, and only audit entries about it.
+    expect((await rows(page, "namespace-row", ["namespace"])).map((r) => r.namespace)).toEqual(["payments"]);
+    const audit = await http(server.url, "GET", "/admin/v1/audit?order=desc&limit=14", { token: scoped.body.token });
+    await poll(async () => (await rows(page, "audit-row", ["seq"])).map((r) => Number(r.seq))).toEqual(audit.body.entries.map((e: { seq: number }) => e.seq));
+    expect(audit.body.entries.every((e: { namespace: string }) => e.namespace === "payments")).toBe(true);
+    expect(await page.locator(".panel.failed").count()).toBe(0);
+    await page.context().close();
+  });
 });
