@@ -556,12 +556,16 @@ export class RolloutCoordinator extends DurableObject<Env> {
     return true;
   }
 
-  /** Advances the running rollout through every stage whose bake time is over and whose gate holds. */
+  /**
+   * Checks the running rollout's health gate, then advances it through every stage whose bake time
+   * is over (bake-0 stages chain at once). Runs in the alarm and after start/approve/resume/promote.
+   */
   private advanceDue(ns: string, now: number): void {
     for (let guard = 0; guard < 100; guard++) {
       const ro = this.activeRollout();
-      if (!ro || ro.state !== "running" || ro.next_advance_at === null || ro.next_advance_at > now) return;
+      if (!ro || ro.state !== "running") return;
       if (this.checkHealth(ns, ro, now)) return;
+      if (ro.next_advance_at === null || ro.next_advance_at > now) return;
       const plan = this.planOf(ro);
       if (ro.stage_index + 1 < plan.stages.length) {
         this.enterStage(ro, ro.stage_index + 1, now);

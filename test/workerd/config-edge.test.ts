@@ -100,6 +100,9 @@ describe("edge reads", () => {
       const byHeader = await read(ns, { region: "eu", gen, headers: { "x-client-id": `u${i}` } });
       expect(byHeader.body.version).toBe(byQuery.body.version);
     }
+    const long = await read(ns, { region: "eu", client: "x".repeat(257) });
+    expect(long.status).toBe(400);
+    expect(long.body.error.code).toBe("invalid_client_id");
   });
 });
 

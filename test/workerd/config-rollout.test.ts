@@ -283,6 +283,25 @@ describe("rollbacks", () => {
   });
 });
 
+describe("health gate while paused", () => {
+  it("counts reports during a pause and applies the gate when the rollout resumes", async () => {
+    const ns = await withStableV1("pausegate");
+    const reader = await tokenFor("reader", [ns]);
+    const started = await startRollout(ns, 2, {
+      stages: [{ regions: ["na"], percent: 100, bake_seconds: 3600 }, { regions: "*", percent: 100, bake_seconds: 0 }],
+      auto_rollback: { max_error_rate: 0.5, min_samples: 4 },
+    });
+    const id = started.body.rollout_id;
+    expect((await api("POST", `/admin/v1/namespaces/${ns}/rollouts/${id}/pause`)).body.state).toBe("paused");
+    const reports = Array.from({ length: 4 }, (_, i) => ({ client_id: `p${i}`, version: 2, status: "error" }));
+    expect((await api("POST", `/v1/configs/${ns}/reports`, { token: reader, headers: { "x-region": "na" }, body: { reports } })).status).toBe(202);
+    expect((await rollout(ns, id)).state).toBe("paused");
+    const resumed = await api("POST", `/admin/v1/namespaces/${ns}/rollouts/${id}/resume`);
+    expect(resumed.body.state).toBe("rolled_back");
+    expect((await release(ns)).regions.na.candidate).toBeNull();
+  });
+});
+
 describe("outbox", () => {
   it("retries a failed KV write from the alarm; reads fall back to the coordinator meanwhile", async () => {
     const ns = await withStableV1("outbox");
