@@ -25,7 +25,7 @@ const program = new Command()
   .option("--horizon-seconds <s>", "ALLOWED_LATENESS_SECONDS and MAX_CLOCK_SKEW_SECONDS of the horizon server (each)", Number, 5)
   .option("--no-horizon", "skip the dedup-horizon storage check (needs a second private server)")
   .option("--var <KEY=VALUE...>", "extra var for the private server(s), e.g. --var CLICK_INGEST_MODE=direct")
-  .option("--no-observability", "start wrangler dev with X_LOCAL_OBSERVABILITY=false (no local trace store)")
+  .option("--observability", "keep wrangler dev's local trace store on (X_LOCAL_OBSERVABILITY; off by default: it is a dev tool that records every span to SQLite and costs more than the routes under test — see docs/bench.md)")
   .addOption(new Option("--flush-ms <ms>", "FLUSH_INTERVAL_MS of the --url server").argParser(Number))
   .option("--regions <list>", "REGIONS of the --url server")
   .option("--drain-timeout <seconds>", "how long to wait for the metrics to show every acked click", Number, 60)
@@ -33,6 +33,12 @@ const program = new Command()
   .option("--out <file>", "JSON result path (default bench/results/bench-<timestamp>.json)")
   .option("--json", "print the JSON result instead of the table")
   .addHelpText("after", "\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --url http://127.0.0.1:8787 --token $ADMIN_TOKEN --no-horizon\n");
+
+// node:sqlite (used read-only on the shards' files) is "experimental" in Node 22; keep its warning out of the table.
+process.removeAllListeners("warning");
+process.on("warning", (w) => {
+  if (w.name !== "ExperimentalWarning") console.error(w);
+});
 
 program.parse();
 const opts = program.opts();

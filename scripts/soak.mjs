@@ -25,12 +25,14 @@ const opts = new Command()
   .option("--publish-every <s>", "seconds between config publishes (0: never)", Number, 45)
   .option("--url <url>", "soak a running server instead of a private wrangler dev (loopback only)")
   .option("--token <token>", "admin token of the --url server")
+  .option("--observability", "keep wrangler dev's local trace store on (off by default, as in npm run bench)")
   .option("--out <file>", "JSON result path (default bench/results/soak-<timestamp>.json)")
   .parse()
   .opts();
 if (opts.url && !opts.token) throw new Error("--url needs --token");
 if (!(opts.minutes > 0 && opts.minutes <= 120)) throw new Error("--minutes must be in (0, 120]");
 
+if (!opts.observability && process.env.X_LOCAL_OBSERVABILITY === undefined) process.env.X_LOCAL_OBSERVABILITY = "false";
 const log = (...a) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}]`, ...a);
 const startedAt = new Date();
 const runId = `soak${startedAt.toISOString().replace(/\D/g, "").slice(4, 14)}${Math.random().toString(36).slice(2, 5)}`;
@@ -161,7 +163,7 @@ try {
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
     options: opts,
-    server: { url: server.url, mode: server.private ? "private wrangler dev" : "--url" },
+    server: { url: server.url, mode: server.private ? "private wrangler dev" : "--url", local_observability: process.env.X_LOCAL_OBSERVABILITY !== "false" },
     requests: Object.values(stats.ops).reduce((a, b) => a + b, 0),
     ops: stats.ops,
     statuses: stats.statuses,

@@ -1,5 +1,6 @@
 // Orchestrates one bench run: server, fixtures, interleaved floor/scenario loads, drains, trials,
 // the dedup-horizon check, and the SPEC targets.
+import { loadavg } from "node:os";
 import { countClicks, waitForClicks } from "./clicks.mjs";
 import { sleep } from "./http.mjs";
 import { configClients, createTokens, regionsOf, setupConfig } from "./fixture.mjs";
@@ -35,7 +36,9 @@ export async function runBench(rawOpts) {
   const startedAt = new Date();
   const runId = startedAt.toISOString().replace(/\D/g, "").slice(2, 14) + Math.random().toString(36).slice(2, 6);
   const result = { started_at: startedAt.toISOString(), run_id: runId, options: { ...o, want: undefined }, machine: machineInfo(), scenarios: {}, floor_segments: [], trials: {}, horizon: null };
-  if (o.observability === false) process.env.X_LOCAL_OBSERVABILITY = "false";
+  // wrangler dev's local trace store (X_LOCAL_OBSERVABILITY, on by default in wrangler 4) writes every
+  // span and log line to SQLite; production has nothing like it. Off unless --observability.
+  if (!o.observability && process.env.X_LOCAL_OBSERVABILITY === undefined) process.env.X_LOCAL_OBSERVABILITY = "false";
 
   const t0 = performance.now();
   const server = o.url
@@ -83,9 +86,13 @@ export async function runBench(rawOpts) {
       const serverCpu = Object.entries(cpu).reduce((a, [k, v]) => a + (k.startsWith("workerd") ? v : 0), 0);
       return { ...r, server_cpu_s: cpu, server_cpu_ms_per_request: r.requests ? round((serverCpu * 1000) / r.requests, 3) : null, rss_mib: rssByRole(after) };
     };
+    let prevFloorCpu = null;
+    let lastFloorCpu = null;
     const floorSeg = async () => {
       const r = await measured(floor, o.floorDuration);
       result.floor_segments.push(strip(r));
+      prevFloorCpu = lastFloorCpu;
+      lastFloorCpu = r.server_cpu_ms_per_request;
       return r.ok_per_sec;
     };
     let prevFloor = null;
@@ -126,10 +133,15 @@ export async function runBench(rawOpts) {
         log(`${s.name}: ERROR ${entry.error}`);
       }
       const nextFloor = await floorSeg();
+      if (entry.error) prevFloorCpu = lastFloorCpu;
       if (!entry.error) {
         entry.paired_floor_rps = (prevFloor + nextFloor) / 2;
         const num = s.kind === "clicks" ? entry.events_per_sec : s.kind === "reports" ? entry.ok_per_sec : entry.ok_per_sec;
         entry.ratio = round(num / entry.paired_floor_rps, 3);
+        // The same ratio in server CPU: floor requests per CPU-second vs this route's (events) per
+        // CPU-second. Steadier than throughput on a shared machine, but blind to I/O waits (fsync).
+        const floorCpu = (prevFloorCpu + lastFloorCpu) / 2;
+        if (floorCpu && entry.server_cpu_ms_per_request) entry.cpu_ratio = round((floorCpu / entry.server_cpu_ms_per_request) * (s.kind === "clicks" ? s.eventsPerRequest : 1), 3);
       }
       prevFloor = nextFloor;
       result.scenarios[s.name] = entry;
@@ -179,6 +191,7 @@ export async function runBench(rawOpts) {
     }
   }
   result.finished_at = new Date().toISOString();
+  result.machine.loadavg_at_end = loadavg().map((x) => Math.round(x * 100) / 100);
   result.elapsed_s = round((performance.now() - t0) / 1000, 1);
   result.targets = evaluateTargets(result);
   result.failed = Object.values(result.scenarios).some((s) => s.error) || !!result.trials.config_error || !!result.trials.ack_error || !!result.horizon?.error;

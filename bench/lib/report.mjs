@@ -37,11 +37,11 @@ function pad(cells, widths) {
 /** The human table. */
 export function renderTable(result) {
   const lines = [];
-  const head = ["scenario", "req/s", "events/s", "p50 ms", "p99 ms", "non-2xx", "×floor", "srv cpu ms/req", "drain s"];
+  const head = ["scenario", "req/s", "events/s", "p50 ms", "p99 ms", "non-2xx", "×floor", "×floor cpu", "srv cpu ms/req", "drain s"];
   const rows = [head];
   for (const [name, s] of Object.entries(result.scenarios)) {
     if (s.error) {
-      rows.push([name, "ERROR", "", "", "", "", "", "", ""]);
+      rows.push([name, "ERROR", "", "", "", "", "", "", "", ""]);
       continue;
     }
     rows.push([
@@ -52,6 +52,7 @@ export function renderTable(result) {
       fmt(s.latency_ms.p99, 1),
       fmt(s.not_ok_requests),
       name === "floor" ? "1.00" : fmt(s.ratio, 2),
+      name === "floor" ? "1.00" : fmt(s.cpu_ratio, 2),
       fmt(s.server_cpu_ms_per_request, 2),
       s.drain ? (s.drain.drained ? fmt(s.drain.ms / 1000, 2) : `NOT (${s.drain.seen}/${s.drain.expected})`) : "",
     ]);
@@ -78,7 +79,9 @@ export function renderTable(result) {
   if (hz?.error) lines.push(`shard storage after the dedup horizon: ERROR ${hz.error}`);
   else if (hz?.skipped) lines.push(`shard storage after the dedup horizon: skipped (${hz.skipped})`);
   else if (hz) lines.push(`shard storage: ${hz.summary}`);
-  lines.push("", "SPEC targets:");
+  const m = result.machine;
+  lines.push("", `machine: ${m.cores} cores, load average ${m.loadavg_at_start?.[0]} at start, ${m.loadavg_at_end?.[0] ?? "?"} at end; floor segments ${result.scenarios.floor?.segments_rps?.join(", ") ?? "–"} req/s; local trace store ${result.server?.local_observability ? "on" : "off"}`);
+  lines.push("", "SPEC targets (×floor = throughput ratio, as SPEC measures it):");
   for (const t of result.targets) {
     const mark = t.pass === null ? "n/a " : t.pass ? "PASS" : "MISS";
     lines.push(`  ${mark}  ${t.id.padEnd(28)} ${t.target.padEnd(52)} value: ${t.value === null ? "–" : fmt(t.value, 2)}`);
