@@ -22,6 +22,9 @@ export default defineConfig(async () => {
     test: {
       include: ["test/unit/**/*.test.ts", "test/workerd/**/*.test.ts"],
       setupFiles: ["./test/workerd/setup.ts"],
+      // The machine has two cores and CI runs everything on it: generous timeouts, no timing asserts.
+      testTimeout: 60_000,
+      hookTimeout: 60_000,
     },
   };
 });
