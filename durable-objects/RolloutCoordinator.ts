@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { namespaces as namespacesTable } from "../db/schema";
 import { canonicalJson, contentHash, sha256Hex } from "../lib/canonical-json";
-import { ApiError, toRpcError } from "../lib/errors";
+import { ApiError, fromRpcError } from "../lib/errors";
 import {
   COORDINATOR_MIGRATIONS,
   type CandidateRow,
@@ -20,6 +20,7 @@ import { releaseView, rolloutView } from "../lib/config/rollout-view";
 import {
   type ControlAction,
   type NamespaceInfo,
+  type Outcome,
   type ReportInput,
   type RolloutDetail,
   type RolloutState,
@@ -38,7 +39,7 @@ const MAX_CLIENTS = 100_000;
 const OUTBOX_SAFETY_MS = 2_000;
 
 function fail(status: number, code: string, message: string, details: unknown = null): never {
-  throw toRpcError(new ApiError(status, code, message, details));
+  throw new ApiError(status, code, message, details);
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -177,9 +178,67 @@ export class RolloutCoordinator extends DurableObject<Env> {
     return out;
   }
 
+  // ---------------------------------------------------------------- RPC surface
+  // Domain errors (404, 409, 422, …) travel back as values: an exception thrown across RPC is logged
+  // by the runtime as "Uncaught Error" even when the caller handles it, i.e. on every ordinary 404.
+  // workers/lib/config-coordinator.ts turns them back into ApiErrors at the edge.
+
+  private async guard<T>(fn: () => Promise<T>): Promise<Outcome<T>> {
+    try {
+      return { ok: true, value: await fn() };
+    } catch (e) {
+      const api = fromRpcError(e);
+      if (!api) throw e;
+      return { ok: false, error: { status: api.status, code: api.code, message: api.message, details: api.details } };
+    }
+  }
+
+  putNamespace(...args: Parameters<RolloutCoordinator["doPutNamespace"]>) {
+    return this.guard(() => this.doPutNamespace(...args));
+  }
+  getNamespace(...args: Parameters<RolloutCoordinator["doGetNamespace"]>) {
+    return this.guard(() => this.doGetNamespace(...args));
+  }
+  validate(...args: Parameters<RolloutCoordinator["doValidate"]>) {
+    return this.guard(() => this.doValidate(...args));
+  }
+  createVersion(...args: Parameters<RolloutCoordinator["doCreateVersion"]>) {
+    return this.guard(() => this.doCreateVersion(...args));
+  }
+  listVersions(...args: Parameters<RolloutCoordinator["doListVersions"]>) {
+    return this.guard(() => this.doListVersions(...args));
+  }
+  getVersion(...args: Parameters<RolloutCoordinator["doGetVersion"]>) {
+    return this.guard(() => this.doGetVersion(...args));
+  }
+  getVersionBlob(...args: Parameters<RolloutCoordinator["doGetVersionBlob"]>) {
+    return this.guard(() => this.doGetVersionBlob(...args));
+  }
+  getRelease(...args: Parameters<RolloutCoordinator["doGetRelease"]>) {
+    return this.guard(() => this.doGetRelease(...args));
+  }
+  rollback(...args: Parameters<RolloutCoordinator["doRollback"]>) {
+    return this.guard(() => this.doRollback(...args));
+  }
+  startRollout(...args: Parameters<RolloutCoordinator["doStartRollout"]>) {
+    return this.guard(() => this.doStartRollout(...args));
+  }
+  getRollout(...args: Parameters<RolloutCoordinator["doGetRollout"]>) {
+    return this.guard(() => this.doGetRollout(...args));
+  }
+  listRollouts(...args: Parameters<RolloutCoordinator["doListRollouts"]>) {
+    return this.guard(() => this.doListRollouts(...args));
+  }
+  control(...args: Parameters<RolloutCoordinator["doControl"]>) {
+    return this.guard(() => this.doControl(...args));
+  }
+  report(...args: Parameters<RolloutCoordinator["doReport"]>) {
+    return this.guard(() => this.doReport(...args));
+  }
+
   // ---------------------------------------------------------------- namespace
 
-  async putNamespace(
+  private async doPutNamespace(
     ns: string,
     input: { schema: unknown; description?: string; approvals_required?: 0 | 1 },
     actor: string,
@@ -219,19 +278,19 @@ export class RolloutCoordinator extends DurableObject<Env> {
     return { created, namespace: this.nsInfo(this.requireNs(ns)) };
   }
 
-  async getNamespace(ns: string): Promise<NamespaceInfo> {
+  private async doGetNamespace(ns: string): Promise<NamespaceInfo> {
     return this.nsInfo(this.requireNs(ns));
   }
 
   // ---------------------------------------------------------------- versions
 
   /** Every schema violation of `values` (empty when valid); 404 for an unknown namespace. */
-  async validate(ns: string, values: Record<string, unknown>): Promise<ReturnType<typeof validateValues>> {
+  private async doValidate(ns: string, values: Record<string, unknown>): Promise<ReturnType<typeof validateValues>> {
     const row = this.requireNs(ns);
     return validateValues(JSON.parse(row.schema), values);
   }
 
-  async createVersion(
+  private async doCreateVersion(
     ns: string,
     input: { values: Record<string, unknown>; message: string; idempotencyKey?: string | null },
     actor: string,
@@ -269,7 +328,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
     });
   }
 
-  async listVersions(ns: string, opts: { before?: number; limit: number }): Promise<{ versions: VersionSummary[]; next_cursor: string | null }> {
+  private async doListVersions(ns: string, opts: { before?: number; limit: number }): Promise<{ versions: VersionSummary[]; next_cursor: string | null }> {
     this.requireNs(ns);
     const before = opts.before ?? Number.MAX_SAFE_INTEGER;
     const rows = this.sql
@@ -294,7 +353,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
     );
   }
 
-  async getVersion(ns: string, version: number): Promise<VersionDetail> {
+  private async doGetVersion(ns: string, version: number): Promise<VersionDetail> {
     this.requireNs(ns);
     const r = this.versionRow(version);
     if (!r) fail(404, "version_not_found", `Namespace '${ns}' has no version ${version}`, { namespace: ns, version });
@@ -302,7 +361,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   }
 
   /** The KV blob of a version, for the edge when KV does not have it (yet). Null when unknown. */
-  async getVersionBlob(ns: string, version: number): Promise<VersionBlob | null> {
+  private async doGetVersionBlob(ns: string, version: number): Promise<VersionBlob | null> {
     const row = this.nsRow();
     if (!row || row.name !== ns) return null;
     const r = this.versionRow(version);
@@ -311,13 +370,13 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- release
 
-  async getRelease(ns: string): Promise<ReleaseState> {
+  private async doGetRelease(ns: string): Promise<ReleaseState> {
     this.requireNs(ns);
     return this.releaseState(ns);
   }
 
   /** Emergency rollback: every region to `toVersion` at once, cancelling any active rollout. */
-  async rollback(ns: string, toVersion: number, reason: string, actor: string): Promise<ReleaseState> {
+  private async doRollback(ns: string, toVersion: number, reason: string, actor: string): Promise<ReleaseState> {
     await this.commit(() => {
       this.requireNs(ns);
       if (!this.versionRow(toVersion)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${toVersion}`, { namespace: ns, version: toVersion });
@@ -341,7 +400,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- rollouts
 
-  async startRollout(ns: string, input: { version: number; plan: NormalizedPlan }, actor: string): Promise<RolloutDetail> {
+  private async doStartRollout(ns: string, input: { version: number; plan: NormalizedPlan }, actor: string): Promise<RolloutDetail> {
     const id = "ro_" + crypto.randomUUID().replace(/-/g, "").slice(0, 20);
     await this.commit(() => {
       const row = this.requireNs(ns);
@@ -371,7 +430,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
     return this.rolloutDetail(ns, this.rolloutById(id)!);
   }
 
-  async getRollout(ns: string, id: string): Promise<RolloutDetail> {
+  private async doGetRollout(ns: string, id: string): Promise<RolloutDetail> {
     this.requireNs(ns);
     const ro = id === "current" ? this.activeRollout() : this.rolloutById(id);
     if (!ro) {
@@ -381,13 +440,13 @@ export class RolloutCoordinator extends DurableObject<Env> {
     return this.rolloutDetail(ns, ro);
   }
 
-  async listRollouts(ns: string, limit: number): Promise<RolloutDetail[]> {
+  private async doListRollouts(ns: string, limit: number): Promise<RolloutDetail[]> {
     this.requireNs(ns);
     const rows = this.sql.exec<RolloutRow & Record<string, SqlStorageValue>>("SELECT * FROM rollouts ORDER BY seq DESC LIMIT ?", limit).toArray();
     return rows.map((r) => this.rolloutDetail(ns, r));
   }
 
-  async control(ns: string, action: ControlAction, id: string, actor: string): Promise<RolloutDetail> {
+  private async doControl(ns: string, action: ControlAction, id: string, actor: string): Promise<RolloutDetail> {
     await this.commit(() => {
       this.requireNs(ns);
       const ro = this.rolloutById(id);
@@ -448,7 +507,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   }
 
   /** Health reports from clients: counted per (rollout, stage, version, region) and per client. */
-  async report(ns: string, region: string, reports: ReportInput[]): Promise<{ accepted: number; rolled_back: boolean }> {
+  private async doReport(ns: string, region: string, reports: ReportInput[]): Promise<{ accepted: number; rolled_back: boolean }> {
     // Reports are hot and usually change no release state: commit without the outbox round trip
     // unless the health gate fired.
     const rolledBack = this.ctx.storage.transactionSync(() => {
@@ -643,7 +702,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   private sinks(ns: string): OutboxSinks {
     return {
       putVersionBlob: async (version) => {
-        const blob = await this.getVersionBlob(ns, version);
+        const blob = await this.doGetVersionBlob(ns, version);
         if (blob) await this.kvPut(versionKey(ns, version), JSON.stringify(blob));
       },
       putRelease: () => this.kvPut(releaseKey(ns), JSON.stringify(this.releaseState(ns))),

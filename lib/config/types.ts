@@ -79,3 +79,6 @@ export interface RolloutDetail {
   /** Distinct clients seen (last report) per region and version. */
   clients: Record<string, Record<string, number>>;
 }
+
+/** What a coordinator RPC returns: the value, or the domain error to render (see workers/lib/config-coordinator.ts). */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: { status: number; code: string; message: string; details: unknown } };

@@ -1,14 +1,28 @@
 import type { RolloutCoordinator } from "../../durable-objects/RolloutCoordinator";
+import { ApiError } from "../../lib/errors";
+import type { Outcome } from "../../lib/config/types";
 
-type PublicMethods<T> = { [K in keyof T as T[K] extends (...args: never[]) => Promise<unknown> ? K : never]: T[K] };
+type RpcMethods = {
+  [K in keyof RolloutCoordinator as RolloutCoordinator[K] extends (...args: any[]) => Promise<Outcome<any>> ? K : never]: RolloutCoordinator[K];
+};
 
 /**
- * The coordinator's RPC surface with its declared return types. (The generic stub type rewrites
- * results that contain `unknown` JSON — schemas, values — into `never`; the values cross RPC intact.)
+ * The coordinator's RPC surface as the edge uses it: each method resolves to its value or throws the
+ * ApiError the coordinator returned. (Declared types are kept; the generic stub type would rewrite
+ * results containing `unknown` JSON — schemas, values — into `never`.)
  */
-export type CoordinatorApi = Omit<PublicMethods<RolloutCoordinator>, "alarm" | "fetch" | "webSocketMessage" | "webSocketClose" | "webSocketError">;
+export type CoordinatorApi = {
+  [K in keyof RpcMethods]: RpcMethods[K] extends (...args: infer A) => Promise<Outcome<infer V>> ? (...args: A) => Promise<V> : never;
+};
 
 /** The namespace's RolloutCoordinator (one Durable Object per namespace, named after it). */
 export function coordinator(env: Env, namespace: string): CoordinatorApi {
-  return env.ROLLOUT_COORDINATOR.get(env.ROLLOUT_COORDINATOR.idFromName(namespace)) as unknown as CoordinatorApi;
+  const stub = env.ROLLOUT_COORDINATOR.get(env.ROLLOUT_COORDINATOR.idFromName(namespace)) as unknown as Record<string, (...args: unknown[]) => Promise<Outcome<unknown>>>;
+  return new Proxy({} as CoordinatorApi, {
+    get: (_target, method: string) => async (...args: unknown[]) => {
+      const r = await stub[method](...args);
+      if (!r.ok) throw new ApiError(r.error.status, r.error.code, r.error.message, r.error.details);
+      return r.value;
+    },
+  });
 }
