@@ -55,16 +55,24 @@ export async function runBench(rawOpts) {
     const scenarios = [];
     let baseVersion = null;
     let clients = [];
+    let configSetupError = null;
     if (o.want("config") || o.want("reports") || o.want("trials")) {
-      baseVersion = await setupConfig(server, tokens, ns);
-      clients = await configClients(server, tokens.reader, ns);
-      log(`namespace '${ns}' v${baseVersion} served in ${regions.length} regions; ${clients.length} clients`);
+      try {
+        baseVersion = await setupConfig(server, tokens, ns);
+        clients = await configClients(server, tokens.reader, ns);
+        log(`namespace '${ns}' v${baseVersion} served in ${regions.length} regions; ${clients.length} clients`);
+      } catch (e) {
+        configSetupError = `config setup failed: ${e.message ?? e}`;
+        log(configSetupError);
+        for (const n of ["config_200", "config_304", "reports"]) if (o.want(n.startsWith("config") ? "config" : "reports")) result.scenarios[n] = { kind: n.split("_")[0], error: configSetupError };
+        result.trials.config_error = configSetupError;
+      }
     }
-    if (o.want("config")) {
+    if (o.want("config") && !configSetupError) {
       scenarios.push(configScenario("config_200", ns, tokens.reader, clients, { conditional: false }));
       scenarios.push(configScenario("config_304", ns, tokens.reader, clients, { conditional: true }));
     }
-    if (o.want("reports")) scenarios.push(reportsScenario(ns, tokens.reader, clients));
+    if (o.want("reports") && !configSetupError) scenarios.push(reportsScenario(ns, tokens.reader, clients));
     // Clicks carry a publisher token: server-to-server callers are exempt from the per-IP rate limit
     // (workers/clicks.ts), which a single-IP load generator would otherwise hit at once.
     if (o.want("clicks")) for (const b of o.batches) scenarios.push(clicksScenario(b, `${runId}b${b}`, `bench-${runId}-b${b}`, regions, tokens.publisher));
@@ -157,12 +165,14 @@ export async function runBench(rawOpts) {
     }
 
     if (o.want("trials")) {
-      log(`publish/rollback trials (${o.trials})`);
-      try {
-        result.trials.config = await configTrials(server, tokens, ns, baseVersion, o.trials, { log });
-      } catch (e) {
-        result.trials.config_error = String(e.message ?? e);
-        log(`config trials: ERROR ${result.trials.config_error}`);
+      if (!configSetupError) {
+        log(`publish/rollback trials (${o.trials})`);
+        try {
+          result.trials.config = await configTrials(server, tokens, ns, baseVersion, o.trials, { log });
+        } catch (e) {
+          result.trials.config_error = String(e.message ?? e);
+          log(`config trials: ERROR ${result.trials.config_error}`);
+        }
       }
       log(`ack → metrics trials (${o.trials})`);
       try {
