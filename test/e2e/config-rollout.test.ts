@@ -79,8 +79,8 @@ describe("config rollout end to end", () => {
       version: 2,
       plan: {
         stages: [
-          { regions: ["eu"], percent: 30, bake_seconds: 1 },
-          { regions: ["eu"], percent: 60, bake_seconds: 1 },
+          { regions: ["eu"], percent: 30, bake_seconds: 2 },
+          { regions: ["eu"], percent: 60, bake_seconds: 2 },
           { regions: "*", percent: 100, bake_seconds: 1 },
         ],
       },

@@ -63,7 +63,8 @@ describe("staged rollout driven by the alarm", () => {
     const ns = await withStableV1("staged");
     const plan = {
       stages: [
-        { regions: ["eu"], percent: 50, bake_seconds: 1 },
+        // Long enough that the runtime's own alarm cannot move it while the test reads stage 0.
+        { regions: ["eu"], percent: 50, bake_seconds: 4 },
         { regions: ["eu", "na"], percent: 100, bake_seconds: 1 },
         { regions: "*", percent: 100, bake_seconds: 0 },
       ],
@@ -116,7 +117,7 @@ describe("staged rollout driven by the alarm", () => {
     const ns = await withStableV1("evict");
     const started = await startRollout(ns, 2, {
       stages: [
-        { regions: ["as"], percent: 10, bake_seconds: 1 },
+        { regions: ["as"], percent: 10, bake_seconds: 3 },
         { regions: "*", percent: 100, bake_seconds: 1 },
       ],
     });
