@@ -44,7 +44,7 @@ export function clickSettings(vars: ClickVars): ClickSettings {
     horizonMs: latenessMs + skewMs,
     shards: int(vars.CLICK_SHARDS, 16, 1, 1024),
     buffersPerGroup: int(vars.CLICK_BUFFERS, 2, 1, 64),
-    rateLimitPerMinute: int(vars.CLICK_RATE_LIMIT_PER_MINUTE, 6000, 0, 1e9),
+    rateLimitPerMinute: int(vars.CLICK_RATE_LIMIT_PER_MINUTE, 1200, 0, 1e9),
     mode: vars.CLICK_INGEST_MODE === "direct" ? "direct" : "buffer",
   };
   cache.set(vars, s);
