@@ -507,17 +507,22 @@ export class RolloutCoordinator extends DurableObject<Env> {
   }
 
   /** Health reports from clients: counted per (rollout, stage, version, region) and per client. */
-  private async doReport(ns: string, region: string, reports: ReportInput[]): Promise<{ accepted: number; rolled_back: boolean }> {
+  private async doReport(ns: string, region: string, reports: ReportInput[]): Promise<{ accepted: number; ignored: number; rolled_back: boolean }> {
     // Reports are hot and usually change no release state: commit without the outbox round trip
     // unless the health gate fired.
-    const rolledBack = this.ctx.storage.transactionSync(() => {
+    const { fired: rolledBack, accepted } = this.ctx.storage.transactionSync(() => {
       let fired = false;
       this.requireNs(ns);
       const now = Date.now();
       const ro = this.activeRollout();
       const counting = ro && (ro.state === "running" || ro.state === "paused");
       const groups = new Map<number, { ok: number; error: number }>();
+      // Only versions that exist are counted, so made-up version numbers cannot grow the tables.
+      const latest = this.latestVersion();
+      let accepted = 0;
       for (const r of reports) {
+        if (r.version > latest) continue;
+        accepted++;
         this.sql.exec(
           "INSERT INTO clients (client_id, version, region, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT(client_id) DO UPDATE SET version = excluded.version, region = excluded.region, seen_at = excluded.seen_at",
           r.client_id, r.version, region, now,
@@ -540,13 +545,13 @@ export class RolloutCoordinator extends DurableObject<Env> {
         if (ro.state === "running") fired = this.checkHealth(ns, ro, now);
       }
       if (++this.reportCalls % 50 === 1) this.pruneClients(now);
-      return fired;
+      return { fired, accepted };
     });
     if (rolledBack) {
       await this.ctx.storage.setAlarm(Date.now() + OUTBOX_SAFETY_MS);
       await this.drainQuietly();
     }
-    return { accepted: reports.length, rolled_back: rolledBack };
+    return { accepted, ignored: reports.length - accepted, rolled_back: rolledBack };
   }
 
   private pruneClients(now: number): void {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ApiError, badRequest, notFound } from "../lib/errors";
+import { badRequest, notFound } from "../lib/errors";
 import { NAMESPACE_RE } from "../lib/roles";
 import { resolveVersion } from "../lib/config/release";
 import { assertScope, requireAuth } from "./lib/auth";
@@ -8,7 +8,7 @@ import { newSubApp } from "./lib/app-factory";
 import type { AppContext } from "./lib/context";
 import { getRelease, getVersionBlob, responseBody } from "./lib/config-cache";
 import { coordinator } from "./lib/config-coordinator";
-import { requestRegion } from "./lib/region";
+import { configuredRegions, requestRegion } from "./lib/region";
 
 /** Client-facing config reads and health reports: /v1/configs/:namespace. */
 export const configEdgeApp = newSubApp();
@@ -74,8 +74,9 @@ configEdgeApp.post("/:ns/reports", requireAuth("config.read"), async (c) => {
   const ns = namespaceParam(c);
   const body = await readJson(c, Reports, REPORTS_BODY_LIMIT);
   const reports = "reports" in body ? body.reports : [body];
-  const region = requestRegion(c) ?? "unknown";
+  // Regions outside the configured set are counted together, so the figures stay bounded.
+  const requested = requestRegion(c);
+  const region = requested && configuredRegions(c.env).includes(requested) ? requested : "other";
   const r = await coordinator(c.env, ns).report(ns, region, reports);
-  if (!r) throw new ApiError(500, "internal_error", "coordinator gave no answer");
-  return c.json({ accepted: r.accepted }, 202);
+  return c.json(r.ignored > 0 ? { accepted: r.accepted, ignored: r.ignored } : { accepted: r.accepted }, 202);
 });

@@ -118,6 +118,16 @@ describe("health reports", () => {
       body: { reports: [{ client_id: "b", version: 2, status: "error", error: "parse" }, { client_id: "c", version: 1, status: "ok" }] },
     });
     expect(many.body).toEqual({ accepted: 2 });
+    // Unknown versions are ignored and unconfigured regions pooled, so the counters stay bounded.
+    const odd = await api("POST", `/v1/configs/${ns}/reports`, {
+      token: reader,
+      headers: { "x-region": "zz" },
+      body: { reports: [{ client_id: "d", version: 99, status: "ok" }, { client_id: "e", version: 2, status: "ok" }] },
+    });
+    expect(odd.status).toBe(202);
+    expect(odd.body).toEqual({ accepted: 1, ignored: 1 });
+    const ro = (await api("GET", `/admin/v1/namespaces/${ns}/rollouts?limit=1`)).body.rollouts[0];
+    expect(ro.clients.other).toEqual({ "1": 1, "2": 3 }); // a, b, e on v2 and c on v1 (no region header → "other")
     for (const body of [{ client_id: "a", version: 2, status: "meh" }, { client_id: "", version: 2, status: "ok" }, { reports: [] }, { version: 1 }]) {
       const r = await api("POST", `/v1/configs/${ns}/reports`, { token: reader, body });
       expect(r.status).toBe(400);
