@@ -11,6 +11,7 @@ import { findActiveTokenByHash } from "./token-store";
  */
 const AUTH_CACHE_MS = 2000;
 const AUTH_CACHE_MAX = 10_000;
+const MAX_TOKEN_LENGTH = 512;
 const cache = new Map<string, { principal: Principal | null; until: number }>();
 
 export function clearAuthCache(): void {
@@ -18,10 +19,12 @@ export function clearAuthCache(): void {
 }
 
 async function resolve(env: Env, token: string): Promise<Principal | null> {
-  const hash = await sha256Hex(token);
+  // Keyed by the presented token itself (memory only, never logged or stored) so that a cache hit on
+  // the hot edge path costs a map lookup, not a SHA-256.
   const now = Date.now();
-  const hit = cache.get(hash);
+  const hit = cache.get(token);
   if (hit && hit.until > now) return hit.principal;
+  const hash = await sha256Hex(token);
 
   let principal: Principal | null = null;
   if (env.ADMIN_TOKEN && hash === (await sha256Hex(env.ADMIN_TOKEN))) {
@@ -32,7 +35,7 @@ async function resolve(env: Env, token: string): Promise<Principal | null> {
   }
   if (cache.size >= AUTH_CACHE_MAX) cache.clear();
   // Failed lookups are cached too, but briefly, so a flood of bad tokens does not hammer D1.
-  cache.set(hash, { principal, until: now + (principal ? AUTH_CACHE_MS : 500) });
+  cache.set(token, { principal, until: now + (principal ? AUTH_CACHE_MS : 500) });
   return principal;
 }
 
@@ -41,6 +44,7 @@ function bearer(c: AppContext): string {
   if (!h) throw new ApiError(401, "unauthorized", "Missing Authorization: Bearer <token> header");
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
   if (!m) throw new ApiError(401, "unauthorized", "Authorization header must be 'Bearer <token>'");
+  if (m[1].length > MAX_TOKEN_LENGTH) throw new ApiError(401, "unauthorized", "Invalid or revoked token");
   return m[1];
 }
 
