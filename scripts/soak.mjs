@@ -52,7 +52,12 @@ try {
   const stats = { ops: {}, statuses: {}, errors: {}, clicks: { sent: 0, acked: 0 }, publishes: 0 };
   const lat = {};
   const etags = new Map(clients.map((c) => [c.clientId, c.etag]));
-  const count = (op, status, code, ms) => {
+  const samplesOfErrors = {};
+  const count = (op, status, code, ms, body) => {
+    if (code) {
+      const list = (samplesOfErrors[`${op} ${status} ${code}`] ??= []);
+      if (list.length < 3) list.push(typeof body === "string" ? body.slice(0, 300) : JSON.stringify(body)?.slice(0, 300));
+    }
     stats.ops[op] = (stats.ops[op] ?? 0) + 1;
     const k = `${op} ${status}`;
     stats.statuses[k] = (stats.statuses[k] ?? 0) + 1;
@@ -82,13 +87,13 @@ try {
       if (r.status === 200) etags.set(c.clientId, r.headers.get("etag"));
       // A 200 to a conditional read is right after a publish (the client's ETag is stale).
       const ok = r.status === 200 || (op === "config_304" && r.status === 304);
-      count(op, r.status, ok ? null : (r.body?.error?.code ?? "unexpected"), r.ms);
+      count(op, r.status, ok ? null : (r.body?.error?.code ?? "unexpected"), r.ms, r.body);
       return ok;
     }
     if (op === "report") {
       const body = { client_id: c.clientId, version, status: Math.random() < 0.02 ? "error" : "ok", ...(Math.random() < 0.02 ? { error: "soak" } : {}) };
       const r = await api(server.url, "POST", `/v1/configs/${ns}/reports`, { token: tokens.reader, body, headers: { "x-region": c.region } });
-      count(op, r.status, r.status === 202 ? null : (r.body?.error?.code ?? "unexpected"), r.ms);
+      count(op, r.status, r.status === 202 ? null : (r.body?.error?.code ?? "unexpected"), r.ms, r.body);
       return r.status === 202;
     }
     const n = 1 + Math.floor(Math.random() * 50);
@@ -96,7 +101,7 @@ try {
     stats.clicks.sent += n;
     const r = await sendClicks(server, events, { region: regions[Math.floor(Math.random() * regions.length)] });
     stats.clicks.acked += r.counted;
-    count(op, r.status, r.status === 200 ? null : (r.body?.error?.code ?? "unexpected"), r.ms);
+    count(op, r.status, r.status === 200 ? null : (r.body?.error?.code ?? "unexpected"), r.ms, r.body);
     return r.status === 200;
   }
 
@@ -168,6 +173,7 @@ try {
     ops: stats.ops,
     statuses: stats.statuses,
     errors: stats.errors,
+    error_samples: samplesOfErrors,
     latency_ms: Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, percentiles(v)])),
     publishes: stats.publishes,
     clicks: { sent: stats.clicks.sent, acked: stats.clicks.acked, visible: settled, drained_in_ms: drain.drained ? Math.round(drain.ms) : null, missing: Math.max(0, stats.clicks.acked - settled), double_counted: Math.max(0, settled - stats.clicks.sent) },
@@ -182,6 +188,7 @@ try {
   console.log(`\nsoak ${opts.minutes} min: ${result.requests} requests (${JSON.stringify(stats.ops)}), ${stats.publishes} publishes`);
   console.log(`statuses: ${JSON.stringify(stats.statuses)}`);
   console.log(`unexpected errors: ${unexpected ? JSON.stringify(stats.errors) : "none"}`);
+  for (const [k, v] of Object.entries(samplesOfErrors)) console.log(`  e.g. ${k}: ${v[0]}`);
   for (const [op, p] of Object.entries(result.latency_ms)) console.log(`  ${op.padEnd(12)} p50 ${p.p50} ms  p99 ${p.p99} ms  (n=${p.n})`);
   console.log(`clicks: sent ${result.clicks.sent}, acked ${result.clicks.acked}, visible in metrics ${settled} (all visible ${drain.drained ? `${result.clicks.drained_in_ms} ms after the load` : "NOT within 60 s"}; missing ${result.clicks.missing}, double counted ${result.clicks.double_counted})`);
   console.log(`memory (RSS MiB) over time: ${samples.map((s) => `t=${s.t_s}s ${s.rss_mib["workerd:worker"] ?? "?"}`).join(", ")}; end ${JSON.stringify(result.rss_mib_end)}`);
