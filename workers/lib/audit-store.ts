@@ -30,7 +30,7 @@ export interface AuditEntry {
   hash: string;
 }
 
-const MAX_ATTEMPTS = 25;
+const MAX_ATTEMPTS = 40;
 
 /**
  * Appends one entry to the global hash chain, optionally in the same D1 transaction as other writes
@@ -80,7 +80,8 @@ export async function appendAudit(
       return { seq, hash, duplicate: false };
     } catch (e) {
       if (!/UNIQUE constraint failed: audit_log/i.test(String((e as Error)?.message ?? e))) throw e;
-      await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+      // Full-jitter exponential backoff (capped): linear backoff kept many writers colliding until they gave up.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(250, 4 * 2 ** attempt)));
     }
   }
   throw new Error("audit append: too much contention");
