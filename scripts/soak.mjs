@@ -108,9 +108,11 @@ try {
   const t0 = Date.now();
   const endAt = t0 + opts.minutes * 60_000;
   const perWorkerGapMs = (1000 * opts.workers) / opts.rate;
+  // A private server that exits mid-soak ends the soak: nothing after that is a measurement.
+  const running = () => Date.now() < endAt && !server.exitInfo.exited;
   const worker = async () => {
     let next = Date.now();
-    while (Date.now() < endAt) {
+    while (running()) {
       try {
         await doOp(pick());
       } catch (e) {
@@ -125,8 +127,9 @@ try {
   const publisher = async () => {
     if (!(opts.publishEvery > 0)) return;
     let rev = 100;
-    while (Date.now() + opts.publishEvery * 1000 < endAt) {
+    while (Date.now() + opts.publishEvery * 1000 < endAt && !server.exitInfo.exited) {
       await sleep(opts.publishEvery * 1000);
+      if (!running()) break;
       try {
         const v = await publishVersion(server, tokens.publisher, ns, ++rev);
         await rolloutImmediate(server, tokens.publisher, ns, v);
@@ -143,8 +146,12 @@ try {
   let prevSample = sampleGroup(pgid);
   let prevOps = 0;
   const reporter = async () => {
-    while (Date.now() < endAt) {
+    while (running()) {
       await sleep(Math.min(opts.interval * 1000, Math.max(0, endAt - Date.now())));
+      if (server.exitInfo.exited) {
+        log(`SERVER EXITED (code ${server.exitInfo.code}, signal ${server.exitInfo.signal}) at ${server.exitInfo.at}; last output:\n  ${server.outputTail().slice(-15).join("\n  ")}`);
+        break;
+      }
       const now = sampleGroup(pgid);
       const totalOps = Object.values(stats.ops).reduce((a, b) => a + b, 0);
       const s = { t_s: Math.round((Date.now() - t0) / 1000), requests: totalOps, req_per_s: Math.round((totalOps - prevOps) / opts.interval), errors: Object.values(stats.errors).reduce((a, b) => a + b, 0), clicks_acked: stats.clicks.acked, rss_mib: rssByRole(now), cpu_s: cpuDelta(prevSample, now) };
@@ -157,6 +164,7 @@ try {
 
   await Promise.all([...Array.from({ length: opts.workers }, worker), publisher(), reporter()]);
   const loadEnded = performance.now();
+  if (server.exitInfo.exited) throw new Error(`the server exited during the soak (code ${server.exitInfo.code}, signal ${server.exitInfo.signal}, at ${server.exitInfo.at}); last output:\n  ${server.outputTail().slice(-20).join("\n  ")}`);
   log(`load done; waiting until the metrics show all ${stats.clicks.acked} acked clicks`);
   const fromMs = t0 - 120_000;
   const drain = await waitForClicks(server, tokens.viewer, campaign, stats.clicks.acked, { fromMs, toMs: Date.now() + 60_000, sinceMs: loadEnded, timeoutMs: 60_000, pollMs: 200 });
@@ -193,6 +201,9 @@ try {
   console.log(`clicks: sent ${result.clicks.sent}, acked ${result.clicks.acked}, visible in metrics ${settled} (all visible ${drain.drained ? `${result.clicks.drained_in_ms} ms after the load` : "NOT within 60 s"}; missing ${result.clicks.missing}, double counted ${result.clicks.double_counted})`);
   console.log(`memory (RSS MiB) over time: ${samples.map((s) => `t=${s.t_s}s ${s.rss_mib["workerd:worker"] ?? "?"}`).join(", ")}; end ${JSON.stringify(result.rss_mib_end)}`);
   console.log(`verdict: ${result.verdict}\nresult: ${out}`);
+} catch (e) {
+  console.error(`\nsoak FAILED: ${e.message ?? e}`);
+  exitCode = 1;
 } finally {
   await server.stop();
 }

@@ -51,8 +51,24 @@ export async function startServer(vars = {}, { log = () => {} } = {}) {
   log(`applying migrations to ${persistDir}`);
   applyMigrations(persistDir);
   log(`starting wrangler dev on ${url}`);
-  const child = spawnWranglerDev({ port, persistTo: persistDir, vars: allVars, stdio: process.env.BENCH_VERBOSE ? "inherit" : "ignore" });
-  const exited = new Promise((r) => child.once("exit", r));
+  const child = spawnWranglerDev({ port, persistTo: persistDir, vars: allVars, stdio: ["ignore", "pipe", "pipe"] });
+  // Keep the server's last output lines (and echo them with BENCH_VERBOSE=1) for post-mortems.
+  const tail = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.setEncoding("utf8");
+    stream.on("data", (d) => {
+      if (process.env.BENCH_VERBOSE) process.stderr.write(d);
+      for (const line of d.split("\n")) if (line.trim()) tail.push(line.replace(/\x1b\[[0-9;]*m/g, "").slice(0, 500));
+      if (tail.length > 60) tail.splice(0, tail.length - 60);
+    });
+  }
+  const exitInfo = { exited: false, code: null, signal: null, at: null };
+  const exited = new Promise((r) =>
+    child.once("exit", (code, signal) => {
+      Object.assign(exitInfo, { exited: true, code, signal, at: new Date().toISOString() });
+      r();
+    }),
+  );
   let stopped = false;
   const stop = async ({ keepState = false } = {}) => {
     if (!stopped) {
@@ -81,12 +97,12 @@ export async function startServer(vars = {}, { log = () => {} } = {}) {
     await stop();
     throw e;
   }
-  return { url, port, token: BENCH_ADMIN_TOKEN, vars: allVars, pgid: child.pid, persistDir, private: true, stop };
+  return { url, port, token: BENCH_ADMIN_TOKEN, vars: allVars, pgid: child.pid, persistDir, private: true, stop, exitInfo, outputTail: () => [...tail] };
 }
 
 /** Attaches to a running server (`--url`, `--token`). Vars are what the caller says they are. */
 export async function attachServer(url, token, vars = {}) {
   const origin = assertLoopback(url);
   await waitForHealthy(origin, 10_000);
-  return { url: origin, port: Number(new URL(origin).port || 80), token, vars: { ...DEFAULT_VARS, ...vars }, pgid: null, persistDir: null, private: false, stop: async () => {} };
+  return { url: origin, port: Number(new URL(origin).port || 80), token, vars: { ...DEFAULT_VARS, ...vars }, pgid: null, persistDir: null, private: false, stop: async () => {}, exitInfo: { exited: false }, outputTail: () => [] };
 }
