@@ -3,6 +3,7 @@ import { ApiError, badRequest } from "../../lib/errors";
 import type { AppContext } from "./context";
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
+const MAX_DRAIN_BYTES = 16 * 1024 * 1024;
 
 /** Reads the raw body as text, refusing more than `maxBytes` (413) without buffering past the limit. */
 export async function readBodyText(c: AppContext, maxBytes: number): Promise<string> {
@@ -18,6 +19,13 @@ export async function readBodyText(c: AppContext, maxBytes: number): Promise<str
     if (done) break;
     size += value.byteLength;
     if (size > maxBytes) {
+      // Read on (discarding, bounded) before answering: cancelling a body still being uploaded breaks
+      // the connection under `wrangler dev` and can take the whole dev server down (workers-sdk#15709, #15203).
+      for (let drained = size; drained < MAX_DRAIN_BYTES; ) {
+        const next = await reader.read();
+        if (next.done) break;
+        drained += next.value.byteLength;
+      }
       await reader.cancel().catch(() => {});
       throw tooLarge(maxBytes);
     }
