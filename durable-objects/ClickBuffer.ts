@@ -16,7 +16,7 @@ const MIGRATIONS = [
  * How long the buffer collects requests before forwarding them: every forward costs one RPC and one
  * transaction per shard, so larger forwards amortize that (and add this much to freshness).
  */
-export const FORWARD_DELAY_MS = 100;
+export const FORWARD_DELAY_MS = 250;
 /** Forward at once when this many clicks are waiting. */
 export const FORWARD_NOW_CLICKS = 20_000;
 /** At most this many clicks per forward (bounds the RPC size and the time one alarm takes). */

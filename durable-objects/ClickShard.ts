@@ -18,11 +18,10 @@ const MIGRATIONS = [
 /** Open (not yet frozen) cells and statistics carry flush_id 0. */
 const OPEN = 0;
 
-/** Durable dedup: 64-bit keys computed in SQL from the [hi, lo] halves. */
-const KEY_OF_VALUE = "((value ->> 0) << 32) | ((value ->> 1) & 4294967295)";
-const INSERT_DEDUP = `INSERT INTO dedup (k, exp) SELECT ${KEY_OF_VALUE}, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING`;
+/** Durable dedup: 64-bit keys arrive as JSON5 hex literals, which json_each reads as exact integers. */
+const INSERT_DEDUP = "INSERT INTO dedup (k, exp) SELECT value, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING";
 /** The keys of a batch that the INSERT above just added (stamped with that call's unique expiry). */
-const FIND_NEW = `SELECT k >> 32, k & 4294967295 FROM dedup WHERE k IN (SELECT ${KEY_OF_VALUE} FROM json_each(?)) AND exp = ?`;
+const FIND_NEW = "SELECT printf('0x%016x', k) FROM dedup WHERE k IN (SELECT value FROM json_each(?)) AND exp = ?";
 const UPSERT_CELLS =
   "INSERT INTO cells (flush_id, w, c, a, r, n) SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 " +
   "FROM json_each(?) WHERE true ON CONFLICT (flush_id, w, c, a, r) DO UPDATE SET n = n + excluded.n";
@@ -121,14 +120,11 @@ export class ClickShard extends DurableObject<Env> {
           freshPerMinute[batch.minuteOf[i]]++;
         }
       } else if (fresh > 0) {
-        const keys = JSON.parse(batch.keys) as [number, number][];
+        const keys = batch.keys.slice(1, -1).split(",");
         const firstIndex = new Map<string, number>();
-        for (let i = 0; i < n; i++) {
-          const k = keys[i][0] + ":" + keys[i][1];
-          if (!firstIndex.has(k)) firstIndex.set(k, i);
-        }
+        for (let i = 0; i < n; i++) if (!firstIndex.has(keys[i])) firstIndex.set(keys[i], i);
         for (const row of this.sql.exec(FIND_NEW, batch.keys, exp).raw()) {
-          const i = firstIndex.get(row[0] + ":" + row[1]);
+          const i = firstIndex.get(String(row[0]));
           if (i === undefined) throw new Error("dedup found a key that is not in the batch");
           cellCounts[batch.cellOf[i]]++;
           freshPerMinute[batch.minuteOf[i]]++;

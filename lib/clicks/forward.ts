@@ -1,4 +1,4 @@
-import { clickKey, shardOfKey } from "./hash";
+import { clickKey, keyHex, shardOfKey } from "./hash";
 import type { NormalizedClick, RejectionCounts } from "./types";
 import { windowStart } from "./windows";
 
@@ -24,7 +24,7 @@ export type RejectionRow = [minute: number, invalid: number, tooLate: number, fu
 
 /** What one ClickShard receives in one RPC: the events of many requests that hash to it. */
 export interface ShardBatch {
-  /** JSON `[[hi, lo], ...]`, one dedup key per event, bound straight into the dedup INSERT. */
+  /** JSON5 `[0x…, 0x…]`: one 64-bit dedup key per event (keyHex), bound straight into the dedup INSERT. */
   keys: string;
   /** Per event: index into `cells`. */
   cellOf: number[];
@@ -43,27 +43,37 @@ class ShardBatchBuilder {
   readonly cells: CellDims[] = [];
   readonly minutes: number[] = [];
   readonly rejected: RejectionRow[] = [];
-  private readonly cellIndex = new Map<string, number>();
+  /** window → campaign → ad → region → cell index: lookups by the parsed strings, no concatenation. */
+  private readonly cellIndex = new Map<number, Map<string, Map<string, Map<string, number>>>>();
   private readonly minuteIndex = new Map<number, number>();
 
-  add(hi: number, lo: number, c: ClickTuple, minute: number): void {
-    const w = windowStart(c[4]);
-    const ck = w + "\u0000" + c[1] + "\u0000" + c[2] + "\u0000" + c[3];
-    let ci = this.cellIndex.get(ck);
-    if (ci === undefined) {
-      ci = this.cells.length;
-      this.cells.push([w, c[1], c[2], c[3]]);
-      this.cellIndex.set(ck, ci);
-    }
+  minuteSlot(minute: number): number {
     let mi = this.minuteIndex.get(minute);
     if (mi === undefined) {
       mi = this.minutes.length;
       this.minutes.push(minute);
       this.minuteIndex.set(minute, mi);
     }
-    this.keyParts.push("[" + hi + "," + lo + "]");
+    return mi;
+  }
+
+  add(key: string, c: ClickTuple, minuteSlot: number): void {
+    const w = windowStart(c[4]);
+    let byCampaign = this.cellIndex.get(w);
+    if (!byCampaign) this.cellIndex.set(w, (byCampaign = new Map()));
+    let byAd = byCampaign.get(c[1]);
+    if (!byAd) byCampaign.set(c[1], (byAd = new Map()));
+    let byRegion = byAd.get(c[2]);
+    if (!byRegion) byAd.set(c[2], (byRegion = new Map()));
+    let ci = byRegion.get(c[3]);
+    if (ci === undefined) {
+      ci = this.cells.length;
+      this.cells.push([w, c[1], c[2], c[3]]);
+      byRegion.set(c[3], ci);
+    }
+    this.keyParts.push(key);
     this.cellOf.push(ci);
-    this.minuteOf.push(mi);
+    this.minuteOf.push(minuteSlot);
   }
 
   build(): ShardBatch {
@@ -85,17 +95,23 @@ class ShardBatchBuilder {
  */
 export function planForward(batches: PendingBatch[], shards: number, statsShard: number): Map<number, ShardBatch> {
   const builders = new Map<number, ShardBatchBuilder>();
+  const byShard: (ShardBatchBuilder | undefined)[] = new Array(shards);
   const builder = (s: number) => {
-    let b = builders.get(s);
-    if (!b) builders.set(s, (b = new ShardBatchBuilder()));
+    let b = byShard[s];
+    if (!b) builders.set(s, (b = byShard[s] = new ShardBatchBuilder()));
     return b;
   };
   const rejected = new Map<number, RejectionRow>();
   for (const batch of batches) {
     const minute = windowStart(batch.receivedAt);
+    // the arrival-minute slot of this batch in each shard's builder, looked up once per batch
+    const slots: number[] = new Array(shards).fill(-1);
     for (const c of batch.clicks) {
       const [hi, lo] = clickKey(c[0]);
-      builder(shardOfKey(lo, shards)).add(hi, lo, c, minute);
+      const s = shardOfKey(lo, shards);
+      const b = builder(s);
+      if (slots[s] < 0) slots[s] = b.minuteSlot(minute);
+      b.add(keyHex(hi, lo), c, slots[s]);
     }
     const r = batch.rejected;
     if (r.invalid + r.too_late + r.future > 0) {

@@ -1,7 +1,8 @@
 /**
  * A 64-bit hash of a click_id as two 32-bit halves (cyrb53's mixing, both halves kept). The shard's
- * durable dedup key is `(hi << 32) | lo` as a SQLite INTEGER PRIMARY KEY, so the key is computed in
- * SQL from the halves and JavaScript never needs BigInt.
+ * durable dedup key is the 64-bit integer `hi:lo`, a SQLite INTEGER PRIMARY KEY; it travels as a JSON5
+ * hex literal (see keyHex), which SQLite's json_each reads as that exact integer, so JavaScript never
+ * needs BigInt.
  */
 export function clickKey(clickId: string): [hi: number, lo: number] {
   let h1 = 0xdeadbeef;
@@ -29,3 +30,18 @@ export function shardOf(clickId: string, shards: number): number {
 
 /** Durable Object names. */
 export const shardName = (i: number): string => `shard:${i}`;
+
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+function hex32(x: number): string {
+  return HEX_BYTE[(x >>> 24) & 255] + HEX_BYTE[(x >>> 16) & 255] + HEX_BYTE[(x >>> 8) & 255] + HEX_BYTE[x & 255];
+}
+
+/**
+ * The key as a JSON5 hexadecimal integer literal of 16 digits, e.g. `0x00ab…`; it equals SQLite's
+ * `printf('0x%016x', k)` of the stored key (negative keys print as their 64-bit two's complement).
+ * Table-driven: Number#toString(16) is several times slower and this runs once per click.
+ */
+export function keyHex(hi: number, lo: number): string {
+  return "0x" + hex32(hi) + hex32(lo);
+}

@@ -43,7 +43,7 @@ export function clickSettings(vars: ClickVars): ClickSettings {
     skewMs,
     horizonMs: latenessMs + skewMs,
     shards: int(vars.CLICK_SHARDS, 16, 1, 1024),
-    buffersPerGroup: int(vars.CLICK_BUFFERS, 2, 1, 64),
+    buffersPerGroup: int(vars.CLICK_BUFFERS, 1, 1, 64),
     rateLimitPerMinute: int(vars.CLICK_RATE_LIMIT_PER_MINUTE, 1200, 0, 1e9),
     mode: vars.CLICK_INGEST_MODE === "direct" ? "direct" : "buffer",
   };

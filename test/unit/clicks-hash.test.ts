@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clickKey, shardOf, shardOfKey } from "../../lib/clicks/hash";
+import { clickKey, keyHex, shardOf, shardOfKey } from "../../lib/clicks/hash";
 import { FixedWindowLimiter, rateLimitKey } from "../../lib/clicks/rate-limit";
 import { windowStart } from "../../lib/clicks/windows";
 
@@ -30,6 +30,17 @@ describe("click keys and shards", () => {
       // 99.9th percentile of chi-square with 15 degrees of freedom is ~37.7.
       expect(chi2).toBeLessThan(40);
       expect(Math.min(...counts)).toBeGreaterThan(expected * 0.97);
+    }
+  });
+
+  it("writes keys as 16-digit JSON5 hex (as SQLite's printf('0x%016x') prints them back)", () => {
+    expect(keyHex(0, 0xabc)).toBe("0x0000000000000abc");
+    expect(keyHex(1, 2)).toBe("0x0000000100000002");
+    expect(keyHex(-1, 0xffffffff)).toBe("0xffffffffffffffff");
+    expect(keyHex(0x7fffffff, 0)).toBe("0x7fffffff00000000");
+    for (let i = 0; i < 100; i++) {
+      const [hi, lo] = clickKey(`id-${i}-xxxxxxxx`);
+      expect(BigInt(keyHex(hi, lo))).toBe((BigInt(hi >>> 0) << 32n) | BigInt(lo));
     }
   });
 

@@ -131,7 +131,7 @@ describe("exactly-once flush to D1", () => {
     );
     const statsBefore = await env.DB.prepare("SELECT sum(accepted) AS a, sum(duplicates) AS d FROM ingest_stats").first();
     const res = await shardStub(0).ingest(shardName(0), last.source, last.last_forward, {
-      keys: "[[1,2]]",
+      keys: "[0x100000002]",
       cellOf: [0],
       minuteOf: [0],
       cells: [[0, campaign, "x", "eu"]],
