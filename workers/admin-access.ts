@@ -62,12 +62,13 @@ adminAccessApp.delete("/tokens/:id", requireAuth("tokens.manage"), async (c) => 
   if (t.revokedAt) return c.json({ id, revoked_at: t.revokedAt });
   const p = c.get("principal");
   const revokedAt = new Date().toISOString();
-  await appendAudit(
+  const audit = await appendAudit(
     c.env.DB,
     { eventId: `token:revoke:${id}`, ts: revokedAt, actor: p.actor, action: "token.revoked", details: { token_id: id, name: t.name } },
     [drizzle(c.env.DB).update(tokens).set({ revokedAt }).where(eq(tokens.id, id))],
   );
-  return c.json({ id, revoked_at: revokedAt });
+  // A concurrent revocation won the race (its audit entry and update committed, ours did not): report its time.
+  return c.json({ id, revoked_at: audit.duplicate ? ((await getToken(c.env.DB, id))?.revokedAt ?? revokedAt) : revokedAt });
 });
 
 const AuditQuery = z.object({

@@ -11,6 +11,7 @@ import { createNamespace, stubFor, uniqueNs } from "./config-helpers";
 
 interface Entry {
   seq: number;
+  ts: string;
   action: string;
   actor: string;
   namespace: string | null;
@@ -174,6 +175,71 @@ describe("concurrent publishers on one namespace", () => {
     const audit = await nsAudit(ns);
     expect(audit.filter((e) => e.action === "version.created").map((e) => e.version)).toEqual([1, 2, 3]);
     expect(audit.filter((e) => e.action === "rollout.started").map((e) => e.rollout_id)).toEqual([winner.rollout_id]);
+    await expectSoundChain();
+  });
+});
+
+describe("other races on one namespace", () => {
+  it("concurrent PUTs of a new namespace: one 201, the rest 200, one namespace.created", async () => {
+    const ns = uniqueNs("put-race");
+    const schema = { type: "object", properties: { feature: { type: "boolean" } }, required: ["feature"] };
+    const answers = await Promise.all(Array.from({ length: 10 }, () => api("PUT", `/admin/v1/namespaces/${ns}`, { body: { schema, description: "same" } })));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
+    for (const a of answers) expect(a.body).toMatchObject({ name: ns, description: "same", latest_version: 0 });
+    await drainOutboxes([ns]);
+    // identical bodies: one creation and no updates
+    expect((await nsAudit(ns)).map((e) => e.action)).toEqual(["namespace.created"]);
+    await expectSoundChain();
+  });
+
+  it("concurrent pause/resume/promote/abort: every 200 is one audit entry, every refusal is a 409 invalid_state, and the end state is consistent", async () => {
+    const ns = uniqueNs("ctl-race");
+    await createNamespace(ns);
+    for (let i = 1; i <= 2; i++) expect((await api("POST", `/admin/v1/namespaces/${ns}/versions`, { body: { values: valuesFor(i) } })).status).toBe(201);
+    expect((await api("POST", `/admin/v1/namespaces/${ns}/rollouts`, { body: { version: 1, plan: "immediate" } })).body.state).toBe("completed");
+    const plan = { stages: [{ regions: ["eu"], percent: 10, bake_seconds: 3600 }, { regions: ["na"], percent: 50, bake_seconds: 3600 }, { regions: "*", percent: 100, bake_seconds: 3600 }] };
+    const id = (await api("POST", `/admin/v1/namespaces/${ns}/rollouts`, { body: { version: 2, plan } })).body.rollout_id as string;
+    const actions = ["pause", "resume", "promote", "pause", "resume", "promote", "pause", "resume", "abort", "promote", "resume", "pause"];
+    const answers = await Promise.all(actions.map((a) => api("POST", `/admin/v1/namespaces/${ns}/rollouts/${id}/${a}`)));
+    const applied: string[] = [];
+    answers.forEach((r, i) => {
+      if (r.status === 200) applied.push(actions[i]);
+      else {
+        expect(r.status, JSON.stringify(r.body)).toBe(409);
+        expect(r.body.error.code).toBe("invalid_state");
+      }
+    });
+    await drainOutboxes([ns]);
+    const audit = (await nsAudit(ns)).filter((e) => e.rollout_id === id);
+    const past = { pause: "rollout.paused", resume: "rollout.resumed", promote: "rollout.promoted", abort: "rollout.aborted" } as Record<string, string>;
+    const controlEntries = audit.filter((e) => Object.values(past).includes(e.action)).map((e) => e.action);
+    expect([...controlEntries].sort()).toEqual(applied.map((a) => past[a]).sort());
+    const final = await api("GET", `/admin/v1/namespaces/${ns}/rollouts/${id}`);
+    const release = await api("GET", `/admin/v1/namespaces/${ns}/release`);
+    if (applied.includes("abort")) {
+      expect(final.body.state).toBe("aborted");
+      expect(controlEntries[controlEntries.length - 1]).toBe("rollout.aborted");
+      for (const r of Object.values(release.body.regions) as { candidate: number | null }[]) expect(r.candidate).toBeNull();
+    } else {
+      expect(["running", "paused"]).toContain(final.body.state);
+    }
+    // promotes that were applied advanced the stage (at most to the last one)
+    const advanced = audit.filter((e) => e.action === "rollout.advanced").length;
+    expect(advanced).toBeLessThanOrEqual(applied.filter((a) => a === "promote").length);
+    await expectSoundChain();
+  });
+
+  it("concurrent revocations of one token: all answer 200 with the stored revocation time, one token.revoked", async () => {
+    const created = await api("POST", "/admin/v1/tokens", { body: { name: "revoke-race", role: "reader", namespaces: ["*"] } });
+    expect(created.status).toBe(201);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => api("DELETE", `/admin/v1/tokens/${created.body.id}`)));
+    for (const a of answers) expect(a.status, JSON.stringify(a.body)).toBe(200);
+    const revoked = (await wholeAudit()).filter((e) => e.action === "token.revoked" && e.details.token_id === created.body.id);
+    expect(revoked.length).toBe(1);
+    const stored = (await api("GET", "/admin/v1/tokens?limit=1000")).body.tokens.find((t: { id: string }) => t.id === created.body.id);
+    expect(stored.revoked_at).toBe(revoked[0].ts);
+    for (const a of answers) expect(a.body.revoked_at).toBe(stored.revoked_at);
+    expect((await api("GET", "/v1/configs/anything", { token: created.body.token })).status).toBe(401);
     await expectSoundChain();
   });
 });
