@@ -64,6 +64,11 @@ export function etagOf(version: number, hash: string): string {
   return `"v${version}-${hash.replace(/^sha256:/, "").slice(0, 32)}"`;
 }
 
+function kvReadFailed(e: unknown): null {
+  console.error("config KV read failed; reading from the coordinator", String((e as Error)?.message ?? e));
+  return null;
+}
+
 async function fromCoordinator(env: Env, ns: string): Promise<ReleaseState | null> {
   try {
     return await coordinator(env, ns).getRelease(ns);
@@ -74,7 +79,8 @@ async function fromCoordinator(env: Env, ns: string): Promise<ReleaseState | nul
 }
 
 async function loadRelease(env: Env, ns: string, minGeneration: number | null): Promise<{ state: ReleaseState | null; authoritative: boolean }> {
-  const state = await env.CONFIG_KV.get<ReleaseState>(releaseKey(ns), "json");
+  // A KV outage is not fatal: the coordinator is the authority (null sends the read there).
+  const state = await env.CONFIG_KV.get<ReleaseState>(releaseKey(ns), "json").catch(kvReadFailed);
   // KV is eventually consistent: when it lags behind what the client has seen (or has nothing yet),
   // the coordinator's answer is authoritative.
   if (!state || (minGeneration !== null && state.generation < minGeneration)) return { state: await fromCoordinator(env, ns), authoritative: true };
@@ -133,7 +139,7 @@ export async function getVersionBlob(env: Env, ns: string, version: number): Pro
     blobs.set(key, hit);
     return hit;
   }
-  let blob = await env.CONFIG_KV.get<VersionBlob>(key, { type: "json", cacheTtl: BLOB_KV_CACHE_TTL });
+  let blob = await env.CONFIG_KV.get<VersionBlob>(key, { type: "json", cacheTtl: BLOB_KV_CACHE_TTL }).catch(kvReadFailed);
   if (!blob) {
     try {
       blob = await coordinator(env, ns).getVersionBlob(ns, version);
