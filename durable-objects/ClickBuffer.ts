@@ -41,6 +41,8 @@ export class ClickBuffer extends DurableObject<Env> {
   private alarmAt: number | null = null;
   /** Clicks stored since the last forward started (in memory; only decides when to forward). */
   private waiting = 0;
+  private queue: { receivedAt: number; clicks: string; count: number; rejected: RejectionCounts }[] = [];
+  private commit: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -56,24 +58,44 @@ export class ClickBuffer extends DurableObject<Env> {
 
   /**
    * Stores one request's accepted clicks (`clicks`: JSON of ClickTuple[], stored as is) and its
-   * rejection counts. Durable when it returns.
+   * rejection counts. Durable when it returns. Concurrent calls are group-committed: the first one
+   * waits one macrotask, every call that arrives meanwhile joins, and one transaction stores them all.
    */
-  store(name: string, receivedAt: number, clicks: string, count: number, rejected: RejectionCounts): void {
+  async store(name: string, receivedAt: number, clicks: string, count: number, rejected: RejectionCounts): Promise<void> {
     if (this.name === null) {
       this.name = name;
       writeMeta(this.sql, "name", name);
     }
-    this.sql.exec(
-      "INSERT INTO batches (received_at, n, clicks, invalid, too_late, future) VALUES (?, ?, ?, ?, ?, ?)",
-      receivedAt,
-      count,
-      clicks,
-      rejected.invalid,
-      rejected.too_late,
-      rejected.future,
-    );
-    this.waiting += count;
-    this.schedule(this.waiting >= FORWARD_NOW_CLICKS ? Date.now() : Date.now() + FORWARD_DELAY_MS);
+    this.queue.push({ receivedAt, clicks, count, rejected });
+    this.commit ??= new Promise<void>((resolve, reject) => {
+      setTimeout(() => {
+        const rows = this.queue;
+        this.queue = [];
+        this.commit = null;
+        try {
+          this.ctx.storage.transactionSync(() => {
+            for (const r of rows) {
+              this.sql.exec(
+                "INSERT INTO batches (received_at, n, clicks, invalid, too_late, future) VALUES (?, ?, ?, ?, ?, ?)",
+                r.receivedAt,
+                r.count,
+                r.clicks,
+                r.rejected.invalid,
+                r.rejected.too_late,
+                r.rejected.future,
+              );
+              this.waiting += r.count;
+            }
+          });
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+        this.schedule(this.waiting >= FORWARD_NOW_CLICKS ? Date.now() : Date.now() + FORWARD_DELAY_MS);
+      }, 0);
+    });
+    // The output gate holds this answer until the transaction above is durable.
+    await this.commit;
   }
 
   state(): BufferState {
