@@ -1,7 +1,10 @@
 // Latency trials: publish → visible at the edge, emergency rollback → every region, ack → metrics.
 import { makeEvents, sendClicks, waitForClicks } from "./clicks.mjs";
-import { configValues, publishVersion, readConfig, regionsOf, rolloutImmediate } from "./fixture.mjs";
+import { publishVersion, readConfig, regionsOf, rolloutImmediate } from "./fixture.mjs";
 import { must, percentiles } from "./http.mjs";
+
+/** Non-200 answers seen while polling (a poll never should fail), by status. */
+const pollErrors = {};
 
 /** Polls every region (fresh client ids, back-to-back rounds) until each serves `version`; ms per region. */
 async function pollRegions(server, readerToken, ns, version, t0, timeoutMs) {
@@ -15,6 +18,7 @@ async function pollRegions(server, readerToken, ns, version, t0, timeoutMs) {
     const now = performance.now();
     res.forEach((x, i) => {
       if (x.status === 200 && x.version === version) seenAt[pending[i]] = now - t0;
+      else if (x.status !== 200) pollErrors[x.status] = (pollErrors[x.status] ?? 0) + 1;
     });
     if (now - t0 > timeoutMs) break;
   }
@@ -61,6 +65,7 @@ export async function configTrials(server, tokens, ns, baseVersion, n, { timeout
     rollback_all_regions_ms: percentiles(rb),
     api_ms: { create_version: percentiles(apiMs.version), start_rollout: percentiles(apiMs.rollout), rollback: percentiles(apiMs.rollback) },
     failures,
+    poll_errors_by_status: { ...pollErrors },
     raw: { propagation_ms: prop.map(round1), rollback_ms: rb.map(round1) },
   };
 }
