@@ -1,7 +1,8 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, tokenFor } from "./helpers";
 import { createNamespace, stubFor, uniqueNs } from "./config-helpers";
+import { versionKey } from "../../lib/config/kv-keys";
 
 /**
  * Fault tolerance under concurrency: many writers racing on one namespace's RolloutCoordinator, and
@@ -240,6 +241,40 @@ describe("other races on one namespace", () => {
     expect(stored.revoked_at).toBe(revoked[0].ts);
     for (const a of answers) expect(a.body.revoked_at).toBe(stored.revoked_at);
     expect((await api("GET", "/v1/configs/anything", { token: created.body.token })).status).toBe(401);
+    await expectSoundChain();
+  });
+});
+
+describe("concurrent publishers while deliveries fail and the coordinator is evicted", () => {
+  it("every version commits; after eviction and the retries, KV holds every blob and the audit each version once, in order", async () => {
+    const ns = uniqueNs("faulty-race");
+    await createNamespace(ns);
+    await drainOutboxes([ns]);
+    // The next KV writes and D1 audit appends fail (the coordinator's test hook, in memory only).
+    const run = runInDurableObject as unknown as (stub: DurableObjectStub, fn: (i: { faults: { kv: number; d1: number } }) => void) => Promise<void>;
+    await run(stubFor(ns), (instance) => Object.assign(instance.faults, { kv: 10_000, d1: 10_000 }));
+
+    const post = (i: number) => api("POST", `/admin/v1/namespaces/${ns}/versions`, { body: { values: valuesFor(i), message: `m${i}` } });
+    const first = await Promise.all(Array.from({ length: 12 }, (_, i) => post(i)));
+    // committed, but nothing delivered: every row waits in the outbox
+    expect(await outboxSize(ns)).toBeGreaterThanOrEqual(12 * 2);
+    expect(await env.CONFIG_KV.get(versionKey(ns, 1))).toBeNull();
+    // eviction drops the instance (and its in-memory fault counters), not the outbox
+    await evictDurableObject(stubFor(ns));
+    const second = await Promise.all(Array.from({ length: 12 }, (_, i) => post(12 + i)));
+    const answers = [...first, ...second];
+    for (const a of answers) expect(a.status, JSON.stringify(a.body)).toBe(201);
+    const versions = answers.map((a) => a.body.version as number);
+    expect([...versions].sort((a, b) => a - b)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+
+    await drainOutboxes([ns]);
+    for (let i = 0; i < answers.length; i++) {
+      const blob = JSON.parse((await env.CONFIG_KV.get(versionKey(ns, versions[i])))!);
+      expect(blob).toMatchObject({ namespace: ns, version: versions[i], hash: await sha256Of(JSON.stringify(valuesFor(i))), values: valuesFor(i) });
+    }
+    const created = (await nsAudit(ns)).filter((e) => e.action === "version.created");
+    expect(created.map((e) => e.version)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    expect((await api("GET", `/admin/v1/namespaces/${ns}`)).body.latest_version).toBe(24);
     await expectSoundChain();
   });
 });
