@@ -49,9 +49,11 @@ const result = await runBench(opts);
 const out = opts.out ?? join(ROOT, "bench", "results", `bench-${result.started_at.replace(/[:.]/g, "-")}.json`);
 writeJson(out, result);
 console.log(opts.json ? JSON.stringify(result, null, 2) : "\n" + renderTable(result));
-console.log(`\nresult: ${out}`);
-const missed = result.targets.filter((t) => t.pass === false || t.pass === null);
+(opts.json ? console.error : console.log)(`\nresult: ${out}`);
+// --strict: a missed target or a failed measurement fails the run (targets not measured, e.g. with
+// --only, do not).
+const missed = result.targets.filter((t) => t.pass === false);
 if (opts.strict && (missed.length || result.failed)) {
-  console.error(`--strict: ${missed.map((t) => t.id).join(", ")} not met`);
+  console.error(`--strict: ${[...missed.map((t) => `${t.id} missed`), ...(result.failed ? ["a measurement failed"] : [])].join(", ")}`);
   process.exit(1);
 }
