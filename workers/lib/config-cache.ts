@@ -49,7 +49,6 @@ interface CachedRelease {
 }
 
 const releases = new Map<string, CachedRelease>();
-const releaseInflight = new Map<string, Promise<{ state: ReleaseState | null; authoritative: boolean }>>();
 const blobs = new Map<string, CachedBlob>();
 let blobBytes = 0;
 
@@ -96,16 +95,10 @@ export async function getRelease(env: Env, ns: string, minGeneration: number | n
   if (hit && now - hit.at < RELEASE_TTL_MS && (minGeneration === null || hit.authoritative || (hit.state !== null && hit.state.generation >= minGeneration))) {
     return hit.state;
   }
-  // One fetch per namespace at a time for ordinary expiry; a generation-forced read goes alone.
-  let p = minGeneration === null ? releaseInflight.get(ns) : undefined;
-  if (!p) {
-    p = loadRelease(env, ns, minGeneration);
-    if (minGeneration === null) {
-      releaseInflight.set(ns, p);
-      void p.finally(() => releaseInflight.delete(ns)).catch(() => {});
-    }
-  }
-  const loaded = await p;
+  // Each request reads for itself: sharing one in-flight read between requests would run the
+  // continuation in another request's I/O context, and workerd then refuses the I/O that follows
+  // ("Cannot perform I/O on behalf of a different request"). At most a few extra KV reads per TTL.
+  const loaded = await loadRelease(env, ns, minGeneration);
   let state = loaded.state;
   const cur = releases.get(ns);
   // Never move the cache backwards (a lagging KV read must not undo a newer coordinator read).
