@@ -13,15 +13,27 @@ const MIGRATIONS = [
    CREATE TABLE flushes (flush_id INTEGER PRIMARY KEY, frozen_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);
    CREATE TABLE sources (source TEXT PRIMARY KEY, last_forward INTEGER NOT NULL);
    CREATE TABLE ae_outbox (id INTEGER PRIMARY KEY, c TEXT NOT NULL, a TEXT NOT NULL, r TEXT NOT NULL, n INTEGER NOT NULL);`,
+  // v2: two-level dedup — new keys land in a small table, merged into `dedup` in key order.
+  `CREATE TABLE dedup_recent (k INTEGER PRIMARY KEY, exp INTEGER NOT NULL);`,
 ];
 
 /** Open (not yet frozen) cells and statistics carry flush_id 0. */
 const OPEN = 0;
 
 /** Durable dedup: 64-bit keys arrive as JSON5 hex literals, which json_each reads as exact integers. */
-const INSERT_DEDUP = "INSERT INTO dedup (k, exp) SELECT value, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING";
+/**
+ * Two levels, like an LSM tree: random keys inserted straight into one big B-tree would dirty up to
+ * every page of it in each transaction. New keys go to `dedup_recent` (a few dozen pages), checked
+ * read-only against `dedup`; every MERGE_AT keys they are merged into `dedup` in key order, so each of
+ * its pages is rewritten once per merge rather than once per forward.
+ */
+const INSERT_DEDUP =
+  "INSERT INTO dedup_recent (k, exp) SELECT value, ? FROM json_each(?) WHERE NOT EXISTS (SELECT 1 FROM dedup WHERE k = value) " +
+  "ON CONFLICT DO NOTHING";
 /** The keys of a batch that the INSERT above just added (stamped with that call's unique expiry). */
-const FIND_NEW = "SELECT printf('0x%016x', k) FROM dedup WHERE k IN (SELECT value FROM json_each(?)) AND exp = ?";
+const FIND_NEW = "SELECT printf('0x%016x', k) FROM dedup_recent WHERE k IN (SELECT value FROM json_each(?)) AND exp = ?";
+const MERGE_RECENT = "INSERT INTO dedup (k, exp) SELECT k, exp FROM dedup_recent WHERE true ORDER BY k ON CONFLICT DO NOTHING";
+export const MERGE_AT = 4096;
 const UPSERT_CELLS =
   "INSERT INTO cells (flush_id, w, c, a, r, n) SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 " +
   "FROM json_each(?) WHERE true ON CONFLICT (flush_id, w, c, a, r) DO UPDATE SET n = n + excluded.n";
@@ -33,7 +45,7 @@ const UPSERT_STATS =
 
 /** The dedup key space is swept for expired keys in 256 slices of 2^56 keys, one slice per alarm. */
 export const SWEEP_SLICES = 256;
-const SWEEP_SLICE = "DELETE FROM dedup WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2";
+const SWEEP_SLICE = (table: string) => `DELETE FROM ${table} WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2`;
 /** Analytics Engine accepts at most 250 data points per invocation. */
 const AE_POINTS_PER_INVOCATION = 250;
 const MAX_RETRY_MS = 30_000;
@@ -73,6 +85,7 @@ export class ClickShard extends DurableObject<Env> {
   private alarmAt: number | null = null;
   private openSince: number | null = null;
   private lastExp = 0;
+  private recentKeys = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -84,6 +97,7 @@ export class ClickShard extends DurableObject<Env> {
       const name = readMeta(this.sql, "name");
       this.name = typeof name === "string" ? name : null;
       this.lastExp = Number(readMeta(this.sql, "last_exp") ?? 0);
+      this.recentKeys = Number(this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM dedup_recent").one().n);
       for (const r of this.sql.exec<{ source: string; last_forward: number }>("SELECT source, last_forward FROM sources")) {
         this.lastForward.set(r.source, r.last_forward);
       }
@@ -130,6 +144,12 @@ export class ClickShard extends DurableObject<Env> {
           freshPerMinute[batch.minuteOf[i]]++;
         }
       }
+      this.recentKeys += fresh;
+      if (this.recentKeys >= MERGE_AT) {
+        this.sql.exec(MERGE_RECENT);
+        this.sql.exec("DELETE FROM dedup_recent");
+        this.recentKeys = 0;
+      }
       const cells: unknown[] = [];
       for (let ci = 0; ci < cellCounts.length; ci++) if (cellCounts[ci] > 0) cells.push([...batch.cells[ci], cellCounts[ci]]);
       if (cells.length > 0) this.sql.exec(UPSERT_CELLS, JSON.stringify(cells));
@@ -175,7 +195,7 @@ export class ClickShard extends DurableObject<Env> {
     const frozen = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes LIMIT 1").toArray()[0];
     return {
       name: this.name,
-      dedupKeys: count("SELECT count(*) AS n FROM dedup"),
+      dedupKeys: count("SELECT (SELECT count(*) FROM dedup) + (SELECT count(*) FROM dedup_recent) AS n"),
       openCells: count("SELECT count(*) AS n FROM cells WHERE flush_id = 0"),
       openStats: count("SELECT count(*) AS n FROM stats WHERE flush_id = 0"),
       frozenFlush: frozen ? frozen.flush_id : null,
@@ -201,7 +221,7 @@ export class ClickShard extends DurableObject<Env> {
     if (retryAt !== null) this.schedule(retryAt);
     else if (this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) this.schedule(Date.now());
     else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.schedule((this.openSince ?? Date.now()) + this.settings.flushIntervalMs);
-    else if (this.hasRows("SELECT 1 FROM dedup LIMIT 1")) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
+    else if (this.hasRows("SELECT 1 FROM dedup UNION ALL SELECT 1 FROM dedup_recent LIMIT 1")) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
   }
 
   private schedule(at: number): void {
@@ -333,6 +353,8 @@ export class ClickShard extends DurableObject<Env> {
   private sweepSlice(now: number): number {
     const slice = Number(readMeta(this.sql, "sweep_slice") ?? 0) % SWEEP_SLICES;
     writeMeta(this.sql, "sweep_slice", (slice + 1) % SWEEP_SLICES);
-    return this.sql.exec(SWEEP_SLICE, slice - SWEEP_SLICES / 2, now).rowsWritten;
+    const fromRecent = this.sql.exec(SWEEP_SLICE("dedup_recent"), slice - SWEEP_SLICES / 2, now).rowsWritten;
+    this.recentKeys = Math.max(0, this.recentKeys - fromRecent);
+    return fromRecent + this.sql.exec(SWEEP_SLICE("dedup"), slice - SWEEP_SLICES / 2, now).rowsWritten;
   }
 }

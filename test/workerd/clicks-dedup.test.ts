@@ -1,6 +1,8 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { shardOf } from "../../lib/clicks/hash";
+import { MERGE_AT } from "../../durable-objects/ClickShard";
+import { planForward, type ClickTuple } from "../../lib/clicks/forward";
+import { shardName, shardOf } from "../../lib/clicks/hash";
 import { windowStart } from "../../lib/clicks/windows";
 import type { ClickShard } from "../../durable-objects/ClickShard";
 import { allShards, countsFor, drainPipeline, events, postClicks, SHARDS, shardStub, uniqueCampaign } from "./clicks-helpers";
@@ -45,6 +47,23 @@ describe("dedup", () => {
     const c = await countsFor(campaign);
     expect(c.total).toBe(20);
     expect(c.byCell).toEqual({ [`${windowStart(ts)}|first|eu`]: 10, [`${windowStart(ts)}|second|eu`]: 10 });
+  });
+
+  it("keeps deduplicating across both dedup levels (new keys, and keys merged into the big table)", async () => {
+    const campaign = uniqueCampaign();
+    const now = Date.now();
+    const tuples = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => [`${campaign}-m-${from + i}`, campaign, "ad", "eu", now - 1000] as ClickTuple);
+    const batchOf = (from: number, to: number) =>
+      planForward([{ receivedAt: now, clicks: tuples(from, to), rejected: { invalid: 0, too_late: 0, future: 0 } }], 1, 0).get(0)!;
+    const shard = shardStub(5);
+    const name = shardName(5);
+    expect(await shard.ingest(name, "test", 0, batchOf(0, MERGE_AT + 100))).toMatchObject({ duplicates: 0 });
+    // the first call crossed MERGE_AT: its keys now live in the big table; these live in the small one
+    expect(await shard.ingest(name, "test", 0, batchOf(MERGE_AT, MERGE_AT + 300))).toMatchObject({ accepted: 300, duplicates: 100 });
+    expect(await shard.ingest(name, "test", 0, batchOf(0, MERGE_AT + 300))).toMatchObject({ accepted: MERGE_AT + 300, duplicates: MERGE_AT + 300 });
+    await drainPipeline();
+    expect((await countsFor(campaign)).total).toBe(MERGE_AT + 300);
   });
 
   it("expires dedup keys after the horizon, so shard storage stays bounded", async () => {
