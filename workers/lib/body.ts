@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { ApiError, badRequest } from "../../lib/errors";
+import { jsonNestingDepth, MAX_JSON_DEPTH } from "../../lib/json-depth";
 import type { AppContext } from "./context";
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -51,6 +52,10 @@ function tooLarge(maxBytes: number): ApiError {
 /** Parses a JSON body and validates it with zod; 400 `invalid_json` / `invalid_request` with every issue. */
 export async function readJson<T extends z.ZodType>(c: AppContext, schema: T, maxBytes = DEFAULT_BODY_LIMIT): Promise<z.infer<T>> {
   const text = await readBodyText(c, maxBytes);
+  const depth = jsonNestingDepth(text);
+  if (depth > MAX_JSON_DEPTH) {
+    throw badRequest("json_too_deep", `JSON nests ${depth} levels deep; at most ${MAX_JSON_DEPTH} are accepted`, { max_depth: MAX_JSON_DEPTH });
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
