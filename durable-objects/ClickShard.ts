@@ -96,7 +96,8 @@ export class ClickShard extends DurableObject<Env> {
       migrateSqlSchema(this.sql, MIGRATIONS);
       const name = readMeta(this.sql, "name");
       this.name = typeof name === "string" ? name : null;
-      this.lastExp = Number(readMeta(this.sql, "last_exp") ?? 0);
+      // Only dedup_recent is searched by expiry stamp, so stamps need only be unique among its rows.
+      this.lastExp = Number(this.sql.exec<{ m: number | null }>("SELECT max(exp) AS m FROM dedup_recent").one().m ?? 0);
       this.recentKeys = Number(this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM dedup_recent").one().n);
       for (const r of this.sql.exec<{ source: string; last_forward: number }>("SELECT source, last_forward FROM sources")) {
         this.lastForward.set(r.source, r.last_forward);
@@ -126,7 +127,6 @@ export class ClickShard extends DurableObject<Env> {
       // per-row work in JavaScript.
       const exp = Math.max(now + this.settings.horizonMs, this.lastExp + 1);
       this.lastExp = exp;
-      writeMeta(this.sql, "last_exp", exp);
       fresh = n > 0 ? this.sql.exec(INSERT_DEDUP, exp, batch.keys).rowsWritten : 0;
       if (fresh === n) {
         for (let i = 0; i < n; i++) {
