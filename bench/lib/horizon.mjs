@@ -12,6 +12,9 @@ import { startServer } from "./server.mjs";
 
 /** ClickShard sweeps expired dedup keys one slice per alarm (durable-objects/ClickShard.ts). */
 const SWEEP_SLICES = 256;
+/** ClickShard keeps dedup keys in two levels: `dedup_recent` (new keys) and `dedup` (merged). */
+const DEDUP = "(SELECT k, exp FROM dedup UNION ALL SELECT k, exp FROM dedup_recent)";
+const dedupRows = (tables) => (tables.dedup === undefined ? null : tables.dedup + (tables.dedup_recent ?? 0));
 
 export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs = 100, maxWaitS = 30, log = () => {}, extraVars = {} }) {
   const horizonMs = 2 * seconds * 1000;
@@ -39,11 +42,11 @@ export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs
     const burstExpiry = Date.now() + horizonMs;
     const probe = (db) => ({
       sweep_slice: Number(db.prepare("SELECT value FROM meta WHERE key = 'sweep_slice'").get()?.value ?? 0),
-      burst_keys: Number(db.prepare("SELECT count(*) AS n FROM dedup WHERE exp <= ?").get(burstExpiry).n),
-      expired_keys: Number(db.prepare("SELECT count(*) AS n FROM dedup WHERE exp < ?").get(Date.now()).n),
+      burst_keys: Number(db.prepare(`SELECT count(*) AS n FROM ${DEDUP} WHERE exp <= ?`).get(burstExpiry).n),
+      expired_keys: Number(db.prepare(`SELECT count(*) AS n FROM ${DEDUP} WHERE exp < ?`).get(Date.now()).n),
     });
     const before = await shardStorage(server.persistDir, "ClickShard", probe);
-    const dedupBefore = before.totals.tables.dedup ?? null;
+    const dedupBefore = dedupRows(before.totals.tables);
     if (dedupBefore === null) throw new Error(`cannot read the shards' SQLite files (${before.note ?? "node:sqlite unavailable: run with Node ≥ 22"})`);
     log(`  horizon: ${acked} clicks acked, ${dedupBefore} dedup rows; trickling until every shard has swept all ${SWEEP_SLICES} slices after the ${horizonMs / 1000}s horizon`);
 
@@ -87,7 +90,7 @@ export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs
     let sweptSlices = 0;
     let leftInSwept = 0;
     await shardStorage(server.persistDir, "ClickShard", (db, id) => {
-      const q = db.prepare("SELECT count(*) AS n FROM dedup WHERE k BETWEEN ((?1 - 128) << 56) AND (((?1 - 128) << 56) | 72057594037927935) AND exp <= ?2");
+      const q = db.prepare(`SELECT count(*) AS n FROM ${DEDUP} WHERE k BETWEEN ((?1 - 128) << 56) AND (((?1 - 128) << 56) | 72057594037927935) AND exp <= ?2`);
       for (const slice of swept.get(id) ?? []) {
         sweptSlices++;
         leftInSwept += Number(q.get(slice, burstExpiry).n);
@@ -108,7 +111,7 @@ export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs
       burst_s: (burstEnd - burstStart) / 1000,
       trickle_clicks: trickled,
       dedup_rows_before: dedupBefore,
-      dedup_rows_after: after.totals.tables.dedup,
+      dedup_rows_after: dedupRows(after.totals.tables),
       burst_keys_left: burstKeysLeft,
       shard_slices_swept_after_expiry: sweptSlices,
       burst_keys_left_in_swept_slices: leftInSwept,
