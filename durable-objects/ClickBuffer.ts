@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { ApiError, toRpcError } from "../lib/errors";
 import { planForward, type ClickTuple, type PendingBatch } from "../lib/clicks/forward";
 import { shardName } from "../lib/clicks/hash";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
@@ -22,6 +23,11 @@ export const FORWARD_NOW_CLICKS = 20_000;
 /** At most this many clicks per forward (bounds the RPC size and the time one alarm takes). */
 export const MAX_FORWARD_CLICKS = 50_000;
 const MAX_RETRY_MS = 10_000;
+/**
+ * Backpressure: while this many clicks wait (the shards are down or far behind), store() refuses new
+ * requests with 503 instead of growing without bound; clients retry, nothing acknowledged is lost.
+ */
+export const MAX_PENDING_CLICKS = 2_000_000;
 
 export interface BufferState {
   pendingBatches: number;
@@ -43,6 +49,8 @@ export class ClickBuffer extends DurableObject<Env> {
   private waiting = 0;
   private queue: { receivedAt: number; clicks: string; count: number; rejected: RejectionCounts }[] = [];
   private commit: Promise<void> | null = null;
+  /** Clicks stored and not yet forwarded (all batches), for backpressure. */
+  private pending = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -53,6 +61,7 @@ export class ClickBuffer extends DurableObject<Env> {
       const name = readMeta(this.sql, "name");
       this.name = typeof name === "string" ? name : null;
       this.alarmAt = await ctx.storage.getAlarm();
+      this.pending = Number(this.sql.exec<{ c: number | null }>("SELECT sum(n) AS c FROM batches").one().c ?? 0);
     });
   }
 
@@ -66,6 +75,12 @@ export class ClickBuffer extends DurableObject<Env> {
       this.name = name;
       writeMeta(this.sql, "name", name);
     }
+    if (this.pending >= MAX_PENDING_CLICKS) {
+      throw toRpcError(
+        new ApiError(503, "ingest_overloaded", "The click pipeline is catching up; retry shortly", { retry_after_seconds: 5 }),
+      );
+    }
+    this.pending += count;
     this.queue.push({ receivedAt, clicks, count, rejected });
     this.commit ??= new Promise<void>((resolve, reject) => {
       setTimeout(() => {
@@ -89,6 +104,7 @@ export class ClickBuffer extends DurableObject<Env> {
           });
           resolve();
         } catch (err) {
+          for (const r of rows) this.pending -= r.count;
           reject(err);
         }
         this.schedule(this.waiting >= FORWARD_NOW_CLICKS ? Date.now() : Date.now() + FORWARD_DELAY_MS);
@@ -163,10 +179,12 @@ export class ClickBuffer extends DurableObject<Env> {
       else failure ??= r.reason;
     }
     if (failure === null) {
+      const sent = batches.reduce((sum, b) => sum + b.clicks.length, 0);
       this.ctx.storage.transactionSync(() => {
         this.sql.exec("DELETE FROM batches WHERE id BETWEEN ? AND ?", fw.lo, fw.hi);
         this.sql.exec("DELETE FROM forwards WHERE forward_id = ?", fw.forwardId);
       });
+      this.pending = Math.max(0, this.pending - sent);
       return true;
     }
     this.sql.exec("UPDATE forwards SET acked = ? WHERE forward_id = ?", JSON.stringify([...acked]), fw.forwardId);

@@ -1,4 +1,5 @@
-import { env, SELF } from "cloudflare:test";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { MAX_PENDING_CLICKS, type ClickBuffer } from "../../durable-objects/ClickBuffer";
 import { describe, expect, it } from "vitest";
 import { clickSettings } from "../../lib/clicks/settings";
 import { windowStart } from "../../lib/clicks/windows";
@@ -110,6 +111,28 @@ describe("POST /v1/clicks: bad requests store nothing", () => {
       too_late: after.too_late - before.too_late,
       future: after.future - before.future,
     }).toEqual({ accepted: 4, invalid: 3, too_late: 1, future: 1 });
+  });
+
+  it("refuses new requests with 503 while a buffer holds too many unforwarded clicks (backpressure)", async () => {
+    const campaign = uniqueCampaign();
+    for (const b of allBuffers()) {
+      await runInDurableObject(b, (buffer: ClickBuffer) => {
+        buffer["pending"] += MAX_PENDING_CLICKS;
+      });
+    }
+    const before = await pendingBatches();
+    const r = await postClicks(events(campaign, 5));
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe("ingest_overloaded");
+    expect(await pendingBatches()).toBe(before);
+    for (const b of allBuffers()) {
+      await runInDurableObject(b, (buffer: ClickBuffer) => {
+        buffer["pending"] -= MAX_PENDING_CLICKS;
+      });
+    }
+    expect((await postClicks(events(campaign, 5))).status).toBe(200);
+    await drainPipeline();
+    expect((await countsFor(campaign)).total).toBe(5);
   });
 
   it("a request with only rejected events stores no click but still counts its rejections", async () => {
