@@ -15,9 +15,10 @@ const MIGRATIONS = [
 
 /**
  * How long the buffer collects requests before forwarding them: every forward costs one RPC and one
- * transaction per shard, so larger forwards amortize that (and add this much to freshness).
+ * transaction per shard, so larger forwards amortize that (and add this much to freshness). Capped at
+ * half of FLUSH_INTERVAL_MS so that ack → D1 stays within 1.5 × FLUSH_INTERVAL_MS + one D1 batch.
  */
-export const FORWARD_DELAY_MS = 250;
+export const FORWARD_DELAY_MS = 500;
 /** Forward at once when this many clicks are waiting. */
 export const FORWARD_NOW_CLICKS = 20_000;
 /** At most this many clicks per forward (bounds the RPC size and the time one alarm takes). */
@@ -45,6 +46,7 @@ export class ClickBuffer extends DurableObject<Env> {
   private readonly settings: ClickSettings;
   private name: string | null = null;
   private alarmAt: number | null = null;
+  private readonly forwardDelayMs: number;
   /** Clicks stored since the last forward started (in memory; only decides when to forward). */
   private waiting = 0;
   private queue: { receivedAt: number; clicks: string; count: number; rejected: RejectionCounts }[] = [];
@@ -56,6 +58,7 @@ export class ClickBuffer extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.settings = clickSettings(env);
+    this.forwardDelayMs = Math.min(FORWARD_DELAY_MS, Math.max(20, Math.floor(this.settings.flushIntervalMs / 2)));
     void ctx.blockConcurrencyWhile(async () => {
       migrateSqlSchema(this.sql, MIGRATIONS);
       const name = readMeta(this.sql, "name");
@@ -107,7 +110,7 @@ export class ClickBuffer extends DurableObject<Env> {
           for (const r of rows) this.pending -= r.count;
           reject(err);
         }
-        this.schedule(this.waiting >= FORWARD_NOW_CLICKS ? Date.now() : Date.now() + FORWARD_DELAY_MS);
+        this.schedule(this.waiting >= FORWARD_NOW_CLICKS ? Date.now() : Date.now() + this.forwardDelayMs);
       }, 0);
     });
     // The output gate holds this answer until the transaction above is durable.
@@ -128,7 +131,7 @@ export class ClickBuffer extends DurableObject<Env> {
       if (!done) return;
       const left = Number(this.sql.exec<{ c: number | null }>("SELECT sum(n) AS c FROM batches").one().c ?? -1);
       if (left >= FORWARD_NOW_CLICKS) this.schedule(Date.now());
-      else if (left >= 0) this.schedule(Date.now() + FORWARD_DELAY_MS);
+      else if (left >= 0) this.schedule(Date.now() + this.forwardDelayMs);
     } catch (err) {
       const attempts = this.recordFailedAttempt();
       console.error(`click buffer ${this.name}: forward failed (attempt ${attempts}), retrying`, (err as Error)?.message ?? String(err));

@@ -1,5 +1,5 @@
 import { cors } from "hono/cors";
-import { ApiError } from "../lib/errors";
+import { ApiError, badRequest } from "../lib/errors";
 import { clickBodyFormat, parseClickBody } from "../lib/clicks/body";
 import { FixedWindowLimiter, rateLimitKey } from "../lib/clicks/rate-limit";
 import { clickSettings } from "../lib/clicks/settings";
@@ -7,11 +7,31 @@ import type { NormalizedClick, RejectionCounts } from "../lib/clicks/types";
 import { isRejection, MAX_BODY_BYTES, UNKNOWN_REGION, validateEvent, type Rejection } from "../lib/clicks/validate";
 import { newSubApp } from "./lib/app-factory";
 import { optionalPrincipal } from "./lib/auth";
+import type { AppContext } from "./lib/context";
 import { readBodyText } from "./lib/body";
 import { ingestClicks } from "./lib/click-ingest";
 import { requestRegion } from "./lib/region";
 
 export const clicksApp = newSubApp();
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/**
+ * The body as text, ≤ MAX_BODY_BYTES. With a declared Content-Length (what beacons and servers send)
+ * one native read; otherwise the streaming reader that stops at the limit.
+ */
+async function readClickBody(c: AppContext): Promise<string> {
+  const declared = Number(c.req.header("content-length") ?? "NaN");
+  if (!Number.isInteger(declared) || declared < 0) return readBodyText(c, MAX_BODY_BYTES);
+  if (declared > MAX_BODY_BYTES) return readBodyText(c, MAX_BODY_BYTES); // throws 413
+  const buf = await c.req.raw.arrayBuffer();
+  if (buf.byteLength > MAX_BODY_BYTES) throw new ApiError(413, "payload_too_large", `Request body exceeds ${MAX_BODY_BYTES} bytes`, { limit_bytes: MAX_BODY_BYTES });
+  try {
+    return utf8.decode(buf);
+  } catch {
+    throw badRequest("invalid_encoding", "Request body is not valid UTF-8");
+  }
+}
 
 /** Per-isolate, per-client-IP request limit (see docs/clicks-pipeline.md, "Rate limiting"). */
 const limiter = new FixedWindowLimiter(60_000);
@@ -45,7 +65,7 @@ clicksApp.post("/v1/clicks", async (c) => {
   }
 
   const format = clickBodyFormat(c.req.header("content-type"));
-  const events = parseClickBody(format, await readBodyText(c, MAX_BODY_BYTES));
+  const events = parseClickBody(format, await readClickBody(c));
 
   const ctx = {
     now,
