@@ -11,6 +11,9 @@ const MIGRATIONS = [
      invalid INTEGER NOT NULL, too_late INTEGER NOT NULL, future INTEGER NOT NULL);
    CREATE TABLE forwards (forward_id INTEGER PRIMARY KEY, lo INTEGER NOT NULL, hi INTEGER NOT NULL,
      acked TEXT NOT NULL DEFAULT '[]', attempts INTEGER NOT NULL DEFAULT 0);`,
+  // The shard count a forward was planned with: `acked` names shards of that split, so a forward frozen
+  // before CLICK_SHARDS changed must be re-sent with the same split (else part of it counts twice or never).
+  `ALTER TABLE forwards ADD COLUMN shards INTEGER;`,
 ];
 
 /**
@@ -29,6 +32,15 @@ const MAX_RETRY_MS = 10_000;
  * requests with 503 instead of growing without bound; clients retry, nothing acknowledged is lost.
  */
 export const MAX_PENDING_CLICKS = 2_000_000;
+
+interface FrozenForward {
+  forwardId: number;
+  lo: number;
+  hi: number;
+  /** Shards (of a `shards`-way split) that already acknowledged this forward. */
+  acked: number[];
+  shards: number;
+}
 
 export interface BufferState {
   pendingBatches: number;
@@ -164,7 +176,7 @@ export class ClickBuffer extends DurableObject<Env> {
       clicks: JSON.parse(r.clicks) as ClickTuple[],
       rejected: { invalid: r.invalid, too_late: r.too_late, future: r.future },
     }));
-    const shards = this.settings.shards;
+    const shards = fw.shards;
     const plan = planForward(batches, shards, fw.forwardId % shards);
     const source = this.name ?? `buffer:${this.ctx.id.toString()}`;
     const acked = new Set(fw.acked);
@@ -194,15 +206,19 @@ export class ClickBuffer extends DurableObject<Env> {
     throw failure;
   }
 
-  private frozenForward(): { forwardId: number; lo: number; hi: number; acked: number[] } | null {
+  private frozenForward(): FrozenForward | null {
     const f = this.sql
-      .exec<{ forward_id: number; lo: number; hi: number; acked: string }>("SELECT forward_id, lo, hi, acked FROM forwards ORDER BY forward_id LIMIT 1")
+      .exec<{ forward_id: number; lo: number; hi: number; acked: string; shards: number | null }>(
+        "SELECT forward_id, lo, hi, acked, shards FROM forwards ORDER BY forward_id LIMIT 1",
+      )
       .toArray()[0];
-    return f ? { forwardId: f.forward_id, lo: f.lo, hi: f.hi, acked: JSON.parse(f.acked) as number[] } : null;
+    return f
+      ? { forwardId: f.forward_id, lo: f.lo, hi: f.hi, acked: JSON.parse(f.acked) as number[], shards: f.shards ?? this.settings.shards }
+      : null;
   }
 
   /** Freezes the oldest pending batches (up to MAX_FORWARD_CLICKS) under the next forward id. */
-  private freeze(): { forwardId: number; lo: number; hi: number; acked: number[] } | null {
+  private freeze(): FrozenForward | null {
     const ids = this.sql.exec<{ id: number; n: number }>("SELECT id, n FROM batches ORDER BY id LIMIT 5000").toArray();
     if (ids.length === 0) return null;
     let hi = ids[0].id;
@@ -216,8 +232,9 @@ export class ClickBuffer extends DurableObject<Env> {
     return this.ctx.storage.transactionSync(() => {
       const forwardId = Number(readMeta(this.sql, "next_forward_id") ?? 1);
       writeMeta(this.sql, "next_forward_id", forwardId + 1);
-      this.sql.exec("INSERT INTO forwards (forward_id, lo, hi) VALUES (?, ?, ?)", forwardId, lo, hi);
-      return { forwardId, lo, hi, acked: [] };
+      const shards = this.settings.shards;
+      this.sql.exec("INSERT INTO forwards (forward_id, lo, hi, shards) VALUES (?, ?, ?, ?)", forwardId, lo, hi, shards);
+      return { forwardId, lo, hi, acked: [], shards };
     });
   }
 
