@@ -156,6 +156,7 @@ export async function runBench(rawOpts) {
     }
     const fs = result.floor_segments;
     if (fs.length) {
+      addMedianFloorRatios(result);
     const floorReq = fs.reduce((a, x) => a + x.ok_requests, 0);
     const floorDur = fs.reduce((a, x) => a + x.duration_s, 0);
     result.scenarios = {
@@ -206,6 +207,20 @@ export async function runBench(rawOpts) {
   result.targets = evaluateTargets(result);
   result.failed = Object.values(result.scenarios).some((s) => s.error) || !!result.trials.config_error || !!result.trials.ack_error || !!result.horizon?.error;
   return result;
+}
+
+/**
+ * A second view of the throughput ratios: against the median of every floor segment of the run
+ * instead of the two around the scenario (the floor swings with background load; see docs/bench.md).
+ */
+export function addMedianFloorRatios(result) {
+  const rps = result.floor_segments.map((x) => x.ok_per_sec).sort((a, b) => a - b);
+  const median = rps.length % 2 ? rps[(rps.length - 1) / 2] : (rps[rps.length / 2 - 1] + rps[rps.length / 2]) / 2;
+  result.floor_median_rps = round(median);
+  for (const s of Object.values(result.scenarios)) {
+    if (s.error || s.kind === "floor" || !s.ok_per_sec) continue;
+    s.ratio_median_floor = round((s.kind === "clicks" ? s.events_per_sec : s.ok_per_sec) / median, 3);
+  }
 }
 
 function strip(r) {

@@ -38,11 +38,11 @@ function pad(cells, widths) {
 /** The human table. */
 export function renderTable(result) {
   const lines = [];
-  const head = ["scenario", "req/s", "events/s", "p50 ms", "p99 ms", "non-2xx", "×floor", "×floor cpu", "srv cpu ms/req", "drain s"];
+  const head = ["scenario", "req/s", "events/s", "p50 ms", "p99 ms", "non-2xx", "×floor", "×median floor", "×floor cpu", "srv cpu ms/req", "drain s"];
   const rows = [head];
   for (const [name, s] of Object.entries(result.scenarios)) {
     if (s.error) {
-      rows.push([name, "ERROR", "", "", "", "", "", "", "", ""]);
+      rows.push([name, "ERROR", "", "", "", "", "", "", "", "", ""]);
       continue;
     }
     rows.push([
@@ -53,6 +53,7 @@ export function renderTable(result) {
       fmt(s.latency_ms.p99, 1),
       fmt(s.not_ok_requests),
       name === "floor" ? "1.00" : fmt(s.ratio, 2),
+      name === "floor" ? "1.00" : fmt(s.ratio_median_floor, 2),
       name === "floor" ? "1.00" : fmt(s.cpu_ratio, 2),
       fmt(s.server_cpu_ms_per_request, 2),
       s.drain ? (s.drain.drained ? fmt(s.drain.ms / 1000, 2) : `NOT (${s.drain.seen}/${s.drain.expected})`) : "",
