@@ -105,7 +105,19 @@ export async function runBench(rawOpts) {
     };
     let prevFloor = null;
     if (scenarios.length) {
+      // Warm every route once before any measurement: the dev server's memory grows fast during its
+      // first tens of thousands of requests (docs/bench.md), which would otherwise land on whichever
+      // scenario runs first. Clicks warm up on a campaign of their own, outside the drain checks.
+      log(`warm-up pass: ${o.warmup}s per route`);
       await load(floor, o.warmup);
+      for (const s of scenarios) {
+        const warmData = s.kind === "clicks" ? { ...s, data: { ...s.data, campaign: `${s.campaign}-prewarm` } } : s;
+        try {
+          await load(warmData, o.warmup);
+        } catch {
+          /* the measured run reports the error */
+        }
+      }
       prevFloor = await floorSeg();
     }
     const startMs = Date.now();
