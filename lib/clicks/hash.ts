@@ -1,3 +1,5 @@
+import { cyrbMix } from "../cyrb";
+
 /**
  * A 64-bit hash of a click_id as two 32-bit halves (cyrb53's mixing, both halves kept). The shard's
  * durable dedup key is the 64-bit integer `hi:lo`, a SQLite INTEGER PRIMARY KEY; it travels as a JSON5
@@ -5,17 +7,7 @@
  * needs BigInt.
  */
 export function clickKey(clickId: string): [hi: number, lo: number] {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < clickId.length; i++) {
-    const ch = clickId.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
-  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
-  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  const [h1, h2] = cyrbMix(clickId);
   return [h1 | 0, h2 >>> 0];
 }
 
