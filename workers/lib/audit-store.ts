@@ -2,7 +2,7 @@ import { and, asc, desc, eq, gt, inArray, type SQL } from "drizzle-orm";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import type { BatchItem } from "drizzle-orm/batch";
 import { auditLog } from "../../db/schema";
-import { chainHash, GENESIS_HASH, verifyChain, type VerifyResult } from "../../lib/audit-chain";
+import { chainHash, GENESIS_HASH, verifyChain, type AuditFields, type VerifyResult } from "../../lib/audit-chain";
 import { canonicalJson } from "../../lib/canonical-json";
 
 export interface AuditInput {
@@ -17,15 +17,7 @@ export interface AuditInput {
   details?: unknown;
 }
 
-export interface AuditEntry {
-  seq: number;
-  ts: string;
-  actor: string;
-  action: string;
-  namespace: string | null;
-  version: number | null;
-  rollout_id: string | null;
-  details: unknown;
+export interface AuditEntry extends AuditFields {
   prev_hash: string;
   hash: string;
 }
