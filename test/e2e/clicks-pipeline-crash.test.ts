@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { metricsCells, truthCells } from "./click-cells";
 import { http, startDevServer, type DevServer } from "./server";
 
 /**
@@ -40,32 +41,6 @@ function buildBatches(campaign: string, count: number, size: number, now: number
     batches.push({ region: REGIONS[b % 3], events });
   }
   return batches;
-}
-
-function groundTruth(batches: { region: string; events: Ev[] }[]): Map<string, number> {
-  const seen = new Set<string>();
-  const cells = new Map<string, number>();
-  for (const b of batches) {
-    for (const e of b.events) {
-      if (seen.has(e.click_id)) continue;
-      seen.add(e.click_id);
-      const ts = typeof e.ts === "number" ? e.ts : Date.parse(e.ts);
-      const k = `${new Date(ts - (ts % MINUTE)).toISOString()}|${e.ad_id}|${b.region}`;
-      cells.set(k, (cells.get(k) ?? 0) + 1);
-    }
-  }
-  return cells;
-}
-
-async function metricsCells(campaign: string, from: number, to: number): Promise<Map<string, number>> {
-  const q = new URLSearchParams({ from: String(from), to: String(to), granularity: "minute", group_by: "ad,region", campaign_id: campaign });
-  const r = await http(server.url, "GET", `/api/v1/clicks/metrics?${q}`);
-  if (r.status !== 200) throw new Error(`metrics ${r.status}: ${JSON.stringify(r.body)}`);
-  const out = new Map<string, number>();
-  for (const s of r.body.series as { window_start: string; ad_id: string; region: string; clicks: number }[]) {
-    out.set(`${new Date(s.window_start).toISOString()}|${s.ad_id}|${s.region}`, s.clicks);
-  }
-  return out;
 }
 
 const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
@@ -124,13 +99,13 @@ describe("click pipeline survives SIGKILL mid-ingest", () => {
     }
     expect(acked.every(Boolean)).toBe(true);
 
-    const truth = groundTruth(batches);
+    const truth = truthCells(batches);
     const from = now - 4 * 3_600_000;
     const to = now + 10 * MINUTE;
     let seen = new Map<string, number>();
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
-      seen = await metricsCells(campaign, from, to);
+      seen = await metricsCells(server.url, campaign, from, to);
       if (total(seen) >= total(truth)) break;
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -138,11 +113,11 @@ describe("click pipeline survives SIGKILL mid-ingest", () => {
     expect(Object.fromEntries([...seen].sort())).toEqual(Object.fromEntries([...truth].sort()));
     // Several more flush intervals later nothing has been added (no late double count).
     await new Promise((r) => setTimeout(r, 1_500));
-    expect(total(await metricsCells(campaign, from, to))).toBe(total(truth));
+    expect(total(await metricsCells(server.url, campaign, from, to))).toBe(total(truth));
 
     // Replaying everything once more (a client that never saw its acks) changes nothing either.
     for (let k = 0; k < batches.length; k += 8) await Promise.all(batches.slice(k, k + 8).map(post));
     await new Promise((r) => setTimeout(r, 1_500));
-    expect(Object.fromEntries([...(await metricsCells(campaign, from, to))].sort())).toEqual(Object.fromEntries([...truth].sort()));
+    expect(Object.fromEntries([...(await metricsCells(server.url, campaign, from, to))].sort())).toEqual(Object.fromEntries([...truth].sort()));
   });
 });

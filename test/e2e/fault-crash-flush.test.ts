@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { metricsCells, truthCells } from "./click-cells";
 import { http, startDevServer, type DevServer } from "./server";
 
 /**
@@ -56,37 +57,7 @@ async function post(batch: Batch): Promise<void> {
   expect(r.body.rejected).toEqual([]);
 }
 
-/** minute|ad|region → clicks, each click_id once, in the region of its first acknowledged copy. */
-function truthOf(acked: Batch[]): Map<string, number> {
-  const seen = new Set<string>();
-  const cells = new Map<string, number>();
-  for (const b of acked) {
-    for (const e of b.events) {
-      if (seen.has(e.click_id)) continue;
-      seen.add(e.click_id);
-      const k = `${new Date(e.ts - (e.ts % MIN)).toISOString()}|${e.ad_id}|${b.region}`;
-      cells.set(k, (cells.get(k) ?? 0) + 1);
-    }
-  }
-  return cells;
-}
-
-async function metricsCells(): Promise<Map<string, number>> {
-  const q = new URLSearchParams({
-    from: String(started - 2 * 3_600_000),
-    to: String(Date.now() + 10 * MIN),
-    granularity: "minute",
-    group_by: "ad,region",
-    campaign_id: campaign,
-  });
-  const r = await http(server.url, "GET", `/api/v1/clicks/metrics?${q}`);
-  expect(r.status, JSON.stringify(r.body)).toBe(200);
-  const out = new Map<string, number>();
-  for (const s of r.body.series as { window_start: string; ad_id: string; region: string; clicks: number }[]) {
-    out.set(`${new Date(s.window_start).toISOString()}|${s.ad_id}|${s.region}`, s.clicks);
-  }
-  return out;
-}
+const campaignCells = () => metricsCells(server.url, campaign, started - 2 * 3_600_000, Date.now() + 10 * MIN);
 
 const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 const sorted = (m: Map<string, number>) => Object.fromEntries([...m].sort());
@@ -106,10 +77,10 @@ describe("SIGKILL during forwards and flushes", () => {
       await server.restart();
     }
 
-    const truth = truthOf(acked);
+    const truth = truthCells(acked);
     let seen = new Map<string, number>();
     for (const deadline = Date.now() + 90_000; Date.now() < deadline; ) {
-      seen = await metricsCells();
+      seen = await campaignCells();
       if (total(seen) >= total(truth)) break;
       await sleep(250);
     }
@@ -118,7 +89,7 @@ describe("SIGKILL during forwards and flushes", () => {
 
     // Many flush intervals later nothing more has appeared (no flush applied twice after a restart).
     await sleep(20 * FLUSH_MS);
-    expect(sorted(await metricsCells())).toEqual(sorted(truth));
+    expect(sorted(await campaignCells())).toEqual(sorted(truth));
 
     // The ingest statistics are flushed in the same D1 batch: each acknowledged event once.
     const eventsAcked = acked.reduce((n, b) => n + b.events.length, 0);
