@@ -221,6 +221,10 @@ describe("other races on one namespace", () => {
       expect(final.body.state).toBe("aborted");
       expect(controlEntries[controlEntries.length - 1]).toBe("rollout.aborted");
       for (const r of Object.values(release.body.regions) as { candidate: number | null }[]) expect(r.candidate).toBeNull();
+    } else if (applied.filter((a) => a === "promote").length === plan.stages.length) {
+      // promoting past the last stage completes the rollout
+      expect(final.body.state).toBe("completed");
+      for (const r of Object.values(release.body.regions) as { stable: number; candidate: number | null }[]) expect(r).toMatchObject({ stable: 2, candidate: null });
     } else {
       expect(["running", "paused"]).toContain(final.body.state);
     }
