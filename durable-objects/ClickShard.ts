@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../lib/clicks/flush-sql";
 import type { ShardBatch } from "../lib/clicks/forward";
+import { BITS_PER_KEY, KeyBloom, keyHalves } from "../lib/clicks/key-bloom";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
 import { migrateSqlSchema, readMeta, writeMeta } from "../lib/clicks/sql-migrations";
 
@@ -15,25 +16,40 @@ const MIGRATIONS = [
    CREATE TABLE ae_outbox (id INTEGER PRIMARY KEY, c TEXT NOT NULL, a TEXT NOT NULL, r TEXT NOT NULL, n INTEGER NOT NULL);`,
   // v2: two-level dedup — new keys land in a small table, merged into `dedup` in key order.
   `CREATE TABLE dedup_recent (k INTEGER PRIMARY KEY, exp INTEGER NOT NULL);`,
+  // v3: level 0 becomes an append-only log (indexed in memory); v2's level 0 is merged into level 1.
+  `INSERT INTO dedup (k, exp) SELECT k, exp FROM dedup_recent WHERE true ORDER BY k ON CONFLICT DO NOTHING;
+   DROP TABLE dedup_recent;
+   CREATE TABLE dedup_log (k INTEGER NOT NULL, exp INTEGER NOT NULL);
+   DELETE FROM meta WHERE key = 'dedup_keys';`,
 ];
 
 /** Open (not yet frozen) cells and statistics carry flush_id 0. */
 const OPEN = 0;
 
-/** Durable dedup: 64-bit keys arrive as JSON5 hex literals, which json_each reads as exact integers. */
 /**
- * Two levels, like an LSM tree: random keys inserted straight into one big B-tree would dirty up to
- * every page of it in each transaction. New keys go to `dedup_recent` (a few dozen pages), checked
- * read-only against `dedup`; every MERGE_AT keys they are merged into `dedup` in key order, so each of
- * its pages is rewritten once per merge rather than once per forward.
+ * Durable dedup in two levels, like a size-tiered LSM tree (64-bit keys travel as JSON5 hex literals,
+ * which json_each reads as exact integers):
+ * - level 0, `dedup_log`: new keys appended in arrival order (no index: an append dirties only the
+ *   last pages), mirrored in memory (`recentKeys`) where lookups are a Set probe;
+ * - level 1, `dedup`: a B-tree on the key, summarized in memory by a Bloom filter; only keys the filter
+ *   may hold (their duplicates, and ≈ 1 % of new keys) are probed in the B-tree, whose leaves are mostly
+ *   not in SQLite's page cache. Level 0 is merged into it in key order once it holds
+ *   max(MERGE_AT, |dedup| / MERGE_RATIO) keys (at most MAX_LOG_KEYS, which bounds the memory), so each
+ *   merge rewrites the B-tree's pages once for many keys.
+ * Inserting random keys straight into one B-tree dirties about one page per key, a fixed-size level 0
+ * makes each key cost more as level 1 grows, and a B-tree probe per key cost more than the rest of the
+ * pipeline together. Measured costs are in docs/bench.md.
  */
-const INSERT_DEDUP =
-  "INSERT INTO dedup_recent (k, exp) SELECT value, ? FROM json_each(?) WHERE NOT EXISTS (SELECT 1 FROM dedup WHERE k = value) " +
-  "ON CONFLICT DO NOTHING";
-/** The keys of a batch that the INSERT above just added (stamped with that call's unique expiry). */
-const FIND_NEW = "SELECT printf('0x%016x', k) FROM dedup_recent WHERE k IN (SELECT value FROM json_each(?)) AND exp = ?";
-const MERGE_RECENT = "INSERT INTO dedup (k, exp) SELECT k, exp FROM dedup_recent WHERE true ORDER BY k ON CONFLICT DO NOTHING";
+const FIND_IN_MAIN = "SELECT printf('0x%016x', value) FROM json_each(?) WHERE EXISTS (SELECT 1 FROM dedup WHERE k = value)";
+const APPEND_LOG = "INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)";
+const MERGE_LOG = "INSERT INTO dedup (k, exp) SELECT k, exp FROM dedup_log WHERE true ORDER BY k ON CONFLICT DO NOTHING";
 export const MERGE_AT = 4096;
+export const MERGE_RATIO = 4;
+export const MAX_LOG_KEYS = 262_144;
+/** Level 1's Bloom filter: sized for twice the keys it holds, at most 8 MiB (≈ 6.7M keys at 1 %). */
+const MIN_BLOOM_KEYS = 65_536;
+const MAX_BLOOM_BITS = 2 ** 26;
+const MAIN_KEY_HALVES = "SELECT k >> 32, k & 4294967295 FROM dedup";
 const UPSERT_CELLS =
   "INSERT INTO cells (flush_id, w, c, a, r, n) SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 " +
   "FROM json_each(?) WHERE true ON CONFLICT (flush_id, w, c, a, r) DO UPDATE SET n = n + excluded.n";
@@ -45,7 +61,7 @@ const UPSERT_STATS =
 
 /** The dedup key space is swept for expired keys in 256 slices of 2^56 keys, one slice per alarm. */
 export const SWEEP_SLICES = 256;
-const SWEEP_SLICE = (table: string) => `DELETE FROM ${table} WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2`;
+const SWEEP_SLICE = "DELETE FROM dedup WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2";
 /** Analytics Engine accepts at most 250 data points per invocation. */
 const AE_POINTS_PER_INVOCATION = 250;
 const MAX_RETRY_MS = 30_000;
@@ -84,8 +100,12 @@ export class ClickShard extends DurableObject<Env> {
   /** The scheduled alarm as this object last set it (null: none). */
   private alarmAt: number | null = null;
   private openSince: number | null = null;
-  private lastExp = 0;
-  private recentKeys = 0;
+  /** Level 0 of the dedup set: the keys in `dedup_log`, as keyHex strings. */
+  private readonly recentKeys = new Set<string>();
+  /** Rows in `dedup` (kept in meta as `dedup_keys`, so a restart need not count them). */
+  private mainKeys = 0;
+  /** Every key of `dedup` (and some deleted ones): a key it does not hold is not a duplicate there. */
+  private bloom = new KeyBloom(MIN_BLOOM_KEYS * BITS_PER_KEY);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -96,9 +116,7 @@ export class ClickShard extends DurableObject<Env> {
       migrateSqlSchema(this.sql, MIGRATIONS);
       const name = readMeta(this.sql, "name");
       this.name = typeof name === "string" ? name : null;
-      // Only dedup_recent is searched by expiry stamp, so stamps need only be unique among its rows.
-      this.lastExp = Number(this.sql.exec<{ m: number | null }>("SELECT max(exp) AS m FROM dedup_recent").one().m ?? 0);
-      this.recentKeys = Number(this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM dedup_recent").one().n);
+      this.loadDedupState();
       for (const r of this.sql.exec<{ source: string; last_forward: number }>("SELECT source, last_forward FROM sources")) {
         this.lastForward.set(r.source, r.last_forward);
       }
@@ -115,65 +133,9 @@ export class ClickShard extends DurableObject<Env> {
     const n = batch.cellOf.length;
     if (forwardId > 0 && (this.lastForward.get(source) ?? 0) >= forwardId) return { accepted: n, duplicates: 0, replayed: true };
     const now = Date.now();
-    let fresh = 0;
-    this.ctx.storage.transactionSync(() => {
-      if (this.name === null) {
-        writeMeta(this.sql, "name", name);
-      }
-      const cellCounts = new Array<number>(batch.cells.length).fill(0);
-      const freshPerMinute = new Array<number>(batch.minutes.length).fill(0);
-      // The dedup INSERT stamps new keys with an expiry unique to this call, so when some events were
-      // duplicates (rowsWritten < n) the new ones can be found again; the common all-new case needs no
-      // per-row work in JavaScript.
-      const exp = Math.max(now + this.settings.horizonMs, this.lastExp + 1);
-      this.lastExp = exp;
-      fresh = n > 0 ? this.sql.exec(INSERT_DEDUP, exp, batch.keys).rowsWritten : 0;
-      if (fresh === n) {
-        for (let i = 0; i < n; i++) {
-          cellCounts[batch.cellOf[i]]++;
-          freshPerMinute[batch.minuteOf[i]]++;
-        }
-      } else if (fresh > 0) {
-        const keys = batch.keys.slice(1, -1).split(",");
-        const firstIndex = new Map<string, number>();
-        for (let i = 0; i < n; i++) if (!firstIndex.has(keys[i])) firstIndex.set(keys[i], i);
-        for (const row of this.sql.exec(FIND_NEW, batch.keys, exp).raw()) {
-          const i = firstIndex.get(String(row[0]));
-          if (i === undefined) throw new Error("dedup found a key that is not in the batch");
-          cellCounts[batch.cellOf[i]]++;
-          freshPerMinute[batch.minuteOf[i]]++;
-        }
-      }
-      this.recentKeys += fresh;
-      if (this.recentKeys >= MERGE_AT) {
-        this.sql.exec(MERGE_RECENT);
-        this.sql.exec("DELETE FROM dedup_recent");
-        this.recentKeys = 0;
-      }
-      const cells: unknown[] = [];
-      for (let ci = 0; ci < cellCounts.length; ci++) if (cellCounts[ci] > 0) cells.push([...batch.cells[ci], cellCounts[ci]]);
-      if (cells.length > 0) this.sql.exec(UPSERT_CELLS, JSON.stringify(cells));
-
-      const stats = new Map<number, [number, number, number, number, number, number]>();
-      const statRow = (minute: number) => {
-        let r = stats.get(minute);
-        if (!r) stats.set(minute, (r = [minute, 0, 0, 0, 0, 0]));
-        return r;
-      };
-      const receivedPerMinute = new Array<number>(batch.minutes.length).fill(0);
-      for (let i = 0; i < n; i++) receivedPerMinute[batch.minuteOf[i]]++;
-      batch.minutes.forEach((minute, mi) => {
-        const r = statRow(minute);
-        r[1] += receivedPerMinute[mi];
-        r[2] += receivedPerMinute[mi] - freshPerMinute[mi];
-      });
-      for (const [minute, invalid, tooLate, future] of batch.rejected) {
-        const r = statRow(minute);
-        r[3] += invalid;
-        r[4] += tooLate;
-        r[5] += future;
-      }
-      if (stats.size > 0) this.sql.exec(UPSERT_STATS, JSON.stringify([...stats.values()]));
+    const fresh = this.atomically(() => {
+      if (this.name === null) writeMeta(this.sql, "name", name);
+      const fresh = this.count(batch, now);
       if (forwardId > 0) {
         this.sql.exec(
           "INSERT INTO sources (source, last_forward) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET last_forward = excluded.last_forward",
@@ -181,6 +143,7 @@ export class ClickShard extends DurableObject<Env> {
           forwardId,
         );
       }
+      return fresh;
     });
     if (this.name === null) this.name = name;
     if (forwardId > 0) this.lastForward.set(source, forwardId);
@@ -189,13 +152,123 @@ export class ClickShard extends DurableObject<Env> {
     return { accepted: n, duplicates: n - fresh, replayed: false };
   }
 
+  /**
+   * A transaction over storage and the dedup levels' in-memory state: if it rolls back, that state is
+   * reloaded from storage so that it matches again.
+   */
+  private atomically<T>(fn: () => T): T {
+    try {
+      return this.ctx.storage.transactionSync(fn);
+    } catch (err) {
+      this.loadDedupState();
+      throw err;
+    }
+  }
+
+  private loadDedupState(): void {
+    this.recentKeys.clear();
+    for (const [k] of this.sql.exec("SELECT printf('0x%016x', k) FROM dedup_log").raw()) this.recentKeys.add(String(k));
+    const mainKeys = readMeta(this.sql, "dedup_keys");
+    this.mainKeys = typeof mainKeys === "number" ? mainKeys : Number(this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM dedup").one().n);
+    this.rebuildBloom();
+  }
+
+  private rebuildBloom(): void {
+    this.bloom = new KeyBloom(Math.min(MAX_BLOOM_BITS, Math.max(MIN_BLOOM_KEYS, 2 * this.mainKeys) * BITS_PER_KEY));
+    for (const [hi, lo] of this.sql.exec(MAIN_KEY_HALVES).raw()) this.bloom.add(Number(hi), Number(lo));
+  }
+
+  /** Dedups a batch and adds its new events to the open cells and statistics; returns how many were new. */
+  private count(batch: ShardBatch, now: number): number {
+    const n = batch.cellOf.length;
+    const cellCounts = new Array<number>(batch.cells.length).fill(0);
+    const freshPerMinute = new Array<number>(batch.minutes.length).fill(0);
+    const fresh = this.dedup(batch.keys, now + this.settings.horizonMs);
+    for (const i of fresh) {
+      cellCounts[batch.cellOf[i]]++;
+      freshPerMinute[batch.minuteOf[i]]++;
+    }
+    const cells: unknown[] = [];
+    for (let ci = 0; ci < cellCounts.length; ci++) if (cellCounts[ci] > 0) cells.push([...batch.cells[ci], cellCounts[ci]]);
+    if (cells.length > 0) this.sql.exec(UPSERT_CELLS, JSON.stringify(cells));
+
+    const stats = new Map<number, [number, number, number, number, number, number]>();
+    const statRow = (minute: number) => {
+      let r = stats.get(minute);
+      if (!r) stats.set(minute, (r = [minute, 0, 0, 0, 0, 0]));
+      return r;
+    };
+    const receivedPerMinute = new Array<number>(batch.minutes.length).fill(0);
+    for (let i = 0; i < n; i++) receivedPerMinute[batch.minuteOf[i]]++;
+    batch.minutes.forEach((minute, mi) => {
+      const r = statRow(minute);
+      r[1] += receivedPerMinute[mi];
+      r[2] += receivedPerMinute[mi] - freshPerMinute[mi];
+    });
+    for (const [minute, invalid, tooLate, future] of batch.rejected) {
+      const r = statRow(minute);
+      r[3] += invalid;
+      r[4] += tooLate;
+      r[5] += future;
+    }
+    if (stats.size > 0) this.sql.exec(UPSERT_STATS, JSON.stringify([...stats.values()]));
+    return fresh.length;
+  }
+
+  /**
+   * Records the keys of a batch (`[0x…,…]`) that were not seen before, with expiry `exp`, and returns
+   * the indexes of their first occurrences. Runs inside ingest's transaction.
+   */
+  private dedup(keysJson: string, exp: number): number[] {
+    const keys = keysJson.length > 2 ? keysJson.slice(1, -1).split(",") : [];
+    const candidates: number[] = [];
+    const inBatch = new Set<string>();
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      if (this.recentKeys.has(k) || inBatch.has(k)) continue;
+      inBatch.add(k);
+      candidates.push(i);
+    }
+    if (candidates.length === 0) return candidates;
+    const candidatesJson = candidates.length === keys.length ? keysJson : "[" + candidates.map((i) => keys[i]).join(",") + "]";
+    let fresh = candidates;
+    let freshJson = candidatesJson;
+    if (this.mainKeys > 0) {
+      const probe = candidates.filter((i) => this.bloom.mightContain(...keyHalves(keys[i])));
+      const seen = new Set<string>();
+      if (probe.length > 0) {
+        for (const [k] of this.sql.exec(FIND_IN_MAIN, "[" + probe.map((i) => keys[i]).join(",") + "]").raw()) seen.add(String(k));
+      }
+      if (seen.size > 0) {
+        fresh = candidates.filter((i) => !seen.has(keys[i]));
+        freshJson = "[" + fresh.map((i) => keys[i]).join(",") + "]";
+      }
+    }
+    if (fresh.length === 0) return fresh;
+    this.sql.exec(APPEND_LOG, exp, freshJson);
+    for (const i of fresh) this.recentKeys.add(keys[i]);
+    if (this.recentKeys.size >= Math.min(MAX_LOG_KEYS, Math.max(MERGE_AT, this.mainKeys / MERGE_RATIO))) this.mergeLog();
+    return fresh;
+  }
+
+  /** Moves level 0 into level 1 (in key order) and empties it. */
+  private mergeLog(): void {
+    this.setMainKeys(this.mainKeys + this.sql.exec(MERGE_LOG).rowsWritten);
+    this.sql.exec("DELETE FROM dedup_log");
+    for (const k of this.recentKeys) this.bloom.add(...keyHalves(k));
+    this.recentKeys.clear();
+    // grow the filter with level 1, and rebuild it once swept keys make up most of what it holds
+    const outgrown = this.mainKeys > this.bloom.capacity && this.bloom.bits < MAX_BLOOM_BITS;
+    if (outgrown || this.bloom.added > 2 * this.mainKeys + MIN_BLOOM_KEYS) this.rebuildBloom();
+  }
+
   /** Sizes of this shard's state (bounded-memory checks, the bench and tests). */
   state(): ShardState {
     const count = (q: string) => Number(this.sql.exec<{ n: number }>(q).one().n);
     const frozen = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes LIMIT 1").toArray()[0];
     return {
       name: this.name,
-      dedupKeys: count("SELECT (SELECT count(*) FROM dedup) + (SELECT count(*) FROM dedup_recent) AS n"),
+      dedupKeys: count("SELECT (SELECT count(*) FROM dedup) + (SELECT count(*) FROM dedup_log) AS n"),
       openCells: count("SELECT count(*) AS n FROM cells WHERE flush_id = 0"),
       openStats: count("SELECT count(*) AS n FROM stats WHERE flush_id = 0"),
       frozenFlush: frozen ? frozen.flush_id : null,
@@ -216,12 +289,12 @@ export class ClickShard extends DurableObject<Env> {
       console.error(`click shard ${this.name}: flush failed (attempt ${attempts}), retrying`, (err as Error)?.message ?? String(err));
     }
     this.drainAnalytics();
-    this.sweepSlice(now);
+    this.atomically(() => this.sweepSlice(now));
 
     if (retryAt !== null) this.schedule(retryAt);
     else if (this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) this.schedule(Date.now());
     else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.schedule((this.openSince ?? Date.now()) + this.settings.flushIntervalMs);
-    else if (this.hasRows("SELECT 1 FROM dedup UNION ALL SELECT 1 FROM dedup_recent LIMIT 1")) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
+    else if (this.hasRows("SELECT 1 FROM dedup UNION ALL SELECT 1 FROM dedup_log LIMIT 1")) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
   }
 
   private schedule(at: number): void {
@@ -349,12 +422,23 @@ export class ClickShard extends DurableObject<Env> {
     this.sql.exec("DELETE FROM ae_outbox WHERE id <= ?", rows[rows.length - 1].id);
   }
 
-  /** Deletes expired dedup keys in the next slice of the key space. */
+  /**
+   * Deletes expired dedup keys in the next slice of level 1's key space. Level 0 holds the newest keys;
+   * once its oldest has expired (a shard that saw little traffic for a whole horizon), it is merged
+   * into level 1 so that the slices sweep it too.
+   */
   private sweepSlice(now: number): number {
     const slice = Number(readMeta(this.sql, "sweep_slice") ?? 0) % SWEEP_SLICES;
     writeMeta(this.sql, "sweep_slice", (slice + 1) % SWEEP_SLICES);
-    const fromRecent = this.sql.exec(SWEEP_SLICE("dedup_recent"), slice - SWEEP_SLICES / 2, now).rowsWritten;
-    this.recentKeys = Math.max(0, this.recentKeys - fromRecent);
-    return fromRecent + this.sql.exec(SWEEP_SLICE("dedup"), slice - SWEEP_SLICES / 2, now).rowsWritten;
+    const oldest = this.sql.exec<{ exp: number }>("SELECT exp FROM dedup_log ORDER BY rowid LIMIT 1").toArray()[0];
+    if (oldest && oldest.exp < now) this.mergeLog();
+    const swept = this.sql.exec(SWEEP_SLICE, slice - SWEEP_SLICES / 2, now).rowsWritten;
+    if (swept > 0) this.setMainKeys(Math.max(0, this.mainKeys - swept));
+    return swept;
+  }
+
+  private setMainKeys(n: number): void {
+    this.mainKeys = n;
+    writeMeta(this.sql, "dedup_keys", n);
   }
 }

@@ -12,9 +12,9 @@ import { startServer } from "./server.mjs";
 
 /** ClickShard sweeps expired dedup keys one slice per alarm (durable-objects/ClickShard.ts). */
 const SWEEP_SLICES = 256;
-/** ClickShard keeps dedup keys in two levels: `dedup_recent` (new keys) and `dedup` (merged). */
-const DEDUP = "(SELECT k, exp FROM dedup UNION ALL SELECT k, exp FROM dedup_recent)";
-const dedupRows = (tables) => (tables.dedup === undefined ? null : tables.dedup + (tables.dedup_recent ?? 0));
+/** ClickShard keeps dedup keys in two levels: `dedup_log` (new keys, append-only) and `dedup` (merged). */
+const DEDUP = "(SELECT k, exp FROM dedup UNION ALL SELECT k, exp FROM dedup_log)";
+const dedupRows = (tables) => (tables.dedup === undefined ? null : tables.dedup + (tables.dedup_log ?? 0));
 
 export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs = 100, maxWaitS = 30, log = () => {}, extraVars = {} }) {
   const horizonMs = 2 * seconds * 1000;

@@ -61,6 +61,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+function invalid(index: number, message: string): Rejection {
+  return { index, code: "invalid", message };
+}
+
 function dimension(v: unknown, name: string): string | { error: string } {
   if (typeof v !== "string") return { error: `${name} must be a string` };
   if (v.length === 0) return { error: `${name} must not be empty` };
@@ -74,34 +78,33 @@ function dimension(v: unknown, name: string): string | { error: string } {
  * / `future` for an event time outside [now − lateness, now + skew]). Extra fields are ignored.
  */
 export function validateEvent(raw: unknown, index: number, ctx: ValidationContext): NormalizedClick | Rejection {
-  const invalid = (message: string): Rejection => ({ index, code: "invalid", message });
-  if (!isRecord(raw)) return invalid("event must be a JSON object");
+  if (!isRecord(raw)) return invalid(index, "event must be a JSON object");
 
   const id = raw.click_id;
-  if (typeof id !== "string") return invalid("click_id must be a string");
-  if (!CLICK_ID_RE.test(id)) return invalid("click_id must be 8-128 characters of [A-Za-z0-9_-:.]");
+  if (typeof id !== "string") return invalid(index, "click_id must be a string");
+  if (!CLICK_ID_RE.test(id)) return invalid(index, "click_id must be 8-128 characters of [A-Za-z0-9_-:.]");
   const campaign = dimension(raw.campaign_id, "campaign_id");
-  if (typeof campaign !== "string") return invalid(campaign.error);
+  if (typeof campaign !== "string") return invalid(index, campaign.error);
   const ad = dimension(raw.ad_id, "ad_id");
-  if (typeof ad !== "string") return invalid(ad.error);
+  if (typeof ad !== "string") return invalid(index, ad.error);
 
   let ts: number;
   const t = raw.ts;
   if (typeof t === "number") {
-    if (!Number.isFinite(t) || Math.abs(t) > MAX_ABS_TS) return invalid("ts must be epoch milliseconds or an RFC 3339 string");
+    if (!Number.isFinite(t) || Math.abs(t) > MAX_ABS_TS) return invalid(index, "ts must be epoch milliseconds or an RFC 3339 string");
     ts = Math.floor(t);
   } else if (typeof t === "string") {
     const parsed = parseRfc3339(t);
-    if (parsed === null) return invalid("ts must be epoch milliseconds or an RFC 3339 string (e.g. 2026-01-31T12:00:00Z)");
+    if (parsed === null) return invalid(index, "ts must be epoch milliseconds or an RFC 3339 string (e.g. 2026-01-31T12:00:00Z)");
     ts = parsed;
   } else {
-    return invalid(t === undefined ? "ts is required" : "ts must be epoch milliseconds or an RFC 3339 string");
+    return invalid(index, t === undefined ? "ts is required" : "ts must be epoch milliseconds or an RFC 3339 string");
   }
 
   let region = ctx.region;
   if (ctx.trustEventRegion && raw.region !== undefined && raw.region !== null) {
     const r = raw.region;
-    if (typeof r !== "string" || !REGION_RE.test(r.toLowerCase())) return invalid("region must be a lowercase code like 'eu' (1-32 of [a-z0-9-])");
+    if (typeof r !== "string" || !REGION_RE.test(r.toLowerCase())) return invalid(index, "region must be a lowercase code like 'eu' (1-32 of [a-z0-9-])");
     region = r.toLowerCase();
   }
 

@@ -1,6 +1,6 @@
-import { env, runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { MERGE_AT } from "../../durable-objects/ClickShard";
+import { MERGE_AT, MERGE_RATIO } from "../../durable-objects/ClickShard";
 import { planForward, type ClickTuple } from "../../lib/clicks/forward";
 import { shardName, shardOf } from "../../lib/clicks/hash";
 import { windowStart } from "../../lib/clicks/windows";
@@ -64,6 +64,65 @@ describe("dedup", () => {
     expect(await shard.ingest(name, "test", 0, batchOf(0, MERGE_AT + 300))).toMatchObject({ accepted: MERGE_AT + 300, duplicates: MERGE_AT + 300 });
     await drainPipeline();
     expect((await countsFor(campaign)).total).toBe(MERGE_AT + 300);
+  });
+
+  it("merges the small level into the big one only once it holds 1/MERGE_RATIO of it, and the count survives a crash", async () => {
+    const campaign = uniqueCampaign();
+    const now = Date.now();
+    const tuples = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => [`${campaign}-t-${from + i}`, campaign, "ad", "eu", now - 1000] as ClickTuple);
+    const batchOf = (from: number, to: number) =>
+      planForward([{ receivedAt: now, clicks: tuples(from, to), rejected: { invalid: 0, too_late: 0, future: 0 } }], 1, 0).get(0)!;
+    const name = `tier-test-${campaign}`;
+    const stub = () => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
+    const levels = () =>
+      runInDurableObject(stub(), (_o: ClickShard, state) => {
+        const n = (q: string) => Number(state.storage.sql.exec<{ n: number }>(q).one().n);
+        return {
+          recent: n("SELECT count(*) AS n FROM dedup_log"),
+          main: n("SELECT count(*) AS n FROM dedup"),
+          meta: n("SELECT value AS n FROM meta WHERE key = 'dedup_keys'"),
+        };
+      });
+    const big = MERGE_AT * MERGE_RATIO * 2; // past the point where the proportional threshold takes over
+    expect(await stub().ingest(name, "test", 0, batchOf(0, big))).toMatchObject({ duplicates: 0 });
+    expect(await levels()).toEqual({ recent: 0, main: big, meta: big });
+    const threshold = big / MERGE_RATIO;
+    expect(threshold).toBeGreaterThan(MERGE_AT);
+    expect(await stub().ingest(name, "test", 0, batchOf(big, big + threshold - 10))).toMatchObject({ duplicates: 0 });
+    expect(await levels()).toEqual({ recent: threshold - 10, main: big, meta: big });
+    await abortAllDurableObjects(); // the in-memory counts are rebuilt from storage
+    // both levels still deduplicate: 100 keys of each level and 100 new ones
+    expect(await stub().ingest(name, "test", 0, batchOf(big - 100, big + 100))).toMatchObject({ accepted: 200, duplicates: 200 });
+    expect(await stub().ingest(name, "test", 0, batchOf(big + threshold - 110, big + threshold + 100))).toMatchObject({ accepted: 210, duplicates: 100 });
+    // that crossed the threshold: one merge
+    expect(await levels()).toEqual({ recent: 0, main: big + threshold + 100, meta: big + threshold + 100 });
+    expect(await stub().ingest(name, "test", 0, batchOf(0, big + threshold + 100))).toMatchObject({ duplicates: big + threshold + 100 });
+  });
+
+  it("a shard whose big level outgrows its Bloom filter rebuilds it and still finds every duplicate", async () => {
+    const campaign = uniqueCampaign();
+    const now = Date.now();
+    const batchOf = (from: number, to: number) =>
+      planForward(
+        [{ receivedAt: now, clicks: Array.from({ length: to - from }, (_, i) => [`${campaign}-b-${from + i}`, campaign, "ad", "eu", now - 1000] as ClickTuple), rejected: { invalid: 0, too_late: 0, future: 0 } }],
+        1,
+        0,
+      ).get(0)!;
+    const name = `bloom-test-${campaign}`;
+    const stub = env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
+    const bloomBits = () => runInDurableObject(stub, (shard: ClickShard) => (shard["bloom"] as { bits: number }).bits);
+    expect(await stub.ingest(name, "test", 0, batchOf(0, 10))).toMatchObject({ duplicates: 0 });
+    const initialBits = await bloomBits();
+    const total = Math.ceil((initialBits / 10) * 1.5); // past the filter's capacity
+    for (let from = 10; from < total; from += 50_000) {
+      expect(await stub.ingest(name, "test", 0, batchOf(from, Math.min(total, from + 50_000)))).toMatchObject({ duplicates: 0 });
+    }
+    expect(await bloomBits()).toBeGreaterThan(initialBits);
+    for (let from = 0; from < total; from += 50_000) {
+      const to = Math.min(total, from + 50_000);
+      expect(await stub.ingest(name, "test", 0, batchOf(from, to))).toMatchObject({ accepted: to - from, duplicates: to - from });
+    }
   });
 
   it("expires dedup keys after the horizon, so shard storage stays bounded", async () => {

@@ -55,7 +55,8 @@ export async function ingestClicks(env: Env, clicks: NormalizedClick[], rejected
   const hint = opts.continent ? LOCATION_HINTS[opts.continent.toUpperCase()] : undefined;
   const name = `buffer:${hint ?? "any"}:${Math.floor(Math.random() * settings.buffersPerGroup)}`;
   const stub = env.CLICK_BUFFER.get(bufferId(env, name), hint ? { locationHint: hint } : undefined);
-  await stub.store(name, receivedAt, JSON.stringify(toTuples(clicks)), clicks.length, rejected);
+  const tuples = JSON.stringify(toTuples(clicks));
+  await stub.store(name, receivedAt, tuples, clicks.length, rejected);
   return {};
 }
 

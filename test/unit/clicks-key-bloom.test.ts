@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { clickKey, keyHex } from "../../lib/clicks/hash";
+import { BITS_PER_KEY, KeyBloom, keyHalves } from "../../lib/clicks/key-bloom";
+
+describe("KeyBloom", () => {
+  it("never forgets a key it was given (no false negatives)", () => {
+    const bloom = new KeyBloom(20_000 * BITS_PER_KEY);
+    const keys = Array.from({ length: 20_000 }, (_, i) => clickKey(`click-${i}`));
+    for (const [hi, lo] of keys) bloom.add(hi, lo);
+    for (const [hi, lo] of keys) expect(bloom.mightContain(hi, lo)).toBe(true);
+    expect(bloom.added).toBe(20_000);
+  });
+
+  it("answers 'absent' for about 99 % of other keys at capacity", () => {
+    const bloom = new KeyBloom(50_000 * BITS_PER_KEY);
+    expect(bloom.capacity).toBeGreaterThanOrEqual(50_000);
+    for (let i = 0; i < bloom.capacity; i++) bloom.add(...clickKey(`in-${i}`));
+    let positives = 0;
+    const trials = 50_000;
+    for (let i = 0; i < trials; i++) if (bloom.mightContain(...clickKey(`out-${i}`))) positives++;
+    expect(positives / trials).toBeLessThan(0.02);
+    expect(positives).toBeGreaterThan(0); // it is a Bloom filter, not a set
+  });
+
+  it("rounds its size up to a power of two", () => {
+    expect(new KeyBloom(1).bits).toBe(1024);
+    expect(new KeyBloom(5000).bits).toBe(8192);
+  });
+});
+
+describe("keyHalves", () => {
+  it("inverts keyHex, negative high halves included", () => {
+    for (const id of ["a", "click-1", "zzzzzzzzzzzz", "0123456789"]) {
+      const [hi, lo] = clickKey(id);
+      expect(keyHalves(keyHex(hi, lo))).toEqual([hi, lo]);
+    }
+    expect(keyHalves(keyHex(-1, 0xffffffff))).toEqual([-1, 0xffffffff]);
+    expect(keyHalves(keyHex(-2147483648, 0))).toEqual([-2147483648, 0]);
+  });
+});
