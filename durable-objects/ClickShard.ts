@@ -44,7 +44,7 @@ const FIND_IN_MAIN = "SELECT printf('0x%016x', value) FROM json_each(?) WHERE EX
 const APPEND_LOG = "INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)";
 const MERGE_LOG = "INSERT INTO dedup (k, exp) SELECT k, exp FROM dedup_log WHERE true ORDER BY k ON CONFLICT DO NOTHING";
 export const MERGE_AT = 4096;
-export const MERGE_RATIO = 4;
+export const MERGE_RATIO = 2;
 export const MAX_LOG_KEYS = 262_144;
 /** Level 1's Bloom filter: sized for twice the keys it holds, at most 8 MiB (≈ 6.7M keys at 1 %). */
 const MIN_BLOOM_KEYS = 65_536;
