@@ -229,23 +229,16 @@ export class ClickShard extends DurableObject<Env> {
       inBatch.add(k);
       candidates.push(i);
     }
-    if (candidates.length === 0) return candidates;
-    const candidatesJson = candidates.length === keys.length ? keysJson : "[" + candidates.map((i) => keys[i]).join(",") + "]";
+    const toJson = (indexes: number[]) => (indexes.length === keys.length ? keysJson : "[" + indexes.map((i) => keys[i]).join(",") + "]");
     let fresh = candidates;
-    let freshJson = candidatesJson;
-    if (this.mainKeys > 0) {
-      const probe = candidates.filter((i) => this.bloom.mightContain(...keyHalves(keys[i])));
+    const probe = this.mainKeys > 0 ? candidates.filter((i) => this.bloom.mightContain(...keyHalves(keys[i]))) : [];
+    if (probe.length > 0) {
       const seen = new Set<string>();
-      if (probe.length > 0) {
-        for (const [k] of this.sql.exec(FIND_IN_MAIN, "[" + probe.map((i) => keys[i]).join(",") + "]").raw()) seen.add(String(k));
-      }
-      if (seen.size > 0) {
-        fresh = candidates.filter((i) => !seen.has(keys[i]));
-        freshJson = "[" + fresh.map((i) => keys[i]).join(",") + "]";
-      }
+      for (const [k] of this.sql.exec(FIND_IN_MAIN, toJson(probe)).raw()) seen.add(String(k));
+      if (seen.size > 0) fresh = candidates.filter((i) => !seen.has(keys[i]));
     }
     if (fresh.length === 0) return fresh;
-    this.sql.exec(APPEND_LOG, exp, freshJson);
+    this.sql.exec(APPEND_LOG, exp, toJson(fresh));
     for (const i of fresh) this.recentKeys.add(keys[i]);
     if (this.recentKeys.size >= Math.min(MAX_LOG_KEYS, Math.max(MERGE_AT, this.mainKeys / MERGE_RATIO))) this.mergeLog();
     return fresh;

@@ -55,8 +55,7 @@ export async function ingestClicks(env: Env, clicks: NormalizedClick[], rejected
   const hint = opts.continent ? LOCATION_HINTS[opts.continent.toUpperCase()] : undefined;
   const name = `buffer:${hint ?? "any"}:${Math.floor(Math.random() * settings.buffersPerGroup)}`;
   const stub = env.CLICK_BUFFER.get(bufferId(env, name), hint ? { locationHint: hint } : undefined);
-  const tuples = JSON.stringify(toTuples(clicks));
-  await stub.store(name, receivedAt, tuples, clicks.length, rejected);
+  await stub.store(name, receivedAt, JSON.stringify(toTuples(clicks)), clicks.length, rejected);
   return {};
 }
 
