@@ -11,6 +11,15 @@ export interface CellEvent {
   ts: number | string;
 }
 
+/** A click as the crash tests send it, and one request's worth of them from one region. */
+export interface ClickEvent extends CellEvent {
+  campaign_id: string;
+}
+export interface ClickBatch {
+  region: string;
+  events: ClickEvent[];
+}
+
 const MINUTE = 60_000;
 
 /** Each click_id counted once, in the region of its first acknowledged copy. */

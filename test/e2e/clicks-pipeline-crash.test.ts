@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { metricsCells, truthCells } from "./click-cells";
+import { metricsCells, truthCells, type ClickBatch, type ClickEvent } from "./click-cells";
 import { http, startDevServer, type DevServer } from "./server";
 
 /**
@@ -15,20 +15,13 @@ afterAll(async () => {
   await server?.dispose();
 });
 
-interface Ev {
-  click_id: string;
-  campaign_id: string;
-  ad_id: string;
-  ts: number | string;
-}
-
 const REGIONS = ["eu", "na", "as"];
 const MINUTE = 60_000;
 
-function buildBatches(campaign: string, count: number, size: number, now: number): { region: string; events: Ev[] }[] {
-  const batches: { region: string; events: Ev[] }[] = [];
+function buildBatches(campaign: string, count: number, size: number, now: number): ClickBatch[] {
+  const batches: ClickBatch[] = [];
   for (let b = 0; b < count; b++) {
-    const events: Ev[] = [];
+    const events: ClickEvent[] = [];
     for (let i = 0; i < size; i++) {
       const n = b * size + i;
       // event times spread over the last 5 minutes, some of them late by hours (their own windows)
@@ -45,7 +38,7 @@ function buildBatches(campaign: string, count: number, size: number, now: number
 
 const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 
-async function post(batch: { region: string; events: Ev[] }): Promise<boolean> {
+async function post(batch: ClickBatch): Promise<boolean> {
   try {
     const r = await fetch(server.url + "/v1/clicks", {
       method: "POST",

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { metricsCells, truthCells } from "./click-cells";
+import { metricsCells, truthCells, type ClickBatch as Batch } from "./click-cells";
 import { http, startDevServer, type DevServer } from "./server";
 
 /**
@@ -26,16 +26,6 @@ afterAll(async () => {
   await server?.dispose();
 });
 
-interface Ev {
-  click_id: string;
-  campaign_id: string;
-  ad_id: string;
-  ts: number;
-}
-interface Batch {
-  region: string;
-  events: Ev[];
-}
 
 const campaign = `crashflush-${Date.now().toString(36)}`;
 const started = Date.now();
