@@ -72,3 +72,18 @@ export async function countsFor(campaign: string): Promise<{ total: number; byCe
   }
   return { total, byCell };
 }
+
+/** A row of D1's click_counts, for tests that seed the metrics API directly. */
+export interface Cell {
+  w: number;
+  c: string;
+  a: string;
+  r: string;
+  n: number;
+}
+
+export async function insertCells(cells: Cell[]): Promise<void> {
+  if (cells.length === 0) return;
+  const stmt = env.DB.prepare("INSERT INTO click_counts (window_start, campaign_id, ad_id, region, clicks) VALUES (?, ?, ?, ?, ?)");
+  await env.DB.batch(cells.map((c) => stmt.bind(c.w, c.c, c.a, c.r, c.n)));
+}

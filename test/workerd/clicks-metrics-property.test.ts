@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { insertCells, type Cell } from "./clicks-helpers";
 import { api } from "./helpers";
 
 /**
@@ -15,14 +16,6 @@ const SPAN = 3 * 86_400_000;
 const CAMPAIGNS = ["a", "b", "c,d", "é"];
 const ADS = ["x", "y"];
 const REGIONS = ["eu", "na", "as"];
-
-interface Cell {
-  w: number;
-  c: string;
-  a: string;
-  r: string;
-  n: number;
-}
 
 const cellArb = fc.record({
   w: fc.integer({ min: 0, max: SPAN / M - 1 }).map((i) => BASE + i * M),
@@ -93,10 +86,7 @@ describe("metrics rollup property", () => {
       fc.asyncProperty(fc.array(cellArb, { minLength: 0, maxLength: 60 }), fc.array(queryArb, { minLength: 1, maxLength: 4 }), async (raw, queries) => {
         const cells = merge(raw);
         await env.DB.prepare("DELETE FROM click_counts").run();
-        if (cells.length) {
-          const stmt = env.DB.prepare("INSERT INTO click_counts (window_start, campaign_id, ad_id, region, clicks) VALUES (?, ?, ?, ?, ?)");
-          await env.DB.batch(cells.map((c) => stmt.bind(c.w, c.c, c.a, c.r, c.n)));
-        }
+        await insertCells(cells);
         for (const q of queries) {
           const params = new URLSearchParams({ from: String(q.from), to: new Date(q.from + q.len).toISOString(), granularity: q.granularity, group_by: q.groupBy.join(",") });
           for (const c of q.campaigns) params.append("campaign_id", c);

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { insertCells, type Cell } from "./clicks-helpers";
 import { api, tokenFor } from "./helpers";
 
 /**
@@ -10,14 +11,6 @@ import { api, tokenFor } from "./helpers";
 const D = Date.UTC(2026, 0, 10); // 2026-01-10T00:00:00Z
 const M = 60_000;
 const H = 3_600_000;
-
-interface Cell {
-  w: number;
-  c: string;
-  a: string;
-  r: string;
-  n: number;
-}
 
 const CELLS: Cell[] = [
   { w: D - M, c: "c1", a: "a1", r: "eu", n: 100 }, // before the range used below
@@ -76,8 +69,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 let viewer: string;
 
 beforeAll(async () => {
-  const stmt = env.DB.prepare("INSERT INTO click_counts (window_start, campaign_id, ad_id, region, clicks) VALUES (?, ?, ?, ?, ?)");
-  await env.DB.batch(CELLS.map((c) => stmt.bind(c.w, c.c, c.a, c.r, c.n)));
+  await insertCells(CELLS);
   viewer = await tokenFor("viewer");
 });
 
