@@ -110,6 +110,8 @@ const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
  * single-writer coordinator: a slow validation then holds up only its own request (and it is bounded
  * by SCHEMA_LIMITS). Returns the hash of the schema used, which the coordinator re-checks on commit.
  */
+const MAX_ISSUES = 100;
+
 async function validateAtEdge(stub: ReturnType<typeof coordinator>, ns: string, values: Record<string, unknown>): Promise<string> {
   const { schema } = await stub.getNamespace(ns);
   let issues: ReturnType<typeof validateValues>;
@@ -119,7 +121,8 @@ async function validateAtEdge(stub: ReturnType<typeof coordinator>, ns: string, 
     if (err instanceof ValidationTooComplex) throw unprocessable("value_too_complex", err.message, { limits: "docs/security.md" });
     throw err;
   }
-  if (issues.length > 0) throw unprocessable("validation_failed", `values do not match the namespace schema (${issues.length} error(s))`, issues);
+  // At most MAX_ISSUES are listed: a 256 KiB value can violate a schema in ~100,000 places.
+  if (issues.length > 0) throw unprocessable("validation_failed", `values do not match the namespace schema (${issues.length} error(s))`, issues.slice(0, MAX_ISSUES));
   return sha256Hex(canonicalJson(schema));
 }
 

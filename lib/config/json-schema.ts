@@ -1,4 +1,4 @@
-import { Validator, type Schema } from "@cfworker/json-schema";
+import { ignoredKeyword, schemaArrayKeyword, schemaMapKeyword, Validator, type Schema } from "@cfworker/json-schema";
 import { regexVerdict } from "./regex-safety";
 
 /** One schema violation: a JSON pointer into the validated values and what is wrong there. */
@@ -79,7 +79,7 @@ export const SCHEMA_LIMITS = {
   /** Regular expressions in one schema (`pattern`, `patternProperties` keys), each proven linear. */
   maxPatterns: 200,
   /** Subschema applications while validating one value (each $ref/allOf/items/… step counts one). */
-  maxValidationSteps: 250_000,
+  maxValidationSteps: 150_000,
   /**
    * uniqueItems compares every pair of items, so its cost is items × bytes of the array; arrays
    * beyond this (only when the schema uses uniqueItems) are refused: e.g. 1,000 items of 100 bytes pass.
@@ -87,14 +87,14 @@ export const SCHEMA_LIMITS = {
   maxUniqueItemsWork: 100_000_000,
 } as const;
 
-const SCHEMA_VALUED = ["additionalProperties", "unevaluatedProperties", "propertyNames", "contains", "not", "if", "then", "else", "additionalItems", "unevaluatedItems", "contentSchema", "items"];
-const SCHEMA_LISTS = ["allOf", "anyOf", "oneOf", "prefixItems", "items"];
-const SCHEMA_MAPS = ["properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"];
-
 const esc = (k: string) => k.replace(/~/g, "~0").replace(/\//g, "~1");
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
-/** Every object subschema with its JSON pointer, reached through schema keywords only (not enum/const data). */
+/**
+ * Every object subschema with its JSON pointer, exactly as the validator's own dereference() sees
+ * them: every key that is not a plain-value keyword (enum, const, pattern …) holds a subschema, even
+ * an unknown one, because a `$ref` may point at it. enum/const data is never walked.
+ */
 function subschemas(root: unknown): { node: Record<string, unknown>; pointer: string }[] {
   const out: { node: Record<string, unknown>; pointer: string }[] = [];
   const stack: { node: unknown; pointer: string }[] = [{ node: root, pointer: "" }];
@@ -103,14 +103,14 @@ function subschemas(root: unknown): { node: Record<string, unknown>; pointer: st
     if (!isObj(node)) continue;
     out.push({ node, pointer });
     if (out.length > SCHEMA_LIMITS.maxSubschemas) break;
-    for (const k of SCHEMA_VALUED) if (isObj(node[k])) stack.push({ node: node[k], pointer: `${pointer}/${k}` });
-    for (const k of SCHEMA_LISTS) {
-      const list = node[k];
-      if (Array.isArray(list)) list.forEach((x, i) => stack.push({ node: x, pointer: `${pointer}/${k}/${i}` }));
-    }
-    for (const k of SCHEMA_MAPS) {
-      const map = node[k];
-      if (isObj(map)) for (const [name, x] of Object.entries(map)) stack.push({ node: x, pointer: `${pointer}/${k}/${esc(name)}` });
+    for (const [k, v] of Object.entries(node)) {
+      if (ignoredKeyword[k]) continue;
+      const at = `${pointer}/${esc(k)}`;
+      if (Array.isArray(v)) {
+        if (schemaArrayKeyword[k]) v.forEach((x, i) => stack.push({ node: x, pointer: `${at}/${i}` }));
+      } else if (schemaMapKeyword[k]) {
+        if (isObj(v)) for (const [name, x] of Object.entries(v)) stack.push({ node: x, pointer: `${at}/${esc(name)}` });
+      } else stack.push({ node: v, pointer: at });
     }
   }
   return out;
@@ -151,7 +151,7 @@ export async function checkSchema(schema: unknown): Promise<SchemaIssue[]> {
   if (issues.length === 0) {
     // A schema that expands without bound in place ($ref cycles, fan-out at the root) fails here.
     try {
-      for (const probe of [{}, [], "", 0, null, true]) validateValues(schema, probe);
+      for (const probe of [{}, [], ""]) validateValues(schema, probe);
     } catch (err) {
       issues.push({ pointer: "", message: err instanceof ValidationTooComplex ? err.message : `schema cannot be used: ${(err as Error).message}`, keyword: "limits" });
     }

@@ -36,6 +36,9 @@ const PLACES: { name: string; schema: (p: string) => unknown; pointer: (p: strin
   { name: "anyOf/not/if/then", schema: (p) => ({ anyOf: [{ not: { if: { type: "object" }, then: { properties: { z: { pattern: p } } } } }] }), pointer: () => "/anyOf/0/not/then/properties/z/pattern" },
   { name: "dependentSchemas", schema: (p) => ({ dependentSchemas: { a: { properties: { b: { pattern: p } } } } }), pointer: () => "/dependentSchemas/a/properties/b/pattern" },
   { name: "additionalProperties", schema: (p) => ({ additionalProperties: { pattern: p } }), pointer: () => "/additionalProperties/pattern" },
+  // An unknown keyword is not applied by itself, but a $ref can point into it.
+  { name: "unknown keyword behind a $ref", schema: (p) => ({ stash: { pattern: p }, properties: { a: { $ref: "#/stash" } } }), pointer: () => "/stash/pattern" },
+  { name: "contains", schema: (p) => ({ contains: { pattern: p } }), pointer: () => "/contains/pattern" },
 ];
 
 async function putSchema(ns: string, schema: unknown) {
