@@ -3,7 +3,7 @@ import { appendAudit, listAudit, verifyAudit } from "./lib/audit-store";
 import { assertScope, requireAuth } from "./lib/auth";
 import { readJson, parseWith } from "./lib/body";
 import { newSubApp } from "./lib/app-factory";
-import { getToken, listTokens, newTokenSecret } from "./lib/token-store";
+import { getToken, listTokens, mirrorToken, newTokenSecret } from "./lib/token-store";
 import { ApiError, notFound } from "../lib/errors";
 import { NAMESPACE_RE, ROLES } from "../lib/roles";
 import { sha256Hex } from "../lib/canonical-json";
@@ -30,12 +30,13 @@ adminAccessApp.post("/tokens", requireAuth("tokens.manage"), async (c) => {
   const { id, token } = newTokenSecret();
   const createdAt = new Date().toISOString();
   const scope = body.namespaces.includes("*") ? ["*"] : [...new Set(body.namespaces)].sort();
+  const tokenHash = await sha256Hex(token);
   const insert = drizzle(c.env.DB).insert(tokens).values({
     id,
     name: body.name,
     role: body.role,
     namespaces: JSON.stringify(scope),
-    tokenHash: await sha256Hex(token),
+    tokenHash,
     createdAt,
     createdBy: p.actor,
   });
@@ -43,6 +44,10 @@ adminAccessApp.post("/tokens", requireAuth("tokens.manage"), async (c) => {
     c.env.DB,
     { eventId: `token:create:${id}`, ts: createdAt, actor: p.actor, action: "token.created", details: { token_id: id, name: body.name, role: body.role, namespaces: scope } },
     [insert],
+  );
+  // KV mirror for token checks during a D1 outage (workers/lib/auth.ts); D1 stays the authority.
+  await mirrorToken(c.env.CONFIG_KV, tokenHash, { id, name: body.name, role: body.role, namespaces: scope, revokedAt: null }).catch((e) =>
+    console.error("token mirror write failed", String((e as Error)?.message ?? e)),
   );
   return c.json({ id, token, name: body.name, role: body.role, namespaces: scope, created_at: createdAt }, 201);
 });
@@ -59,7 +64,10 @@ adminAccessApp.delete("/tokens/:id", requireAuth("tokens.manage"), async (c) => 
   const id = c.req.param("id");
   const t = await getToken(c.env.DB, id);
   if (!t) throw notFound("token_not_found", `No token '${id}'`);
-  if (t.revokedAt) return c.json({ id, revoked_at: t.revokedAt });
+  if (t.revokedAt) {
+    await mirrorToken(c.env.CONFIG_KV, t.tokenHash, t); // a retry after a failed mirror write completes it
+    return c.json({ id, revoked_at: t.revokedAt });
+  }
   const p = c.get("principal");
   const revokedAt = new Date().toISOString();
   const audit = await appendAudit(
@@ -67,6 +75,8 @@ adminAccessApp.delete("/tokens/:id", requireAuth("tokens.manage"), async (c) => 
     { eventId: `token:revoke:${id}`, ts: revokedAt, actor: p.actor, action: "token.revoked", details: { token_id: id, name: t.name } },
     [drizzle(c.env.DB).update(tokens).set({ revokedAt }).where(eq(tokens.id, id))],
   );
+  // The KV mirror must not outlive the revocation; if this write fails the 500 asks for a retry.
+  await mirrorToken(c.env.CONFIG_KV, t.tokenHash, { ...t, revokedAt });
   // A concurrent revocation won the race (its audit entry and update committed, ours did not): report its time.
   return c.json({ id, revoked_at: audit.duplicate ? ((await getToken(c.env.DB, id))?.revokedAt ?? revokedAt) : revokedAt });
 });
