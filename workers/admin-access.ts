@@ -4,7 +4,7 @@ import { assertScope, requireAuth } from "./lib/auth";
 import { readJson, parseWith } from "./lib/body";
 import { newSubApp } from "./lib/app-factory";
 import type { Principal } from "./lib/context";
-import { getToken, listTokens, newTokenSecret } from "./lib/token-store";
+import { getToken, listTokens, mirrorToken, newTokenSecret } from "./lib/token-store";
 import { ApiError, notFound } from "../lib/errors";
 import { NAMESPACE_RE, ROLES, roleWithin, scopeWithin, type Role } from "../lib/roles";
 import { sha256Hex } from "../lib/canonical-json";
@@ -51,12 +51,13 @@ adminAccessApp.post("/tokens", requireAuth("tokens.manage"), async (c) => {
   assertMintable(p, body.role, scope);
   const { id, token } = newTokenSecret();
   const createdAt = new Date().toISOString();
+  const tokenHash = await sha256Hex(token);
   const insert = drizzle(c.env.DB).insert(tokens).values({
     id,
     name: body.name,
     role: body.role,
     namespaces: JSON.stringify(scope),
-    tokenHash: await sha256Hex(token),
+    tokenHash,
     createdAt,
     createdBy: p.actor,
   });
@@ -64,6 +65,10 @@ adminAccessApp.post("/tokens", requireAuth("tokens.manage"), async (c) => {
     c.env.DB,
     { eventId: `token:create:${id}`, ts: createdAt, actor: p.actor, action: "token.created", details: { token_id: id, name: body.name, role: body.role, namespaces: scope } },
     [insert],
+  );
+  // KV mirror for token checks during a D1 outage (workers/lib/auth.ts); D1 stays the authority.
+  await mirrorToken(c.env.CONFIG_KV, tokenHash, { id, name: body.name, role: body.role, namespaces: scope, revokedAt: null }).catch((e) =>
+    console.error("token mirror write failed", String((e as Error)?.message ?? e)),
   );
   return c.json({ id, token, name: body.name, role: body.role, namespaces: scope, created_at: createdAt }, 201);
 });
@@ -82,13 +87,18 @@ adminAccessApp.delete("/tokens/:id", requireAuth("tokens.manage"), async (c) => 
   const t = await getToken(c.env.DB, id);
   // A token outside the caller's scope is invisible to it, as in the list: 404, not 403.
   if (!t || !scopeWithin(t.namespaces, p.namespaces)) throw notFound("token_not_found", `No token '${id}'`);
-  if (t.revokedAt) return c.json({ id, revoked_at: t.revokedAt });
+  if (t.revokedAt) {
+    await mirrorToken(c.env.CONFIG_KV, t.tokenHash, t); // a retry after a failed mirror write completes it
+    return c.json({ id, revoked_at: t.revokedAt });
+  }
   const revokedAt = new Date().toISOString();
   const audit = await appendAudit(
     c.env.DB,
     { eventId: `token:revoke:${id}`, ts: revokedAt, actor: p.actor, action: "token.revoked", details: { token_id: id, name: t.name } },
     [drizzle(c.env.DB).update(tokens).set({ revokedAt }).where(eq(tokens.id, id))],
   );
+  // The KV mirror must not outlive the revocation; if this write fails the 500 asks for a retry.
+  await mirrorToken(c.env.CONFIG_KV, t.tokenHash, { ...t, revokedAt });
   // A concurrent revocation won the race (its audit entry and update committed, ours did not): report its time.
   return c.json({ id, revoked_at: audit.duplicate ? ((await getToken(c.env.DB, id))?.revokedAt ?? revokedAt) : revokedAt });
 });
