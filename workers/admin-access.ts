@@ -1,11 +1,10 @@
-import { z } from "zod";
+import { AuditQuery, CreateToken, TokenListQuery } from "../lib/api/admin-access";
 import { appendAudit, listAudit, verifyAudit } from "./lib/audit-store";
 import { assertScope, requireAuth } from "./lib/auth";
 import { readJson, parseWith } from "./lib/body";
 import { newSubApp } from "./lib/app-factory";
 import { getToken, listTokens, newTokenSecret } from "./lib/token-store";
 import { ApiError, notFound } from "../lib/errors";
-import { NAMESPACE_RE, ROLES } from "../lib/roles";
 import { sha256Hex } from "../lib/canonical-json";
 import { drizzle } from "drizzle-orm/d1";
 import { eq } from "drizzle-orm";
@@ -13,16 +12,6 @@ import { tokens } from "../db/schema";
 
 /** Admin routes for access control and the audit log: /admin/v1/tokens, /admin/v1/audit. */
 export const adminAccessApp = newSubApp();
-
-const CreateToken = z.object({
-  name: z.string().trim().min(1).max(100),
-  role: z.enum(ROLES),
-  namespaces: z
-    .array(z.string().refine((s) => s === "*" || NAMESPACE_RE.test(s), "must be '*' or a namespace name"))
-    .min(1)
-    .max(100)
-    .default(["*"]),
-});
 
 adminAccessApp.post("/tokens", requireAuth("tokens.manage"), async (c) => {
   const body = await readJson(c, CreateToken);
@@ -48,7 +37,7 @@ adminAccessApp.post("/tokens", requireAuth("tokens.manage"), async (c) => {
 });
 
 adminAccessApp.get("/tokens", requireAuth("tokens.manage"), async (c) => {
-  const q = parseWith(z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }), c.req.query(), "invalid_query");
+  const q = parseWith(TokenListQuery, c.req.query(), "invalid_query");
   const list = await listTokens(c.env.DB, q.limit);
   return c.json({
     tokens: list.map((t) => ({ id: t.id, name: t.name, role: t.role, namespaces: t.namespaces, created_at: t.createdAt, created_by: t.createdBy, revoked_at: t.revokedAt })),
@@ -69,13 +58,6 @@ adminAccessApp.delete("/tokens/:id", requireAuth("tokens.manage"), async (c) => 
   );
   // A concurrent revocation won the race (its audit entry and update committed, ours did not): report its time.
   return c.json({ id, revoked_at: audit.duplicate ? ((await getToken(c.env.DB, id))?.revokedAt ?? revokedAt) : revokedAt });
-});
-
-const AuditQuery = z.object({
-  namespace: z.string().regex(NAMESPACE_RE).optional(),
-  after: z.coerce.number().int().min(0).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  order: z.enum(["asc", "desc"]).default("asc"),
 });
 
 adminAccessApp.get("/audit", requireAuth("admin.read"), async (c) => {
