@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { AuditQuery, CreateToken, TokenListQuery } from "../lib/api/admin-access";
 import { appendAudit, listAudit, verifyAudit } from "./lib/audit-store";
 import { assertScope, requireAuth } from "./lib/auth";
 import { readJson, parseWith } from "./lib/body";
@@ -6,7 +6,7 @@ import { newSubApp } from "./lib/app-factory";
 import type { Principal } from "./lib/context";
 import { getToken, listTokens, mirrorToken, newTokenSecret } from "./lib/token-store";
 import { ApiError, notFound } from "../lib/errors";
-import { NAMESPACE_RE, ROLES, roleWithin, scopeWithin, type Role } from "../lib/roles";
+import { roleWithin, scopeWithin, type Role } from "../lib/roles";
 import { sha256Hex } from "../lib/canonical-json";
 import { drizzle } from "drizzle-orm/d1";
 import { eq } from "drizzle-orm";
@@ -14,16 +14,6 @@ import { tokens } from "../db/schema";
 
 /** Admin routes for access control and the audit log: /admin/v1/tokens, /admin/v1/audit. */
 export const adminAccessApp = newSubApp();
-
-const CreateToken = z.object({
-  name: z.string().trim().min(1).max(100),
-  role: z.enum(ROLES),
-  namespaces: z
-    .array(z.string().refine((s) => s === "*" || NAMESPACE_RE.test(s), "must be '*' or a namespace name"))
-    .min(1)
-    .max(100)
-    .optional(),
-});
 
 /**
  * A token manages only what lies within it: it mints tokens whose role is at most its own and whose
@@ -74,7 +64,7 @@ adminAccessApp.post("/tokens", requireAuth("tokens.manage"), async (c) => {
 });
 
 adminAccessApp.get("/tokens", requireAuth("tokens.manage"), async (c) => {
-  const q = parseWith(z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }), c.req.query(), "invalid_query");
+  const q = parseWith(TokenListQuery, c.req.query(), "invalid_query");
   const list = await listTokens(c.env.DB, q.limit, c.get("principal").namespaces);
   return c.json({
     tokens: list.map((t) => ({ id: t.id, name: t.name, role: t.role, namespaces: t.namespaces, created_at: t.createdAt, created_by: t.createdBy, revoked_at: t.revokedAt })),
@@ -101,13 +91,6 @@ adminAccessApp.delete("/tokens/:id", requireAuth("tokens.manage"), async (c) => 
   await mirrorToken(c.env.CONFIG_KV, t.tokenHash, { ...t, revokedAt });
   // A concurrent revocation won the race (its audit entry and update committed, ours did not): report its time.
   return c.json({ id, revoked_at: audit.duplicate ? ((await getToken(c.env.DB, id))?.revokedAt ?? revokedAt) : revokedAt });
-});
-
-const AuditQuery = z.object({
-  namespace: z.string().regex(NAMESPACE_RE).optional(),
-  after: z.coerce.number().int().min(0).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  order: z.enum(["asc", "desc"]).default("asc"),
 });
 
 adminAccessApp.get("/audit", requireAuth("admin.read"), async (c) => {
