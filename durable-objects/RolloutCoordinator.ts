@@ -16,6 +16,7 @@ import { validateValues } from "../lib/config/json-schema";
 import { releaseKey, versionKey } from "../lib/config/kv-keys";
 import type { NormalizedPlan } from "../lib/config/plan";
 import type { ReleaseState } from "../lib/config/release";
+import { wasReleased } from "../lib/config/released";
 import { releaseView, rolloutView } from "../lib/config/rollout-view";
 import {
   type ControlAction,
@@ -381,6 +382,9 @@ export class RolloutCoordinator extends DurableObject<Env> {
       this.requireNs(ns);
       if (!this.versionRow(toVersion)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${toVersion}`, { namespace: ns, version: toVersion });
       const previous = this.stable();
+      if (toVersion !== previous && !wasReleased(this.sql, toVersion)) {
+        fail(409, "version_never_released", `Version ${toVersion} has never been released; start a rollout (with its approvals) instead`, { version: toVersion, stable: previous });
+      }
       const ro = this.activeRollout();
       if (ro) {
         this.endRollout(ro, "rolled_back", `emergency rollback to ${toVersion}: ${reason}`);
