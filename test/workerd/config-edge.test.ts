@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, tokenFor } from "./helpers";
-import { createNamespace, publish, read, release, sleep, startRollout, uniqueNs } from "./config-helpers";
+import { createNamespace, kvRelease, publish, read, release, sleep, startRollout, uniqueNs } from "./config-helpers";
 
 async function released(prefix: string): Promise<{ ns: string; gen: number }> {
   const ns = uniqueNs(prefix);
@@ -54,7 +54,7 @@ describe("edge reads", () => {
     await createNamespace(ns);
     await publish(ns, { feature: false, name: "one" });
     const r1 = await startRollout(ns, 1, "immediate");
-    const staleState = await env.CONFIG_KV.get(`cfg:r:${ns}`);
+    const staleState = await kvRelease(ns, r1.body.release.generation);
     expect(JSON.parse(staleState!).generation).toBe(r1.body.release.generation);
     await publish(ns, { feature: true, name: "two" });
     const r2 = await startRollout(ns, 2, "immediate");
@@ -147,7 +147,7 @@ describe("release state in KV", () => {
     const blob = JSON.parse((await env.CONFIG_KV.get(`cfg:v:${ns}:2`))!);
     expect(blob).toMatchObject({ namespace: ns, version: 2, values: { name: "two" } });
     expect(blob.hash).toMatch(/^sha256:[0-9a-f]{64}$/);
-    const rel = JSON.parse((await env.CONFIG_KV.get(`cfg:r:${ns}`))!);
+    const rel = JSON.parse(await kvRelease(ns, gen));
     expect(rel).toMatchObject({ namespace: ns, generation: gen, stable: 2 });
     expect(rel).toEqual(await release(ns));
   });

@@ -73,3 +73,19 @@ export async function runAlarmsUntil(ns: string, done: () => Promise<boolean>, m
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * KV's copy of the release state once it has reached `generation` (default: the coordinator's
+ * current one). The outbox spaces release writes ≥ 1 s apart, so after quick changes the last one
+ * arrives with the coordinator's alarm.
+ */
+export async function kvRelease(ns: string, generation?: number): Promise<string> {
+  const want = generation ?? ((await release(ns)).generation as number);
+  for (let i = 0; i < 40; i++) {
+    const raw = await env.CONFIG_KV.get(`cfg:r:${ns}`);
+    if (raw && (JSON.parse(raw) as { generation: number }).generation >= want) return raw;
+    await runDurableObjectAlarm(stubFor(ns));
+    await sleep(100);
+  }
+  throw new Error(`KV never reached generation ${want} of ${ns}`);
+}
