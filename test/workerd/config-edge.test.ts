@@ -126,7 +126,12 @@ describe("health reports", () => {
     });
     expect(odd.status).toBe(202);
     expect(odd.body).toEqual({ accepted: 1, ignored: 1 });
-    const ro = (await api("GET", `/admin/v1/namespaces/${ns}/rollouts?limit=1`)).body.rollouts[0];
+    // Reports within a second of the previous call are folded into one batch sent a moment later.
+    let ro = (await api("GET", `/admin/v1/namespaces/${ns}/rollouts?limit=1`)).body.rollouts[0];
+    for (let i = 0; i < 30 && JSON.stringify(ro.clients.other) !== JSON.stringify({ "1": 1, "2": 3 }); i++) {
+      await sleep(150);
+      ro = (await api("GET", `/admin/v1/namespaces/${ns}/rollouts?limit=1`)).body.rollouts[0];
+    }
     expect(ro.clients.other).toEqual({ "1": 1, "2": 3 }); // a, b, e on v2 and c on v1 (no region header → "other")
     for (const body of [{ client_id: "a", version: 2, status: "meh" }, { client_id: "", version: 2, status: "ok" }, { reports: [] }, { version: 1 }]) {
       const r = await api("POST", `/v1/configs/${ns}/reports`, { token: reader, body });

@@ -66,8 +66,9 @@ export async function rollout(ns: string, id = "current"): Promise<any> {
 export async function runAlarmsUntil(ns: string, done: () => Promise<boolean>, max = 50): Promise<void> {
   for (let i = 0; i < max; i++) {
     if (await done()) return;
-    const ran = await runDurableObjectAlarm(stubFor(ns));
-    if (!ran) await new Promise((r) => setTimeout(r, 100));
+    await runDurableObjectAlarm(stubFor(ns));
+    // Outbox retries honour their backoff: an alarm run early delivers nothing, so let time pass.
+    await new Promise((r) => setTimeout(r, 100));
   }
   expect(await done()).toBe(true);
 }
@@ -88,4 +89,10 @@ export async function kvRelease(ns: string, generation?: number): Promise<string
     await sleep(100);
   }
   throw new Error(`KV never reached generation ${want} of ${ns}`);
+}
+
+/** Polls `check` until it holds (health reports reach the coordinator in batches, ≤ 1 s later). */
+export async function eventually(check: () => Promise<boolean>, tries = 40): Promise<void> {
+  for (let i = 0; i < tries && !(await check()); i++) await sleep(150);
+  expect(await check()).toBe(true);
 }
