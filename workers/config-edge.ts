@@ -7,7 +7,7 @@ import { newSubApp } from "./lib/app-factory";
 import type { AppContext } from "./lib/context";
 import { responseBody } from "./lib/config-cache";
 import { configHeaders, readConfig } from "./lib/config-read";
-import { coordinator } from "./lib/config-coordinator";
+import { submitReports } from "./lib/config-reports";
 import { configuredRegions, requestRegion } from "./lib/region";
 
 /** Client-facing config reads and health reports: /v1/configs/:namespace. */
@@ -63,6 +63,6 @@ configEdgeApp.post("/:ns/reports", requireAuth("config.read"), async (c) => {
   // Regions outside the configured set are counted together, so the figures stay bounded.
   const requested = requestRegion(c);
   const region = requested && configuredRegions(c.env).includes(requested) ? requested : "other";
-  const r = await coordinator(c.env, ns).report(ns, region, reports);
+  const r = await submitReports(c.env, (p) => c.executionCtx.waitUntil(p), ns, region, reports);
   return c.json(r.ignored > 0 ? { accepted: r.accepted, ignored: r.ignored } : { accepted: r.accepted }, 202);
 });

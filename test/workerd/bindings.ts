@@ -91,7 +91,7 @@ export function coordinatorCalls(): Map<string, number> {
         if (typeof method !== "string" || typeof v !== "function") return v;
         return (...args: unknown[]) => {
           counts.set(method, (counts.get(method) ?? 0) + 1);
-          return (v as (...a: unknown[]) => unknown).apply(t, args);
+          return (t[method] as (...a: unknown[]) => unknown)(...args);
         };
       },
     });

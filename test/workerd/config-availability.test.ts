@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api } from "./helpers";
 import { coordinatorDown, kvServesOldCopy, restoreBindings, type CoordinatorMode } from "./bindings";
-import { createNamespace, publish, read, release, sleep, startRollout, uniqueNs } from "./config-helpers";
+import { createNamespace, kvRelease, publish, read, release, sleep, startRollout, uniqueNs } from "./config-helpers";
 
 /** Longer than the isolate's and the PoP's copies of the release state live (workers/lib/config-cache.ts). */
 const COPIES_EXPIRE_MS = 200 + 500 + 100;
@@ -15,7 +15,7 @@ async function releasedTwice(prefix: string): Promise<{ ns: string; kvCopyAtV2: 
   expect((await startRollout(ns, v1, "immediate")).body.state).toBe("completed");
   const v2 = await publish(ns, { feature: true, name: "two" });
   expect((await startRollout(ns, v2, "immediate")).body.state).toBe("completed");
-  const kvCopyAtV2 = (await env.CONFIG_KV.get(`cfg:r:${ns}`))!;
+  const kvCopyAtV2 = await kvRelease(ns);
   expect(JSON.parse(kvCopyAtV2).stable).toBe(v2);
   return { ns, kvCopyAtV2 };
 }
