@@ -8,6 +8,7 @@ import { clicksApp } from "./clicks";
 import { metricsApp } from "./metrics";
 import { dashboardApp } from "./dashboard";
 import { clickLinksApp } from "./click-links";
+import { openapiApp } from "./openapi";
 
 export { RolloutCoordinator } from "../durable-objects/RolloutCoordinator";
 export { ClickShard } from "../durable-objects/ClickShard";
@@ -26,6 +27,7 @@ app.route("/", clicksApp);
 app.route("/api/v1/clicks", metricsApp);
 app.route("/", clickLinksApp);
 app.route("/", dashboardApp);
+app.route("/", openapiApp);
 
 app.onError(renderError);
 installFallbacks(app);
