@@ -7,7 +7,7 @@
 import { Command } from "commander";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "../scripts/wrangler-dev.mjs";
+import { ROOT } from "../scripts/wrangler-dev.ts";
 import { createToken } from "./lib/fixture.ts";
 import { startServer } from "./lib/server.ts";
 import { runWrk } from "./lib/wrk.ts";
@@ -55,7 +55,9 @@ async function devtools(port: number) {
   const target = targets.find((t) => t.webSocketDebuggerUrl);
   if (!target) throw new Error(`no inspector target on port ${port}`);
   // wrangler's inspector proxy only accepts local origins
-  const ws: WebSocket = new WebSocket(target.webSocketDebuggerUrl as string, { headers: { Origin: "http://127.0.0.1" } });
+  // Node's WebSocket (undici) takes {headers}; the DOM typing knows only sub-protocols.
+  const NodeWebSocket = WebSocket as unknown as new (url: string, init: { headers: Record<string, string> }) => WebSocket;
+  const ws = new NodeWebSocket(target.webSocketDebuggerUrl as string, { headers: { Origin: "http://127.0.0.1" } });
   await new Promise<void>((resolve, reject) => {
     ws.onopen = () => resolve();
     ws.onerror = () => reject(new Error("inspector connection failed"));

@@ -5,7 +5,7 @@
 // bench/results/bench-<timestamp>.json. Exit code 0 even when a target is missed, unless --strict.
 import { Command, Option } from "commander";
 import { join } from "node:path";
-import { ROOT } from "../scripts/wrangler-dev.mjs";
+import { ROOT } from "../scripts/wrangler-dev.ts";
 import { runBench, type BenchOptions } from "./lib/bench.ts";
 import { renderTable, writeJson } from "./lib/report.ts";
 

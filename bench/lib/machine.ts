@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
-import { ROOT } from "../../scripts/wrangler-dev.mjs";
+import { ROOT } from "../../scripts/wrangler-dev.ts";
 import { wrkVersion } from "./wrk.ts";
 
 function pkgVersion(name: string): string | null {

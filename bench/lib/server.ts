@@ -4,10 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { applyMigrations, spawnWranglerDev as spawnDevJs, waitForHealthy } from "../../scripts/wrangler-dev.mjs";
-
-// scripts/wrangler-dev.mjs is plain JS; its signature as this file uses it.
-const spawnWranglerDev = spawnDevJs as unknown as (o: { port: number; persistTo: string; vars: Record<string, string>; stdio: ("ignore" | "pipe")[] }) => ChildProcess;
+import { applyMigrations, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.ts";
 
 export const BENCH_ADMIN_TOKEN = "bench-admin-token";
 export const BENCH_CLICK_KEY = "bench-click-signing-key";
