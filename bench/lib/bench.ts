@@ -222,10 +222,10 @@ export async function runBench(rawOpts: BenchOptions): Promise<BenchResult> {
     // best-case click scenario gets its own click_id prefix, so no run repeats another's ids.
     const load = (s: Scenario, durationS: number, data?: { [k: string]: LuaValue }): Promise<WrkResult> => {
       if (s.workload === "realistic") {
-        return runWrk({ url: server.url, path: s.path, scenario: s.scenario, data: data ?? s.data, durationS, threads: o.threads, connections: o.connections, cleanStop: { graceS: 20 } });
+        return runWrk({ url: server.url, path: s.path, scenario: s.scenario, data: data ?? s.data, durationS, threads: o.threads, connections: o.connections, cleanStop: { graceS: 20 }, signal: server.died });
       }
       const d = s.kind === "clicks" ? { ...s.data, run_id: `${s.data.run_id}s${++segment}` } : s.data;
-      return runWrk({ url: server.url, path: s.path, scenario: s.scenario, data: d, durationS, threads: o.threads, connections: o.connections });
+      return runWrk({ url: server.url, path: s.path, scenario: s.scenario, data: d, durationS, threads: o.threads, connections: o.connections, signal: server.died });
     };
     const measured = async (s: Scenario, durationS: number, data?: { [k: string]: LuaValue }) => {
       const before = sampleGroup(pgid);
@@ -263,7 +263,7 @@ export async function runBench(rawOpts: BenchOptions): Promise<BenchResult> {
       // scenario runs first. Best-case clicks warm up on a campaign of their own, outside the drain
       // checks; realistic ones are warm from the preload.
       log(`warm-up pass: ${o.warmup}s per route`);
-      await load(floor, o.warmup);
+      await load(floor, o.warmup).catch(() => {});
       for (const s of scenarios) {
         if (s.workload === "realistic") continue;
         const warm: Scenario = s.kind === "clicks" ? { ...s, data: { ...s.data, campaign: `${s.data.campaign}-prewarm` } } : s;
@@ -273,9 +273,13 @@ export async function runBench(rawOpts: BenchOptions): Promise<BenchResult> {
           /* the measured run reports the error */
         }
       }
-      prevFloor = await floorSeg();
+      prevFloor = await floorSeg().catch(() => 0);
     }
     const startMs = Date.now();
+    if (server.exitInfo.exited) {
+      for (const sc of scenarios) result.scenarios[sc.name] = { kind: sc.kind, workload: sc.workload, error: `not run${serverDied(server)}` };
+      scenarios.length = 0;
+    }
     for (const s of scenarios) {
       log(`${s.name}: warm-up ${o.warmup}s, load ${o.duration}s`);
       let entry: ScenarioEntry;
@@ -467,7 +471,7 @@ async function preload(server: Server, tokens: Tokens, workload: Workload, runId
   log(`preload: ${o.preloadKeys.toLocaleString("en-US")} fresh clicks at batch 1000 to bring the dedup state to a steady size`);
   try {
     const t = performance.now();
-    const r = await runWrk({ url: server.url, path: s.path, scenario: s.scenario, data, durationS: 3600, threads: o.threads, connections: o.connections, cleanStop: { graceS: 60 } });
+    const r = await runWrk({ url: server.url, path: s.path, scenario: s.scenario, data, durationS: 3600, threads: o.threads, connections: o.connections, cleanStop: { graceS: 60 }, signal: server.died });
     const seconds = (performance.now() - t) / 1000;
     const f = runFigures(r);
     const truth = expectedCells([r.cells ?? {}], campaigns, workload);

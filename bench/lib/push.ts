@@ -125,7 +125,7 @@ async function bulkEvaluate(server: Server, token: string, ns: string, region: s
 export async function pushTrials(server: Server, tokens: Tokens, ns: string, baseVersion: number, trials: number, { clients = 10, timeoutMs = 10_000, log = () => {} }: { clients?: number; timeoutMs?: number; log?: Log } = {}): Promise<PushTrials> {
   const regions = regionsOf(server);
   const first = await bulkEvaluate(server, tokens.reader, ns, regions[0], "bench-push-0");
-  if (first.status === 404) return { skipped: `POST /v1/configs/:ns/ofrep/v1/evaluate/flags answered 404 (no OFREP route on this server yet): ${JSON.stringify(first.body)?.slice(0, 160)}` };
+  if (first.status === 404) return { skipped: `no OFREP route on this server (POST /v1/configs/:ns/ofrep/v1/evaluate/flags → 404 ${first.body?.error?.code ?? ""})` };
   if (first.status !== 200) return { skipped: `OFREP bulk evaluation answered ${first.status}: ${JSON.stringify(first.body)?.slice(0, 200)}` };
   const streams: SseClient[] = [];
   try {

@@ -28,6 +28,8 @@ export interface Server {
   private: boolean;
   stop: (opts?: { keepState?: boolean }) => Promise<void>;
   exitInfo: { exited: boolean; code?: number | null; signal?: string | null; at?: string | null };
+  /** Aborted when a private server exits (never for --url). */
+  died: AbortSignal;
   outputTail: () => string[];
 }
 
@@ -77,9 +79,11 @@ export async function startServer(vars: Record<string, string> = {}, { log = () 
     });
   }
   const exitInfo: Server["exitInfo"] = { exited: false, code: null, signal: null, at: null };
+  const died = new AbortController();
   const exited = new Promise<void>((r) =>
     child.once("exit", (code, signal) => {
       Object.assign(exitInfo, { exited: true, code, signal, at: new Date().toISOString() });
+      died.abort(new Error(`the server exited (code ${code}, signal ${signal})`));
       r();
     }),
   );
@@ -112,12 +116,12 @@ export async function startServer(vars: Record<string, string> = {}, { log = () 
     await stop();
     throw e;
   }
-  return { url, port, token: BENCH_ADMIN_TOKEN, vars: allVars, pgid: pid, persistDir, private: true, stop, exitInfo, outputTail: () => [...tail] };
+  return { url, port, token: BENCH_ADMIN_TOKEN, vars: allVars, pgid: pid, persistDir, private: true, stop, exitInfo, died: died.signal, outputTail: () => [...tail] };
 }
 
 /** Attaches to a running server (`--url`, `--token`). Vars are what the caller says they are. */
 export async function attachServer(url: string, token: string, vars: Record<string, string> = {}): Promise<Server> {
   const origin = assertLoopback(url);
   await waitForHealthy(origin, 10_000);
-  return { url: origin, port: Number(new URL(origin).port || 80), token, vars: { ...DEFAULT_VARS, ...vars }, pgid: null, persistDir: null, private: false, stop: async () => {}, exitInfo: { exited: false }, outputTail: () => [] };
+  return { url: origin, port: Number(new URL(origin).port || 80), token, vars: { ...DEFAULT_VARS, ...vars }, pgid: null, persistDir: null, private: false, stop: async () => {}, exitInfo: { exited: false }, died: new AbortController().signal, outputTail: () => [] };
 }

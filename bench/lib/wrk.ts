@@ -108,10 +108,13 @@ export interface WrkRun {
    * prints its results. wrk's own -d is then only a safety limit: durationS + graceS.
    */
   cleanStop?: { graceS: number };
+  /** Ends wrk at once (e.g. when the server under test exits) and fails the run. */
+  signal?: AbortSignal;
 }
 
 /** Runs one load. */
-export async function runWrk({ url, path = "/", scenario, data, durationS, threads = 1, connections = 16, timeoutS = 10, cleanStop }: WrkRun): Promise<WrkResult> {
+export async function runWrk({ url, path = "/", scenario, data, durationS, threads = 1, connections = 16, timeoutS = 10, cleanStop, signal }: WrkRun): Promise<WrkResult> {
+  signal?.throwIfAborted();
   const dir = mkdtempSync(join(tmpdir(), "edgeplane-wrk-"));
   const script = join(dir, `${scenario}.lua`);
   writeFileSync(script, [`local DATA = ${toLua(data)}`, readFileSync(join(LUA_DIR, "common.lua"), "utf8"), readFileSync(join(LUA_DIR, `${scenario}.lua`), "utf8")].join("\n"));
@@ -134,8 +137,16 @@ export async function runWrk({ url, path = "/", scenario, data, durationS, threa
         if (done >= threads && child.exitCode === null) child.kill("SIGINT");
       });
       child.stderr.on("data", (d) => (err += d));
+      const abort = () => {
+        child.kill("SIGKILL");
+        reject(signal?.reason ?? new Error("aborted"));
+      };
+      signal?.addEventListener("abort", abort, { once: true });
       child.on("error", reject);
-      child.on("exit", (c) => resolve({ code: c, stdout: out, stderr: err }));
+      child.on("exit", (c) => {
+        signal?.removeEventListener("abort", abort);
+        resolve({ code: c, stdout: out, stderr: err });
+      });
     });
     const line = stdout.split("\n").find((l) => l.startsWith("BENCH_JSON "));
     if (code !== 0 || !line) throw new Error(`wrk failed (exit ${code}): ${stderr || stdout.slice(0, 2000)}`);
