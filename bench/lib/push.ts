@@ -76,11 +76,17 @@ export class SseClient {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  /** The first refetchEvaluation event that arrived after `t0`, waiting up to `timeoutMs`. */
+  /**
+   * The first refetchEvaluation event that arrived after `t0` and announces something new (an etag
+   * other than the last one announced before `t0`, so a late repeat of the previous change does not
+   * count), waiting up to `timeoutMs`.
+   */
   async refetchAfter(t0: number, timeoutMs: number): Promise<StreamEvent | null> {
     const deadline = performance.now() + timeoutMs;
+    const before = this.events.filter((x) => x.at <= t0 && isRefetch(x.data)).at(-1);
+    const oldTag = before ? etagOf(before.data) : null;
     for (;;) {
-      const e = this.events.find((x) => x.at > t0 && isRefetch(x.data));
+      const e = this.events.find((x) => x.at > t0 && isRefetch(x.data) && (oldTag === null || etagOf(x.data) !== oldTag));
       if (e) return e;
       const left = deadline - performance.now();
       if (left <= 0 || this.error) return null;
@@ -90,6 +96,15 @@ export class SseClient {
 
   close(): void {
     this.abort.abort();
+  }
+}
+
+function etagOf(data: string): string | null {
+  try {
+    const tag = JSON.parse(data)?.etag;
+    return typeof tag === "string" ? tag : null;
+  } catch {
+    return null;
   }
 }
 
