@@ -16,12 +16,13 @@ import { validateValues } from "../lib/config/json-schema";
 import { releaseKey, versionKey } from "../lib/config/kv-keys";
 import type { NormalizedPlan } from "../lib/config/plan";
 import type { ReleaseState } from "../lib/config/release";
+import { wasReleased } from "../lib/config/released";
 import { releaseView, rolloutView } from "../lib/config/rollout-view";
 import {
   type ControlAction,
   type NamespaceInfo,
   type Outcome,
-  type ReportInput,
+  type ReportBatch,
   type RolloutDetail,
   type RolloutState,
   type VersionBlob,
@@ -381,6 +382,9 @@ export class RolloutCoordinator extends DurableObject<Env> {
       this.requireNs(ns);
       if (!this.versionRow(toVersion)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${toVersion}`, { namespace: ns, version: toVersion });
       const previous = this.stable();
+      if (toVersion !== previous && !wasReleased(this.sql, toVersion)) {
+        fail(409, "version_never_released", `Version ${toVersion} has never been released; start a rollout (with its approvals) instead`, { version: toVersion, stable: previous });
+      }
       const ro = this.activeRollout();
       if (ro) {
         this.endRollout(ro, "rolled_back", `emergency rollback to ${toVersion}: ${reason}`);
@@ -506,52 +510,53 @@ export class RolloutCoordinator extends DurableObject<Env> {
     return this.rolloutDetail(ns, this.rolloutById(id)!);
   }
 
-  /** Health reports from clients: counted per (rollout, stage, version, region) and per client. */
-  private async doReport(ns: string, region: string, reports: ReportInput[]): Promise<{ accepted: number; ignored: number; rolled_back: boolean }> {
+  /**
+   * Health reports from clients, aggregated at the edge: counted per (rollout, stage, version, region)
+   * and per client. `accepted`/`ignored` count reports; versions that do not exist are ignored.
+   */
+  private async doReport(ns: string, region: string, batch: ReportBatch): Promise<{ accepted: number; ignored: number; rolled_back: boolean; latest_version: number }> {
     // Reports are hot and usually change no release state: commit without the outbox round trip
     // unless the health gate fired.
-    const { fired: rolledBack, accepted } = this.ctx.storage.transactionSync(() => {
+    const { fired: rolledBack, accepted, ignored, latest } = this.ctx.storage.transactionSync(() => {
       let fired = false;
       this.requireNs(ns);
       const now = Date.now();
       const ro = this.activeRollout();
       const counting = ro && (ro.state === "running" || ro.state === "paused");
-      const groups = new Map<number, { ok: number; error: number }>();
       // Only versions that exist are counted, so made-up version numbers cannot grow the tables.
       const latest = this.latestVersion();
       let accepted = 0;
-      for (const r of reports) {
-        if (r.version > latest) continue;
-        accepted++;
+      let ignored = 0;
+      for (const c of batch.clients) {
+        if (c.version > latest) continue;
         this.sql.exec(
           "INSERT INTO clients (client_id, version, region, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT(client_id) DO UPDATE SET version = excluded.version, region = excluded.region, seen_at = excluded.seen_at",
-          r.client_id, r.version, region, now,
+          c.client_id, c.version, region, now,
         );
-        if (counting) {
-          const g = groups.get(r.version) ?? { ok: 0, error: 0 };
-          if (r.status === "ok") g.ok++;
-          else g.error++;
-          groups.set(r.version, g);
-        }
       }
-      if (counting && ro) {
-        for (const [version, g] of groups) {
+      for (const g of batch.counts) {
+        if (g.version > latest) {
+          ignored += g.ok + g.error;
+          continue;
+        }
+        accepted += g.ok + g.error;
+        if (counting && ro) {
           this.sql.exec(
             `INSERT INTO health (rollout_id, stage_index, version, region, ok, error) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT(rollout_id, stage_index, version, region) DO UPDATE SET ok = ok + excluded.ok, error = error + excluded.error`,
-            ro.id, ro.stage_index, version, region, g.ok, g.error,
+            ro.id, ro.stage_index, g.version, region, g.ok, g.error,
           );
         }
-        if (ro.state === "running") fired = this.checkHealth(ns, ro, now);
       }
+      if (counting && ro && ro.state === "running") fired = this.checkHealth(ns, ro, now);
       if (++this.reportCalls % 50 === 1) this.pruneClients(now);
-      return { fired, accepted };
+      return { fired, accepted, ignored, latest };
     });
     if (rolledBack) {
       await this.ctx.storage.setAlarm(Date.now() + OUTBOX_SAFETY_MS);
       await this.drainQuietly();
     }
-    return { accepted, ignored: reports.length - accepted, rolled_back: rolledBack };
+    return { accepted, ignored, rolled_back: rolledBack, latest_version: latest };
   }
 
   private pruneClients(now: number): void {

@@ -1,7 +1,7 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, tokenFor } from "./helpers";
-import { createNamespace, publish, read, release, rollout, runAlarmsUntil, sleep, startRollout, stubFor, uniqueNs } from "./config-helpers";
+import { createNamespace, eventually, publish, read, release, rollout, runAlarmsUntil, sleep, startRollout, stubFor, uniqueNs } from "./config-helpers";
 
 const ALL = ["na", "sa", "eu", "af", "as", "oc", "an"];
 
@@ -260,6 +260,7 @@ describe("rollbacks", () => {
     const few = await send(Array.from({ length: 9 }, (_, i) => ({ client_id: `c${i}`, version: 2, status: "error", error: "boom" })));
     expect(few.body).toEqual({ accepted: 9 });
     await runDurableObjectAlarm(stubFor(ns));
+    await eventually(async () => JSON.stringify((await rollout(ns, id)).clients.eu) === JSON.stringify({ "1": 20, "2": 9 }));
     const mid = await rollout(ns, id);
     expect(mid.state).toBe("running");
     expect(mid.stages[0].health).toEqual(
@@ -271,8 +272,8 @@ describe("rollbacks", () => {
     expect(mid.clients.eu).toEqual({ "1": 20, "2": 9 });
     // The tenth candidate report makes 9/10 errors > 20%.
     expect((await api("POST", `/v1/configs/${ns}/reports`, { token: reader, headers: { "x-region": "eu" }, body: { client_id: "c9", version: 2, status: "ok" } })).status).toBe(202);
+    await eventually(async () => (await rollout(ns, id)).state === "rolled_back");
     const after = await rollout(ns, id);
-    expect(after.state).toBe("rolled_back");
     expect(after.end_reason).toContain("automatic rollback");
     const rel = await release(ns);
     expect(rel.stable).toBe(1);
