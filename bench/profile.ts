@@ -8,7 +8,8 @@ import { Command } from "commander";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../scripts/wrangler-dev.ts";
-import { createToken } from "./lib/fixture.ts";
+import { createToken, regionsOf } from "./lib/fixture.ts";
+import { DEFAULT_WORKLOAD, realisticScenario, runData } from "./lib/realistic.ts";
 import { startServer } from "./lib/server.ts";
 import { runWrk } from "./lib/wrk.ts";
 
@@ -20,6 +21,7 @@ interface ProfileOptions {
   inspector: number;
   top: number;
   out: string;
+  workload: string;
 }
 
 interface CallFrame {
@@ -45,6 +47,7 @@ const opts = new Command()
   .option("--connections <n>", "wrk connections", Number, 16)
   .option("--inspector <port>", "wrangler dev's inspector port", Number, 9229)
   .option("--top <n>", "rows per table", Number, 30)
+  .option("--workload <name>", "realistic (the bench's default click workload) or best-case", "realistic")
   .option("--out <file>", "where to write the profile", join(ROOT, "bench", "results", "clicks.cpuprofile"))
   .parse()
   .opts<ProfileOptions>();
@@ -109,15 +112,18 @@ process.env.X_LOCAL_OBSERVABILITY ??= "false";
 const server = await startServer({}, { log });
 try {
   const token = await createToken(server, "publisher", ["*"]);
+  const realistic = realisticScenario(opts.batch, "profile", { ...DEFAULT_WORKLOAD, regions: regionsOf(server) }, token);
   const load = (durationS: number, runId: string) =>
-    runWrk({
-      url: server.url,
-      path: "/v1/clicks",
-      scenario: "clicks",
-      data: { path: "/v1/clicks", batch: opts.batch, run_id: runId, campaign: "profile", ads: 20, regions: ["eu", "na"], token },
-      durationS,
-      connections: opts.connections,
-    });
+    opts.workload === "best-case"
+      ? runWrk({
+          url: server.url,
+          path: "/v1/clicks",
+          scenario: "clicks",
+          data: { path: "/v1/clicks", batch: opts.batch, run_id: runId, campaign: "profile", ads: 20, regions: ["eu", "na"], token },
+          durationS,
+          connections: opts.connections,
+        })
+      : runWrk({ url: server.url, path: "/v1/clicks", scenario: "realistic", data: runData(realistic, runId, durationS, []), durationS, connections: opts.connections, cleanStop: { graceS: 20 }, signal: server.died });
   const runId = Date.now().toString(36);
   if (opts.warmup > 0) {
     log(`warm-up: ${opts.warmup}s of batch-${opts.batch} load`);
