@@ -57,8 +57,6 @@ export class RolloutCoordinator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly outbox: Outbox;
   private reportCalls = 0;
-  /** Test hook (reachable only through runInDurableObject): fail the next N KV / D1 writes. */
-  readonly faults = { kv: 0, d1: 0 };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -707,20 +705,12 @@ export class RolloutCoordinator extends DurableObject<Env> {
       putRelease: () => this.kvPut(releaseKey(ns), JSON.stringify(this.releaseState(ns))),
       upsertReadModel: () => this.upsertReadModel(),
       appendAudit: async (entry) => {
-        if (this.faults.d1 > 0) {
-          this.faults.d1--;
-          throw new Error("injected D1 failure");
-        }
         await appendAudit(this.env.DB, entry);
       },
     };
   }
 
   private async kvPut(key: string, value: string): Promise<void> {
-    if (this.faults.kv > 0) {
-      this.faults.kv--;
-      throw new Error("injected KV failure");
-    }
     await this.env.CONFIG_KV.put(key, value);
   }
 
