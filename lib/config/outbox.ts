@@ -1,4 +1,4 @@
-import type { AuditInput } from "./audit-store";
+import type { AuditInput } from "../audit-store";
 
 /**
  * The RolloutCoordinator's transactional outbox (table `outbox` in its SQLite). Rows are inserted in
