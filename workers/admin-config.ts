@@ -9,6 +9,17 @@ import { checkSchema, validateValues, ValidationTooComplex } from "../lib/config
 import { canonicalJson, sha256Hex } from "../lib/canonical-json";
 import { validatePlan } from "../lib/config/plan";
 import type { ControlAction } from "../lib/config/types";
+import {
+  CreateVersion,
+  NamespaceListQuery as ListQuery,
+  PutNamespace,
+  Rollback,
+  ROLLOUT_ACTIONS as ACTIONS,
+  RolloutListQuery,
+  StartRollout,
+  ValidateValues,
+  VersionListQuery as VersionsQuery,
+} from "../lib/api/admin-config";
 import { assertRole, assertScope, requireAuth } from "./lib/auth";
 import { parseWith, readJson } from "./lib/body";
 import { newSubApp } from "./lib/app-factory";
@@ -25,7 +36,6 @@ const VERSION_BODY_LIMIT = 300 * 1024;
 const SCHEMA_BODY_LIMIT = 256 * 1024;
 
 const PositiveInt = z.coerce.number().int().min(1).max(2 ** 31);
-const JsonObject = z.custom<Record<string, unknown>>((v) => typeof v === "object" && v !== null && !Array.isArray(v), "must be a JSON object");
 
 function nsOf(c: AppContext): { ns: string; stub: ReturnType<typeof coordinator> } {
   const ns = c.req.param("ns") ?? "";
@@ -47,12 +57,6 @@ function assertValuesSize(values: Record<string, unknown>): void {
 
 // ------------------------------------------------------------------ namespaces
 
-const PutNamespace = z.object({
-  schema: z.custom<unknown>((v) => v !== undefined, "schema is required"),
-  description: z.string().max(2000).optional(),
-  approvals_required: z.union([z.literal(0), z.literal(1)]).optional(),
-});
-
 adminConfigApp.put("/namespaces/:ns", requireAuth("namespace.write"), async (c) => {
   const { ns, stub } = nsOf(c);
   const body = await readJson(c, PutNamespace, SCHEMA_BODY_LIMIT);
@@ -60,11 +64,6 @@ adminConfigApp.put("/namespaces/:ns", requireAuth("namespace.write"), async (c) 
   if (issues.length > 0) throw unprocessable("invalid_schema", "schema is not a usable JSON Schema (2020-12)", issues);
   const r = await stub.putNamespace(ns, { schema: body.schema, description: body.description, approvals_required: body.approvals_required }, c.get("principal").actor);
   return c.json(r.namespace, r.created ? 201 : 200);
-});
-
-const ListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.string().regex(NAMESPACE_RE).optional(),
 });
 
 adminConfigApp.get("/namespaces", requireAuth("admin.read"), async (c) => {
@@ -102,7 +101,6 @@ adminConfigApp.get("/namespaces/:ns", requireAuth("admin.read"), async (c) => {
 
 // ------------------------------------------------------------------ versions
 
-const CreateVersion = z.object({ values: JsonObject, message: z.string().max(1000).default("") });
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 
 /**
@@ -146,15 +144,10 @@ adminConfigApp.post("/namespaces/:ns/versions", requireAuth("config.publish"), a
 
 adminConfigApp.post("/namespaces/:ns/validate", requireAuth("config.publish"), async (c) => {
   const { ns, stub } = nsOf(c);
-  const body = await readJson(c, z.object({ values: JsonObject }), VERSION_BODY_LIMIT);
+  const body = await readJson(c, ValidateValues, VERSION_BODY_LIMIT);
   assertValuesSize(body.values);
   await validateAtEdge(stub, ns, body.values);
   return c.json({ valid: true });
-});
-
-const VersionsQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().regex(/^[0-9]{1,10}$/, "cursor must come from next_cursor").optional(),
 });
 
 adminConfigApp.get("/namespaces/:ns/versions", requireAuth("admin.read"), async (c) => {
@@ -178,8 +171,6 @@ adminConfigApp.get("/namespaces/:ns/versions/:v/diff", requireAuth("admin.read")
 
 // ------------------------------------------------------------------ rollouts and release
 
-const StartRollout = z.object({ version: z.number().int().min(1), plan: z.unknown().optional() });
-
 adminConfigApp.post("/namespaces/:ns/rollouts", requireAuth("config.publish"), async (c) => {
   const { ns, stub } = nsOf(c);
   const body = await readJson(c, StartRollout);
@@ -192,7 +183,7 @@ adminConfigApp.post("/namespaces/:ns/rollouts", requireAuth("config.publish"), a
 
 adminConfigApp.get("/namespaces/:ns/rollouts", requireAuth("admin.read"), async (c) => {
   const { ns, stub } = nsOf(c);
-  const q = parseWith(z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) }), c.req.query(), "invalid_query", "Invalid query");
+  const q = parseWith(RolloutListQuery, c.req.query(), "invalid_query", "Invalid query");
   return c.json({ rollouts: await stub.listRollouts(ns, q.limit) });
 });
 
@@ -201,8 +192,6 @@ adminConfigApp.get("/namespaces/:ns/rollouts/:id", requireAuth("admin.read"), as
   return c.json(await stub.getRollout(ns, c.req.param("id")));
 });
 
-const ACTIONS = ["pause", "resume", "promote", "approve", "abort"] as const;
-
 adminConfigApp.post("/namespaces/:ns/rollouts/:id/:action", requireAuth("rollout.control"), async (c) => {
   const action = c.req.param("action") as string;
   if (!(ACTIONS as readonly string[]).includes(action)) throw new ApiError(404, "not_found", `Unknown rollout action '${action}'`, { actions: ACTIONS });
@@ -210,8 +199,6 @@ adminConfigApp.post("/namespaces/:ns/rollouts/:id/:action", requireAuth("rollout
   const { ns, stub } = nsOf(c);
   return c.json(await stub.control(ns, action as ControlAction, c.req.param("id"), c.get("principal").actor));
 });
-
-const Rollback = z.object({ to_version: z.number().int().min(1), reason: z.string().trim().min(1).max(1000) });
 
 adminConfigApp.post("/namespaces/:ns/rollback", requireAuth("rollout.control"), async (c) => {
   const { ns, stub } = nsOf(c);

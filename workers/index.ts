@@ -9,6 +9,7 @@ import { metricsApp } from "./metrics";
 import { dashboardApp } from "./dashboard";
 import { clickLinksApp } from "./click-links";
 import { drainUnread } from "./lib/body";
+import { openapiApp } from "./openapi";
 
 export { RolloutCoordinator } from "../durable-objects/RolloutCoordinator";
 export { ClickShard } from "../durable-objects/ClickShard";
@@ -49,6 +50,7 @@ app.route("/", clicksApp);
 app.route("/api/v1/clicks", metricsApp);
 app.route("/", clickLinksApp);
 app.route("/", dashboardApp);
+app.route("/", openapiApp);
 
 app.onError(renderError);
 installFallbacks(app);
