@@ -103,13 +103,13 @@ adminConfigApp.get("/namespaces/:ns", requireAuth("admin.read"), async (c) => {
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 
+const MAX_ISSUES = 100;
+
 /**
  * Validates values against the namespace's schema here, in the Worker, not in the namespace's
  * single-writer coordinator: a slow validation then holds up only its own request (and it is bounded
  * by SCHEMA_LIMITS). Returns the hash of the schema used, which the coordinator re-checks on commit.
  */
-const MAX_ISSUES = 100;
-
 async function validateAtEdge(stub: ReturnType<typeof coordinator>, ns: string, values: Record<string, unknown>): Promise<string> {
   const { schema } = await stub.getNamespace(ns);
   let issues: ReturnType<typeof validateValues>;
