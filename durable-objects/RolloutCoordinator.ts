@@ -12,7 +12,8 @@ import {
   type RolloutRow,
   type VersionRow,
 } from "../lib/config/coordinator-schema";
-import { judgeHealth } from "../lib/config/health";
+import type { HealthVerdict } from "../lib/config/health";
+import { gate, nextStep, pauseClock, refuseControl, resumeClock, stageEntry } from "../lib/config/rollout-machine";
 import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
 import { validateValues } from "../lib/config/json-schema";
 import { releaseKey, versionKey } from "../lib/config/kv-keys";
@@ -443,19 +444,10 @@ export class RolloutCoordinator extends DurableObject<Env> {
       const ro = this.rolloutById(id);
       if (!ro) fail(404, "rollout_not_found", `Namespace '${ns}' has no rollout '${id}'`, { namespace: ns, rollout_id: id });
       const now = Date.now();
-      const allowed: Record<ControlAction, RolloutState[]> = {
-        approve: ["pending_approval"],
-        pause: ["running"],
-        resume: ["paused"],
-        promote: ["running"],
-        abort: ["pending_approval", "running", "paused"],
-      };
-      if (!allowed[action].includes(ro.state)) {
-        fail(409, "invalid_state", `Cannot ${action} a rollout that is ${ro.state}`, { state: ro.state, action, allowed_from: allowed[action] });
-      }
+      const refusal = refuseControl(action, ro, actor);
+      if (refusal) fail(refusal.status, refusal.code, refusal.message, refusal.details);
       switch (action) {
         case "approve": {
-          if (ro.started_by === actor) fail(403, "self_approval", "A rollout must be approved by someone other than the person who started it", { started_by: ro.started_by });
           this.sql.exec("UPDATE rollouts SET state = 'running', approved_by = ?, updated_at = ? WHERE id = ?", actor, iso(now), id);
           this.audit(ns, actor, "rollout.approved", { version: ro.version, rolloutId: id, details: { started_by: ro.started_by } });
           this.enterStage(this.rolloutById(id)!, 0, now);
@@ -463,14 +455,14 @@ export class RolloutCoordinator extends DurableObject<Env> {
           break;
         }
         case "pause": {
-          const remaining = Math.max(0, (ro.next_advance_at ?? now) - now);
+          const remaining = pauseClock(ro, now).paused_remaining_ms;
           this.sql.exec("UPDATE rollouts SET state = 'paused', paused_remaining_ms = ?, next_advance_at = NULL, updated_at = ? WHERE id = ?", remaining, iso(now), id);
           this.audit(ns, actor, "rollout.paused", { version: ro.version, rolloutId: id, details: { stage_index: ro.stage_index, remaining_bake_seconds: remaining / 1000 } });
           this.outbox.enqueue("d1_namespace", null);
           break;
         }
         case "resume": {
-          const next = now + (ro.paused_remaining_ms ?? 0);
+          const next = resumeClock(ro, now).next_advance_at;
           this.sql.exec("UPDATE rollouts SET state = 'running', paused_remaining_ms = NULL, next_advance_at = ?, updated_at = ? WHERE id = ?", next, iso(now), id);
           this.audit(ns, actor, "rollout.resumed", { version: ro.version, rolloutId: id, details: { stage_index: ro.stage_index, next_advance_at: iso(next) } });
           this.advanceDue(ns, now);
@@ -562,8 +554,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   /** Sets candidate/percent for the stage's regions (earlier regions keep theirs). */
   private enterStage(ro: RolloutRow, index: number, now: number): void {
-    const plan = this.planOf(ro);
-    const stage = plan.stages[index];
+    const stage = stageEntry(this.planOf(ro), index, now);
     for (const region of stage.regions) {
       this.sql.exec(
         `INSERT INTO release_regions (region, candidate, percent, rollout_id) VALUES (?, ?, ?, ?)
@@ -575,7 +566,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
     history.push({ index, started_at: iso(now)! });
     this.sql.exec(
       "UPDATE rollouts SET stage_index = ?, stage_started_at = ?, next_advance_at = ?, stage_history = ?, updated_at = ? WHERE id = ?",
-      index, now, now + stage.bake_seconds * 1000, JSON.stringify(history), iso(now), ro.id,
+      index, now, stage.next_advance_at, JSON.stringify(history), iso(now), ro.id,
     );
     this.releaseChanged();
   }
@@ -589,18 +580,28 @@ export class RolloutCoordinator extends DurableObject<Env> {
     this.outbox.enqueue("d1_namespace", null);
   }
 
-  /** Auto-rollback when the candidate's error rate in the current stage breaches the plan's gate. */
-  private checkHealth(ns: string, ro: RolloutRow, now: number): boolean {
-    const rule = this.planOf(ro).auto_rollback;
-    if (!rule) return false;
+  /** The candidate's ok/error counts in the rollout's current stage. */
+  private candidateCounts(ro: RolloutRow): { ok: number; error: number } {
     const c = this.sql
       .exec<{ ok: number | null; error: number | null }>(
         "SELECT SUM(ok) AS ok, SUM(error) AS error FROM health WHERE rollout_id = ? AND stage_index = ? AND version = ?",
         ro.id, ro.stage_index, ro.version,
       )
       .one();
-    const verdict = judgeHealth(c.ok ?? 0, c.error ?? 0, rule);
+    return { ok: c.ok ?? 0, error: c.error ?? 0 };
+  }
+
+  /** Auto-rollback when the candidate's error rate in the current stage breaches the plan's gate. */
+  private checkHealth(ns: string, ro: RolloutRow, now: number): boolean {
+    const plan = this.planOf(ro);
+    const verdict = gate(plan, this.candidateCounts(ro));
     if (!verdict.breached) return false;
+    this.autoRollBack(ns, ro, plan, verdict, now);
+    return true;
+  }
+
+  private autoRollBack(ns: string, ro: RolloutRow, plan: NormalizedPlan, verdict: HealthVerdict, now: number): void {
+    const rule = plan.auto_rollback!;
     this.endRollout(ro, "rolled_back", `automatic rollback: error rate ${verdict.error_rate.toFixed(4)} > ${rule.max_error_rate}`);
     this.sql.exec("DELETE FROM release_regions");
     this.releaseChanged();
@@ -609,34 +610,40 @@ export class RolloutCoordinator extends DurableObject<Env> {
       rolloutId: ro.id,
       details: { stage_index: ro.stage_index, ...verdict, max_error_rate: rule.max_error_rate, min_samples: rule.min_samples, stable: this.stable(), at: iso(now) },
     });
-    return true;
   }
 
   /**
-   * Checks the running rollout's health gate, then advances it through every stage whose bake time
-   * is over (bake-0 stages chain at once). Runs in the alarm and after start/approve/resume/promote.
+   * Applies the state machine's next step to the running rollout until it has to wait: the health
+   * gate first, then every stage whose bake time is over (bake-0 stages chain at once). Runs in the
+   * alarm and after start/approve/resume/promote.
    */
   private advanceDue(ns: string, now: number): void {
     for (let guard = 0; guard < 100; guard++) {
       const ro = this.activeRollout();
-      if (!ro || ro.state !== "running") return;
-      if (this.checkHealth(ns, ro, now)) return;
-      if (ro.next_advance_at === null || ro.next_advance_at > now) return;
+      if (!ro) return;
       const plan = this.planOf(ro);
-      if (ro.stage_index + 1 < plan.stages.length) {
-        this.enterStage(ro, ro.stage_index + 1, now);
-        this.audit(ns, "system:rollout", "rollout.advanced", {
-          version: ro.version,
-          rolloutId: ro.id,
-          details: { from_stage: ro.stage_index, to_stage: ro.stage_index + 1, stage: plan.stages[ro.stage_index + 1] },
-        });
-      } else {
-        this.endRollout(ro, "completed", "all stages done");
-        this.sql.exec("DELETE FROM release_regions");
-        this.setMeta("stable", JSON.stringify(ro.version));
-        this.releaseChanged();
-        this.audit(ns, "system:rollout", "rollout.completed", { version: ro.version, rolloutId: ro.id, details: { from_version: ro.from_version, stages: plan.stages.length } });
-        return;
+      const step = nextStep(ro, plan, this.candidateCounts(ro), now);
+      switch (step.kind) {
+        case "wait":
+          return;
+        case "roll_back":
+          this.autoRollBack(ns, ro, plan, step.verdict, now);
+          return;
+        case "enter":
+          this.enterStage(ro, step.index, now);
+          this.audit(ns, "system:rollout", "rollout.advanced", {
+            version: ro.version,
+            rolloutId: ro.id,
+            details: { from_stage: ro.stage_index, to_stage: step.index, stage: plan.stages[step.index] },
+          });
+          break;
+        case "complete":
+          this.endRollout(ro, "completed", "all stages done");
+          this.sql.exec("DELETE FROM release_regions");
+          this.setMeta("stable", JSON.stringify(ro.version));
+          this.releaseChanged();
+          this.audit(ns, "system:rollout", "rollout.completed", { version: ro.version, rolloutId: ro.id, details: { from_version: ro.from_version, stages: plan.stages.length } });
+          return;
       }
     }
   }
