@@ -1,6 +1,4 @@
 import { DurableObject } from "cloudflare:workers";
-import { drizzle } from "drizzle-orm/d1";
-import { namespaces as namespacesTable } from "../db/schema";
 import { canonicalJson, contentHash, sha256Hex } from "../lib/canonical-json";
 import { ApiError, fromRpcError } from "../lib/errors";
 import {
@@ -14,9 +12,8 @@ import {
 } from "../lib/config/coordinator-schema";
 import type { HealthVerdict } from "../lib/config/health";
 import { gate, nextStep, pauseClock, refuseControl, resumeClock, stageEntry } from "../lib/config/rollout-machine";
-import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
+import { migrateSqlSchema } from "../lib/sql-migrations";
 import { validateValues } from "../lib/config/json-schema";
-import { releaseKey, versionKey } from "../lib/config/kv-keys";
 import type { NormalizedPlan } from "../lib/config/plan";
 import type { ReleaseState } from "../lib/config/release";
 import { releaseView, rolloutView } from "../lib/config/rollout-view";
@@ -31,13 +28,11 @@ import {
   type VersionDetail,
   type VersionSummary,
 } from "../lib/config/types";
-import { appendAudit } from "../lib/audit-store";
+import { CLIENT_RETENTION_MS, CoordinatorStore } from "./rollout/store";
+import { coordinatorSinks } from "./rollout/sinks";
 import { Outbox, type OutboxSinks } from "../lib/config/outbox";
 import { configuredRegions } from "../lib/regions";
 
-/** How long a client stays in the "clients seen" figures after its last report, and how many we keep. */
-const CLIENT_RETENTION_MS = 24 * 3600 * 1000;
-const MAX_CLIENTS = 100_000;
 /** Safety alarm armed with every change, so the outbox drains even if we crash before draining. */
 const OUTBOX_SAFETY_MS = 2_000;
 
@@ -57,12 +52,14 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 export class RolloutCoordinator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly outbox: Outbox;
+  private readonly store: CoordinatorStore;
   private reportCalls = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.outbox = new Outbox(this.sql);
+    this.store = new CoordinatorStore(this.sql);
     void ctx.blockConcurrencyWhile(async () => {
       ctx.storage.transactionSync(() => migrateSqlSchema(this.sql, COORDINATOR_MIGRATIONS));
     });
@@ -70,59 +67,18 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- small storage helpers
 
-  private getMeta(key: string): string | null {
-    const v = readMeta(this.sql, key);
-    return v === null ? null : String(v);
-  }
-
-  private setMeta(key: string, value: string): void {
-    writeMeta(this.sql, key, value);
-  }
-
-  private nsRow(): NamespaceRow | null {
-    return this.sql.exec<NamespaceRow>("SELECT * FROM namespace WHERE id = 1").toArray()[0] ?? null;
-  }
-
   /** The namespace row, or 404; also checks this object really is `ns`'s coordinator. */
   private requireNs(ns: string): NamespaceRow {
-    const row = this.nsRow();
+    const row = this.store.nsRow();
     if (!row) fail(404, "namespace_not_found", `Namespace '${ns}' does not exist`, { namespace: ns });
     if (row.name !== ns) fail(500, "coordinator_mismatch", "Request routed to the wrong coordinator");
     return row;
   }
 
-  private generation(): number {
-    return Number(this.getMeta("generation") ?? "0");
-  }
-
-  private stable(): number | null {
-    const s = this.getMeta("stable");
-    return s === null ? null : (JSON.parse(s) as number | null);
-  }
-
-  private latestVersion(): number {
-    return this.sql.exec<{ v: number | null }>("SELECT MAX(version) AS v FROM versions").one().v ?? 0;
-  }
-
-  private activeRollout(): RolloutRow | null {
-    return (
-      this.sql
-        .exec<RolloutRow>(
-          "SELECT * FROM rollouts WHERE state IN ('pending_approval','running','paused') ORDER BY seq DESC LIMIT 1",
-        )
-        .toArray()[0] ?? null
-    );
-  }
-
-  private rolloutById(id: string): RolloutRow | null {
-    return this.sql.exec<RolloutRow>("SELECT * FROM rollouts WHERE id = ?", id).toArray()[0] ?? null;
-  }
-
-
   /** Appends an audit entry to the outbox with an idempotent event id `ns:<name>:<local seq>`. */
   private audit(ns: string, actor: string, action: string, fields: { version?: number | null; rolloutId?: string | null; details?: unknown } = {}): void {
-    const seq = Number(this.getMeta("audit_seq") ?? "0") + 1;
-    this.setMeta("audit_seq", String(seq));
+    const seq = Number(this.store.getMeta("audit_seq") ?? "0") + 1;
+    this.store.setMeta("audit_seq", String(seq));
     this.outbox.enqueue("audit", {
       eventId: `ns:${ns}:${seq}`,
       ts: new Date().toISOString(),
@@ -137,15 +93,15 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   /** Records a release change: generation + 1, and the new state must reach KV and the read model. */
   private releaseChanged(): void {
-    this.setMeta("generation", String(this.generation() + 1));
-    this.setMeta("release_updated_at", new Date().toISOString());
+    this.store.setMeta("generation", String(this.store.generation() + 1));
+    this.store.setMeta("release_updated_at", new Date().toISOString());
     this.outbox.enqueue("kv_release", null);
     this.outbox.enqueue("d1_namespace", null);
   }
 
   private releaseState(ns: string): ReleaseState {
     const candidates = this.sql.exec<CandidateRow>("SELECT region, candidate, percent, rollout_id FROM release_regions").toArray();
-    return releaseView(ns, configuredRegions(this.env), this.stable(), this.generation(), candidates, this.getMeta("release_updated_at") ?? new Date(0).toISOString());
+    return releaseView(ns, configuredRegions(this.env), this.store.stable(), this.store.generation(), candidates, this.store.getMeta("release_updated_at") ?? new Date(0).toISOString());
   }
 
   private nsInfo(row: NamespaceRow): NamespaceInfo {
@@ -154,9 +110,9 @@ export class RolloutCoordinator extends DurableObject<Env> {
       schema: JSON.parse(row.schema) as unknown,
       description: row.description,
       approvals_required: row.approvals_required === 1 ? 1 : 0,
-      latest_version: this.latestVersion(),
-      active_rollout_id: this.activeRollout()?.id ?? null,
-      generation: this.generation(),
+      latest_version: this.store.latestVersion(),
+      active_rollout_id: this.store.activeRollout()?.id ?? null,
+      generation: this.store.generation(),
       created_at: row.created_at,
       updated_at: row.updated_at,
     };
@@ -237,7 +193,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   ): Promise<{ created: boolean; namespace: NamespaceInfo }> {
     const schemaHash = await contentHash(input.schema);
     const created = await this.commit(() => {
-      const existing = this.nsRow();
+      const existing = this.store.nsRow();
       if (existing && existing.name !== ns) fail(500, "coordinator_mismatch", "Request routed to the wrong coordinator");
       const now = new Date().toISOString();
       const schema = canonicalJson(input.schema);
@@ -307,7 +263,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
       }
       const issues = validateValues(JSON.parse(row.schema), input.values);
       if (issues.length > 0) fail(422, "validation_failed", `values do not match the namespace schema (${issues.length} error(s))`, issues);
-      const version = this.latestVersion() + 1;
+      const version = this.store.latestVersion() + 1;
       const now = new Date().toISOString();
       this.sql.exec(
         "INSERT INTO versions (version, hash, values_json, author, message, created_at, idem_key, idem_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -334,29 +290,18 @@ export class RolloutCoordinator extends DurableObject<Env> {
     return { versions: page, next_cursor: rows.length > opts.limit ? String(page[page.length - 1].version) : null };
   }
 
-  private versionRow(version: number): VersionRow | null {
-    return (
-      this.sql
-        .exec<VersionRow>(
-          "SELECT version, hash, author, message, created_at, values_json FROM versions WHERE version = ?",
-          version,
-        )
-        .toArray()[0] ?? null
-    );
-  }
-
   private async doGetVersion(ns: string, version: number): Promise<VersionDetail> {
     this.requireNs(ns);
-    const r = this.versionRow(version);
+    const r = this.store.versionRow(version);
     if (!r) fail(404, "version_not_found", `Namespace '${ns}' has no version ${version}`, { namespace: ns, version });
     return { namespace: ns, version: r.version, hash: r.hash, author: r.author, message: r.message, created_at: r.created_at, values: JSON.parse(r.values_json) };
   }
 
   /** The KV blob of a version, for the edge when KV does not have it (yet). Null when unknown. */
   private async doGetVersionBlob(ns: string, version: number): Promise<VersionBlob | null> {
-    const row = this.nsRow();
+    const row = this.store.nsRow();
     if (!row || row.name !== ns) return null;
-    const r = this.versionRow(version);
+    const r = this.store.versionRow(version);
     return r ? { namespace: ns, version: r.version, hash: r.hash, values: JSON.parse(r.values_json) } : null;
   }
 
@@ -371,15 +316,15 @@ export class RolloutCoordinator extends DurableObject<Env> {
   private async doRollback(ns: string, toVersion: number, reason: string, actor: string): Promise<ReleaseState> {
     await this.commit(() => {
       this.requireNs(ns);
-      if (!this.versionRow(toVersion)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${toVersion}`, { namespace: ns, version: toVersion });
-      const previous = this.stable();
-      const ro = this.activeRollout();
+      if (!this.store.versionRow(toVersion)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${toVersion}`, { namespace: ns, version: toVersion });
+      const previous = this.store.stable();
+      const ro = this.store.activeRollout();
       if (ro) {
         this.endRollout(ro, "rolled_back", `emergency rollback to ${toVersion}: ${reason}`);
         this.audit(ns, actor, "rollout.rolled_back", { version: ro.version, rolloutId: ro.id, details: { to_version: toVersion, reason, state_before: ro.state } });
       }
       this.sql.exec("DELETE FROM release_regions");
-      this.setMeta("stable", JSON.stringify(toVersion));
+      this.store.setMeta("stable", JSON.stringify(toVersion));
       this.releaseChanged();
       this.audit(ns, actor, "release.rolled_back", {
         version: toVersion,
@@ -396,10 +341,10 @@ export class RolloutCoordinator extends DurableObject<Env> {
     const id = "ro_" + crypto.randomUUID().replace(/-/g, "").slice(0, 20);
     await this.commit(() => {
       const row = this.requireNs(ns);
-      if (!this.versionRow(input.version)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${input.version}`, { namespace: ns, version: input.version });
-      const active = this.activeRollout();
+      if (!this.store.versionRow(input.version)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${input.version}`, { namespace: ns, version: input.version });
+      const active = this.store.activeRollout();
       if (active) fail(409, "rollout_in_progress", `Rollout ${active.id} is ${active.state}; finish, abort or roll it back first`, { rollout_id: active.id, state: active.state });
-      const stable = this.stable();
+      const stable = this.store.stable();
       if (stable === input.version) fail(409, "already_released", `Version ${input.version} is already the stable version everywhere`, { version: input.version });
       const seq = this.sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM rollouts").one().s ?? 0;
       const now = Date.now();
@@ -412,19 +357,19 @@ export class RolloutCoordinator extends DurableObject<Env> {
       );
       this.audit(ns, actor, "rollout.started", { version: input.version, rolloutId: id, details: { from_version: stable, state, plan: input.plan } });
       if (state === "running") {
-        this.enterStage(this.rolloutById(id)!, 0, now);
+        this.enterStage(this.store.rolloutById(id)!, 0, now);
         this.advanceDue(ns, now);
       } else {
         this.outbox.enqueue("d1_namespace", null);
       }
     });
     await this.scheduleAlarm();
-    return this.rolloutDetail(ns, this.rolloutById(id)!);
+    return this.rolloutDetail(ns, this.store.rolloutById(id)!);
   }
 
   private async doGetRollout(ns: string, id: string): Promise<RolloutDetail> {
     this.requireNs(ns);
-    const ro = id === "current" ? this.activeRollout() : this.rolloutById(id);
+    const ro = id === "current" ? this.store.activeRollout() : this.store.rolloutById(id);
     if (!ro) {
       if (id === "current") fail(404, "no_active_rollout", `Namespace '${ns}' has no active rollout`, { namespace: ns });
       fail(404, "rollout_not_found", `Namespace '${ns}' has no rollout '${id}'`, { namespace: ns, rollout_id: id });
@@ -441,7 +386,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   private async doControl(ns: string, action: ControlAction, id: string, actor: string): Promise<RolloutDetail> {
     await this.commit(() => {
       this.requireNs(ns);
-      const ro = this.rolloutById(id);
+      const ro = this.store.rolloutById(id);
       if (!ro) fail(404, "rollout_not_found", `Namespace '${ns}' has no rollout '${id}'`, { namespace: ns, rollout_id: id });
       const now = Date.now();
       const refusal = refuseControl(action, ro, actor);
@@ -450,7 +395,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
         case "approve": {
           this.sql.exec("UPDATE rollouts SET state = 'running', approved_by = ?, updated_at = ? WHERE id = ?", actor, iso(now), id);
           this.audit(ns, actor, "rollout.approved", { version: ro.version, rolloutId: id, details: { started_by: ro.started_by } });
-          this.enterStage(this.rolloutById(id)!, 0, now);
+          this.enterStage(this.store.rolloutById(id)!, 0, now);
           this.advanceDue(ns, now);
           break;
         }
@@ -486,7 +431,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
       }
     });
     await this.scheduleAlarm();
-    return this.rolloutDetail(ns, this.rolloutById(id)!);
+    return this.rolloutDetail(ns, this.store.rolloutById(id)!);
   }
 
   /**
@@ -500,10 +445,10 @@ export class RolloutCoordinator extends DurableObject<Env> {
       let fired = false;
       this.requireNs(ns);
       const now = Date.now();
-      const ro = this.activeRollout();
+      const ro = this.store.activeRollout();
       const counting = ro && (ro.state === "running" || ro.state === "paused");
       // Only versions that exist are counted, so made-up version numbers cannot grow the tables.
-      const latest = this.latestVersion();
+      const latest = this.store.latestVersion();
       let accepted = 0;
       let ignored = 0;
       for (const c of batch.clients) {
@@ -528,7 +473,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
         }
       }
       if (counting && ro && ro.state === "running") fired = this.checkHealth(ns, ro, now);
-      if (++this.reportCalls % 50 === 1) this.pruneClients(now);
+      if (++this.reportCalls % 50 === 1) this.store.pruneClients(now);
       return { fired, accepted, ignored, latest };
     });
     if (rolledBack) {
@@ -538,23 +483,11 @@ export class RolloutCoordinator extends DurableObject<Env> {
     return { accepted, ignored, rolled_back: rolledBack, latest_version: latest };
   }
 
-  private pruneClients(now: number): void {
-    this.sql.exec("DELETE FROM clients WHERE seen_at < ?", now - CLIENT_RETENTION_MS);
-    const n = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM clients").one().n;
-    if (n > MAX_CLIENTS) {
-      this.sql.exec("DELETE FROM clients WHERE client_id IN (SELECT client_id FROM clients ORDER BY seen_at LIMIT ?)", n - MAX_CLIENTS);
-    }
-  }
-
   // ---------------------------------------------------------------- rollout state machine (synchronous)
-
-  private planOf(ro: RolloutRow): NormalizedPlan {
-    return JSON.parse(ro.plan) as NormalizedPlan;
-  }
 
   /** Sets candidate/percent for the stage's regions (earlier regions keep theirs). */
   private enterStage(ro: RolloutRow, index: number, now: number): void {
-    const stage = stageEntry(this.planOf(ro), index, now);
+    const stage = stageEntry(this.store.planOf(ro), index, now);
     for (const region of stage.regions) {
       this.sql.exec(
         `INSERT INTO release_regions (region, candidate, percent, rollout_id) VALUES (?, ?, ?, ?)
@@ -580,21 +513,10 @@ export class RolloutCoordinator extends DurableObject<Env> {
     this.outbox.enqueue("d1_namespace", null);
   }
 
-  /** The candidate's ok/error counts in the rollout's current stage. */
-  private candidateCounts(ro: RolloutRow): { ok: number; error: number } {
-    const c = this.sql
-      .exec<{ ok: number | null; error: number | null }>(
-        "SELECT SUM(ok) AS ok, SUM(error) AS error FROM health WHERE rollout_id = ? AND stage_index = ? AND version = ?",
-        ro.id, ro.stage_index, ro.version,
-      )
-      .one();
-    return { ok: c.ok ?? 0, error: c.error ?? 0 };
-  }
-
   /** Auto-rollback when the candidate's error rate in the current stage breaches the plan's gate. */
   private checkHealth(ns: string, ro: RolloutRow, now: number): boolean {
-    const plan = this.planOf(ro);
-    const verdict = gate(plan, this.candidateCounts(ro));
+    const plan = this.store.planOf(ro);
+    const verdict = gate(plan, this.store.candidateCounts(ro));
     if (!verdict.breached) return false;
     this.autoRollBack(ns, ro, plan, verdict, now);
     return true;
@@ -608,7 +530,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
     this.audit(ns, "system:health-gate", "rollout.auto_rolled_back", {
       version: ro.version,
       rolloutId: ro.id,
-      details: { stage_index: ro.stage_index, ...verdict, max_error_rate: rule.max_error_rate, min_samples: rule.min_samples, stable: this.stable(), at: iso(now) },
+      details: { stage_index: ro.stage_index, ...verdict, max_error_rate: rule.max_error_rate, min_samples: rule.min_samples, stable: this.store.stable(), at: iso(now) },
     });
   }
 
@@ -619,10 +541,10 @@ export class RolloutCoordinator extends DurableObject<Env> {
    */
   private advanceDue(ns: string, now: number): void {
     for (let guard = 0; guard < 100; guard++) {
-      const ro = this.activeRollout();
+      const ro = this.store.activeRollout();
       if (!ro) return;
-      const plan = this.planOf(ro);
-      const step = nextStep(ro, plan, this.candidateCounts(ro), now);
+      const plan = this.store.planOf(ro);
+      const step = nextStep(ro, plan, this.store.candidateCounts(ro), now);
       switch (step.kind) {
         case "wait":
           return;
@@ -640,7 +562,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
         case "complete":
           this.endRollout(ro, "completed", "all stages done");
           this.sql.exec("DELETE FROM release_regions");
-          this.setMeta("stable", JSON.stringify(ro.version));
+          this.store.setMeta("stable", JSON.stringify(ro.version));
           this.releaseChanged();
           this.audit(ns, "system:rollout", "rollout.completed", { version: ro.version, rolloutId: ro.id, details: { from_version: ro.from_version, stages: plan.stages.length } });
           return;
@@ -667,7 +589,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   // ---------------------------------------------------------------- alarm and outbox
 
   override async alarm(): Promise<void> {
-    const row = this.nsRow();
+    const row = this.store.nsRow();
     if (row) {
       await this.drainQuietly();
       this.ctx.storage.transactionSync(() => this.advanceDue(row.name, Date.now()));
@@ -678,7 +600,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   /** Next alarm = the earliest of the running stage's advance time and the next outbox retry. */
   private async scheduleAlarm(): Promise<void> {
-    const ro = this.activeRollout();
+    const ro = this.store.activeRollout();
     const times: number[] = [];
     if (ro && ro.state === "running" && ro.next_advance_at !== null) times.push(ro.next_advance_at);
     const retry = this.outbox.nextAttemptAt();
@@ -692,7 +614,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   /** Delivers the outbox; failures stay queued for the alarm (the change itself is committed). */
   private async drainQuietly(): Promise<void> {
-    const row = this.nsRow();
+    const row = this.store.nsRow();
     if (row) {
       try {
         await this.outbox.drain(this.sinks(row.name));
@@ -704,37 +626,9 @@ export class RolloutCoordinator extends DurableObject<Env> {
   }
 
   private sinks(ns: string): OutboxSinks {
-    return {
-      putVersionBlob: async (version) => {
-        const blob = await this.doGetVersionBlob(ns, version);
-        if (blob) await this.kvPut(versionKey(ns, version), JSON.stringify(blob));
-      },
-      putRelease: () => this.kvPut(releaseKey(ns), JSON.stringify(this.releaseState(ns))),
-      upsertReadModel: () => this.upsertReadModel(),
-      appendAudit: async (entry) => {
-        await appendAudit(this.env.DB, entry);
-      },
-    };
-  }
-
-  private async kvPut(key: string, value: string): Promise<void> {
-    await this.env.CONFIG_KV.put(key, value);
-  }
-
-  private async upsertReadModel(): Promise<void> {
-    const row = this.nsRow();
-    if (!row) return;
-    const values = {
-      name: row.name,
-      description: row.description,
-      approvalsRequired: row.approvals_required,
-      latestVersion: this.latestVersion(),
-      activeRolloutId: this.activeRollout()?.id ?? null,
-      generation: this.generation(),
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    };
-    const { name: _n, createdAt: _c, ...update } = values;
-    await drizzle(this.env.DB).insert(namespacesTable).values(values).onConflictDoUpdate({ target: namespacesTable.name, set: update });
+    return coordinatorSinks(this.env, ns, this.store, {
+      releaseState: () => this.releaseState(ns),
+      versionBlob: (version) => this.doGetVersionBlob(ns, version),
+    });
   }
 }
