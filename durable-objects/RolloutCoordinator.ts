@@ -30,6 +30,7 @@ import {
 } from "../lib/config/types";
 import { CLIENT_RETENTION_MS, CoordinatorStore } from "./rollout/store";
 import { coordinatorSinks } from "./rollout/sinks";
+import { countReports } from "./rollout/reports";
 import { Outbox, type OutboxSinks } from "../lib/config/outbox";
 import { configuredRegions } from "../lib/regions";
 
@@ -447,31 +448,8 @@ export class RolloutCoordinator extends DurableObject<Env> {
       const now = Date.now();
       const ro = this.store.activeRollout();
       const counting = ro && (ro.state === "running" || ro.state === "paused");
-      // Only versions that exist are counted, so made-up version numbers cannot grow the tables.
       const latest = this.store.latestVersion();
-      let accepted = 0;
-      let ignored = 0;
-      for (const c of batch.clients) {
-        if (c.version > latest) continue;
-        this.sql.exec(
-          "INSERT INTO clients (client_id, version, region, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT(client_id) DO UPDATE SET version = excluded.version, region = excluded.region, seen_at = excluded.seen_at",
-          c.client_id, c.version, region, now,
-        );
-      }
-      for (const g of batch.counts) {
-        if (g.version > latest) {
-          ignored += g.ok + g.error;
-          continue;
-        }
-        accepted += g.ok + g.error;
-        if (counting && ro) {
-          this.sql.exec(
-            `INSERT INTO health (rollout_id, stage_index, version, region, ok, error) VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT(rollout_id, stage_index, version, region) DO UPDATE SET ok = ok + excluded.ok, error = error + excluded.error`,
-            ro.id, ro.stage_index, g.version, region, g.ok, g.error,
-          );
-        }
-      }
+      const { accepted, ignored } = countReports(this.sql, region, batch, latest, counting ? ro : null, now);
       if (counting && ro && ro.state === "running") fired = this.checkHealth(ns, ro, now);
       if (++this.reportCalls % 50 === 1) this.store.pruneClients(now);
       return { fired, accepted, ignored, latest };
