@@ -12,7 +12,8 @@ export const CreateToken = z.object({
     .array(z.string().refine((s) => s === "*" || NAMESPACE_RE.test(s), "must be '*' or a namespace name"))
     .min(1)
     .max(100)
-    .default(["*"]),
+    .optional()
+    .meta({ description: "defaults to the minting token's own scope" }),
 });
 export const TokenListQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 

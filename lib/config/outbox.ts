@@ -1,4 +1,4 @@
-import type { AuditInput } from "./audit-store";
+import type { AuditInput } from "../audit-store";
 
 /**
  * The RolloutCoordinator's transactional outbox (table `outbox` in its SQLite). Rows are inserted in
@@ -16,9 +16,13 @@ export interface OutboxSinks {
 }
 
 const MAX_BACKOFF_MS = 60_000;
+/** KV accepts about one write per second to the same key: release writes are spaced at least this far apart. */
+export const KV_KEY_WRITE_INTERVAL_MS = 1000;
 
 export class Outbox {
   private chain: Promise<void> = Promise.resolve();
+  /** When this object last wrote the release key (a restarted object may write once early: harmless). */
+  private lastReleasePutAt = 0;
 
   constructor(private readonly sql: SqlStorage) {}
 
@@ -47,14 +51,19 @@ export class Outbox {
     }
   }
 
+  /** Rows not delivered yet of `kind` that are due now (their backoff, if any, is over). */
+  private due(kind: OutboxKind, now: number): { id: number; payload: string }[] {
+    return this.sql
+      .exec<{ id: number; payload: string }>("SELECT id, payload FROM outbox WHERE kind = ? AND next_attempt_at <= ? ORDER BY id", kind, now)
+      .toArray();
+  }
+
   private async drainOnce(sinks: OutboxSinks): Promise<void> {
-    const rows = this.sql.exec<{ id: number; kind: OutboxKind; payload: string }>("SELECT id, kind, payload FROM outbox ORDER BY id").toArray();
-    if (rows.length === 0) return;
+    const now = Date.now();
     let firstError: unknown = null;
-    const of = (k: OutboxKind) => rows.filter((r) => r.kind === k);
 
     // 1. Version blobs first, so a release never names a version KV cannot serve.
-    for (const r of of("kv_version")) {
+    for (const r of this.due("kv_version", now)) {
       try {
         await sinks.putVersionBlob((JSON.parse(r.payload) as { version: number }).version);
         this.sql.exec("DELETE FROM outbox WHERE id = ?", r.id);
@@ -63,19 +72,31 @@ export class Outbox {
         firstError ??= e;
       }
     }
-    // 2. The release state: the current one (carrying its generation), written once for all rows.
-    const rel = of("kv_release");
-    if (rel.length > 0 && firstError === null) {
-      try {
-        await sinks.putRelease();
-        this.sql.exec("DELETE FROM outbox WHERE kind = 'kv_release' AND id <= ?", rel[rel.length - 1].id);
-      } catch (e) {
-        this.markFailed(rel.map((r) => r.id), e);
-        firstError ??= e;
+    // 2. The release state: the current one (carrying its generation), written once for all rows,
+    //    and at most once per KV_KEY_WRITE_INTERVAL_MS: a burst of changes becomes one write per second.
+    const rel = this.due("kv_release", now);
+    const blobRetry = this.sql.exec<{ t: number | null }>("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE kind = 'kv_version'").one().t;
+    if (rel.length > 0 && blobRetry !== null) {
+      // Wait for the blobs (retried with their backoff) rather than spin.
+      this.sql.exec("UPDATE outbox SET next_attempt_at = ? WHERE kind = 'kv_release' AND next_attempt_at < ?", blobRetry, blobRetry);
+    } else if (rel.length > 0) {
+      const earliest = this.lastReleasePutAt + KV_KEY_WRITE_INTERVAL_MS;
+      if (now < earliest) {
+        this.sql.exec("UPDATE outbox SET next_attempt_at = ? WHERE kind = 'kv_release' AND next_attempt_at < ?", earliest, earliest);
+      } else {
+        const upTo = rel[rel.length - 1].id;
+        try {
+          this.lastReleasePutAt = now;
+          await sinks.putRelease();
+          this.sql.exec("DELETE FROM outbox WHERE kind = 'kv_release' AND id <= ?", upTo);
+        } catch (e) {
+          this.markFailed(rel.map((r) => r.id), e);
+          firstError ??= e;
+        }
       }
     }
     // 3. The D1 read model used for listing namespaces.
-    const model = of("d1_namespace");
+    const model = this.due("d1_namespace", now);
     if (model.length > 0) {
       try {
         await sinks.upsertReadModel();
@@ -85,8 +106,11 @@ export class Outbox {
         firstError ??= e;
       }
     }
-    // 4. Audit entries in order (idempotent by event id); stop at the first failure to keep the order.
-    for (const r of of("audit")) {
+    // 4. Audit entries in order (idempotent by event id); stop at the first failure, or at the first
+    //    entry still backing off, to keep the order.
+    const audits = this.sql.exec<{ id: number; payload: string; next_attempt_at: number }>("SELECT id, payload, next_attempt_at FROM outbox WHERE kind = 'audit' ORDER BY id").toArray();
+    for (const r of audits) {
+      if (r.next_attempt_at > now) break;
       try {
         await sinks.appendAudit(JSON.parse(r.payload) as AuditInput);
         this.sql.exec("DELETE FROM outbox WHERE id = ?", r.id);

@@ -1,6 +1,7 @@
 /**
- * Versioned schema for a Durable Object's SQLite storage: `meta.schema_version` records how many of
- * the ordered migrations have run; the constructor runs the missing ones (inside blockConcurrencyWhile).
+ * Versioned schema for a Durable Object's SQLite storage — the one helper every object uses:
+ * `meta.schema_version` records how many of the ordered migrations have run; the constructor runs the
+ * missing ones (inside blockConcurrencyWhile). Migration i brings the schema to version i + 1.
  */
 export function migrateSqlSchema(sql: SqlStorage, migrations: readonly string[]): number {
   sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)");
