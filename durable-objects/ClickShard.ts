@@ -1,4 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
+import { cyrb53 } from "../lib/cyrb";
+import { claimRange, EpochCache, epochShardName, parseShardName } from "../lib/clicks/epochs";
+import { shardOfKey } from "../lib/clicks/hash";
+import { epochLoader } from "./ClickEpochs";
 import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../lib/clicks/flush-sql";
 import type { ShardBatch } from "../lib/clicks/forward";
 import { BITS_PER_KEY, KeyBloom, keyHalves } from "../lib/clicks/key-bloom";
@@ -21,6 +25,8 @@ const MIGRATIONS = [
    DROP TABLE dedup_recent;
    CREATE TABLE dedup_log (k INTEGER NOT NULL, exp INTEGER NOT NULL);
    DELETE FROM meta WHERE key = 'dedup_keys';`,
+  // v4: keys claimed here by shards of other epochs (resharding), with the claim's id.
+  `CREATE TABLE claims (k INTEGER PRIMARY KEY, cid INTEGER NOT NULL, exp INTEGER NOT NULL);`,
 ];
 
 /** Open (not yet frozen) cells and statistics carry flush_id 0. */
@@ -62,6 +68,9 @@ const UPSERT_STATS =
 /** The dedup key space is swept for expired keys in 256 slices of 2^56 keys, one slice per alarm. */
 export const SWEEP_SLICES = 256;
 const SWEEP_SLICE = "DELETE FROM dedup WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2";
+const SWEEP_CLAIMS = "DELETE FROM claims WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2";
+const CLAIMED_BY = "SELECT printf('0x%016x', k) FROM claims WHERE k IN (SELECT value FROM json_each(?)) AND cid = ?";
+const RECORD_CLAIMS = "INSERT INTO claims (k, cid, exp) SELECT value, ?, ? FROM json_each(?) WHERE true ON CONFLICT (k) DO NOTHING";
 /** Analytics Engine accepts at most 250 data points per invocation. */
 const AE_POINTS_PER_INVOCATION = 250;
 const MAX_RETRY_MS = 30_000;
@@ -106,17 +115,23 @@ export class ClickShard extends DurableObject<Env> {
   private mainKeys = 0;
   /** Every key of `dedup` (and some deleted ones): a key it does not hold is not a duplicate there. */
   private bloom = new KeyBloom(MIN_BLOOM_KEYS * BITS_PER_KEY);
+  /** True once `claims` may hold rows (resharding happened while this object lived). */
+  private holdsClaims = false;
+  /** The shard-count history (ClickEpochs), cached. */
+  private readonly epochs: EpochCache;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.settings = clickSettings(env);
     this.db = env.DB;
+    this.epochs = new EpochCache(epochLoader(env, true));
     void ctx.blockConcurrencyWhile(async () => {
       migrateSqlSchema(this.sql, MIGRATIONS);
       const name = readMeta(this.sql, "name");
       this.name = typeof name === "string" ? name : null;
       this.loadDedupState();
+      this.holdsClaims = this.hasRows("SELECT 1 FROM claims LIMIT 1");
       for (const r of this.sql.exec<{ source: string; last_forward: number }>("SELECT source, last_forward FROM sources")) {
         this.lastForward.set(r.source, r.last_forward);
       }
@@ -128,14 +143,27 @@ export class ClickShard extends DurableObject<Env> {
    * Counts a batch of events (RPC from a ClickBuffer, or from the edge in direct mode). Durable when
    * it returns. `forwardId` > 0 makes the call idempotent per `source`: a buffer that re-sends a forward
    * after a crash gets `replayed` and nothing is counted twice, not even as duplicates.
+   *
+   * While more than one shard epoch is live (CLICK_SHARDS changed less than a horizon ago), a key is
+   * counted only when its owners in every live epoch, claimed one epoch after another from the oldest,
+   * all grant it (see claimInEpochs).
    */
-  ingest(name: string, source: string, forwardId: number, batch: ShardBatch): ShardIngestResult {
+  async ingest(name: string, source: string, forwardId: number, batch: ShardBatch): Promise<ShardIngestResult> {
     const n = batch.cellOf.length;
-    if (forwardId > 0 && (this.lastForward.get(source) ?? 0) >= forwardId) return { accepted: n, duplicates: 0, replayed: true };
+    if (this.replayed(source, forwardId)) return { accepted: n, duplicates: 0, replayed: true };
+    const own = parseShardName(name);
+    const range = own ? claimRange(await this.epochs.get(Date.now(), own.epoch), own.epoch, Date.now(), this.settings.horizonMs) : [];
+    let granted: Set<string> | null = null;
+    if (range.length > 1) {
+      const cid = forwardId > 0 ? claimId(name, source, forwardId) : Math.floor(Math.random() * 2 ** 52);
+      granted = await this.claimInEpochs(name, cid, batch.keys, range);
+      if (this.replayed(source, forwardId)) return { accepted: n, duplicates: 0, replayed: true };
+    }
     const now = Date.now();
     const fresh = this.atomically(() => {
       if (this.name === null) writeMeta(this.sql, "name", name);
-      const fresh = this.count(batch, now);
+      const fresh = granted === null ? this.dedupOwn(batch.keys, now + this.settings.horizonMs, name, source, forwardId) : firstOccurrences(batch.keys, granted);
+      this.count(batch, fresh);
       if (forwardId > 0) {
         this.sql.exec(
           "INSERT INTO sources (source, last_forward) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET last_forward = excluded.last_forward",
@@ -143,13 +171,95 @@ export class ClickShard extends DurableObject<Env> {
           forwardId,
         );
       }
-      return fresh;
+      return fresh.length;
     });
     if (this.name === null) this.name = name;
     if (forwardId > 0) this.lastForward.set(source, forwardId);
     this.openSince ??= now;
     this.schedule(now + this.settings.flushIntervalMs);
     return { accepted: n, duplicates: n - fresh, replayed: false };
+  }
+
+  /**
+   * The steady-state dedup (one live epoch). A key this shard granted to this very forward's claim
+   * (claimed during a reshard, then the object crashed before counting, and the older epoch retired
+   * before the re-send) is still this forward's to count.
+   */
+  private dedupOwn(keysJson: string, exp: number, name: string, source: string, forwardId: number): number[] {
+    const fresh = this.dedup(keysJson, exp);
+    if (!this.holdsClaims || forwardId <= 0) return fresh;
+    const keys = splitKeys(keysJson);
+    const isFresh = new Set(fresh.map((i) => keys[i]));
+    const seen = [...new Set(keys.filter((k) => !isFresh.has(k)))];
+    if (seen.length === 0) return fresh;
+    const mine = new Set<string>();
+    for (const [k] of this.sql.exec(CLAIMED_BY, "[" + seen.join(",") + "]", claimId(name, source, forwardId)).raw()) mine.add(String(k));
+    if (mine.size === 0) return fresh;
+    for (const k of isFresh) mine.add(k);
+    return firstOccurrences(keysJson, mine);
+  }
+
+  private replayed(source: string, forwardId: number): boolean {
+    return forwardId > 0 && (this.lastForward.get(source) ?? 0) >= forwardId;
+  }
+
+  /**
+   * Resharding: claims the distinct keys of a batch at their owner in each epoch of `range`, oldest
+   * first, and returns the keys every owner granted. A key stops at the first owner that refuses it.
+   * Why this is exactly once: every live epoch's owner of a key is claimed before it is counted, two
+   * concurrent claimers' ranges always share an epoch (ranges differ only in the oldest or newest epoch,
+   * and an epoch is retired a horizon + margin after its successor started), and each owner grants a key
+   * to one claim id only; the claimer that reaches the end of its range counts it. Claims are idempotent
+   * per claim id (shard, source, forward id), so a forward re-sent after a crash gets the same answers.
+   */
+  private async claimInEpochs(name: string, cid: number, keysJson: string, range: readonly { epoch: number; shards: number }[]): Promise<Set<string>> {
+    let alive = [...new Set(splitKeys(keysJson))];
+    for (const ep of range) {
+      const byOwner = new Map<string, string[]>();
+      for (const k of alive) {
+        const owner = epochShardName(ep.epoch, shardOfKey(keyHalves(k)[1], ep.shards));
+        let list = byOwner.get(owner);
+        if (!list) byOwner.set(owner, (list = []));
+        list.push(k);
+      }
+      const answers = await Promise.all(
+        [...byOwner].map(([owner, keys]) =>
+          owner === name ? this.claim(owner, cid, "[" + keys.join(",") + "]") : this.env.CLICK_SHARD.get(this.env.CLICK_SHARD.idFromName(owner)).claim(owner, cid, "[" + keys.join(",") + "]"),
+        ),
+      );
+      alive = answers.flat();
+      if (alive.length === 0) break;
+    }
+    return new Set(alive);
+  }
+
+  /**
+   * Grants each key (`[0x…,…]`, distinct) to claim `cid` if this shard has not seen it, or saw it first
+   * from this same claim; records the granted ones. Returns the granted keys. RPC from other shards.
+   */
+  claim(name: string, cid: number, keysJson: string): string[] {
+    const keys = splitKeys(keysJson);
+    if (keys.length === 0) return [];
+    const now = Date.now();
+    const exp = now + this.settings.horizonMs;
+    const granted = this.atomically(() => {
+      if (this.name === null) writeMeta(this.sql, "name", name);
+      const fresh = this.dedup(keysJson, exp);
+      const out = fresh.map((i) => keys[i]);
+      if (out.length > 0) {
+        this.sql.exec(RECORD_CLAIMS, cid, exp, "[" + out.join(",") + "]");
+        this.holdsClaims = true;
+      }
+      if (out.length < keys.length) {
+        const isFresh = new Set(out);
+        const seen = keys.filter((k) => !isFresh.has(k));
+        for (const [k] of this.sql.exec(CLAIMED_BY, "[" + seen.join(",") + "]", cid).raw()) out.push(String(k));
+      }
+      return out;
+    });
+    if (this.name === null) this.name = name;
+    this.schedule(now + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
+    return granted;
   }
 
   /**
@@ -178,12 +288,11 @@ export class ClickShard extends DurableObject<Env> {
     for (const [hi, lo] of this.sql.exec(MAIN_KEY_HALVES).raw()) this.bloom.add(Number(hi), Number(lo));
   }
 
-  /** Dedups a batch and adds its new events to the open cells and statistics; returns how many were new. */
-  private count(batch: ShardBatch, now: number): number {
+  /** Adds the events at indexes `fresh` (new keys) to the open cells, and the batch to the statistics. */
+  private count(batch: ShardBatch, fresh: number[]): void {
     const n = batch.cellOf.length;
     const cellCounts = new Array<number>(batch.cells.length).fill(0);
     const freshPerMinute = new Array<number>(batch.minutes.length).fill(0);
-    const fresh = this.dedup(batch.keys, now + this.settings.horizonMs);
     for (const i of fresh) {
       cellCounts[batch.cellOf[i]]++;
       freshPerMinute[batch.minuteOf[i]]++;
@@ -212,7 +321,6 @@ export class ClickShard extends DurableObject<Env> {
       r[5] += future;
     }
     if (stats.size > 0) this.sql.exec(UPSERT_STATS, JSON.stringify([...stats.values()]));
-    return fresh.length;
   }
 
   /**
@@ -220,7 +328,7 @@ export class ClickShard extends DurableObject<Env> {
    * the indexes of their first occurrences. Runs inside ingest's transaction.
    */
   private dedup(keysJson: string, exp: number): number[] {
-    const keys = keysJson.length > 2 ? keysJson.slice(1, -1).split(",") : [];
+    const keys = splitKeys(keysJson);
     const candidates: number[] = [];
     const inBatch = new Set<string>();
     for (let i = 0; i < keys.length; i++) {
@@ -287,7 +395,7 @@ export class ClickShard extends DurableObject<Env> {
     if (retryAt !== null) this.schedule(retryAt);
     else if (this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) this.schedule(Date.now());
     else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.schedule((this.openSince ?? Date.now()) + this.settings.flushIntervalMs);
-    else if (this.hasRows("SELECT 1 FROM dedup UNION ALL SELECT 1 FROM dedup_log LIMIT 1")) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
+    else if (this.hasRows("SELECT 1 FROM dedup UNION ALL SELECT 1 FROM dedup_log UNION ALL SELECT 1 FROM claims LIMIT 1")) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
   }
 
   private schedule(at: number): void {
@@ -426,6 +534,7 @@ export class ClickShard extends DurableObject<Env> {
     const oldest = this.sql.exec<{ exp: number }>("SELECT exp FROM dedup_log ORDER BY rowid LIMIT 1").toArray()[0];
     if (oldest && oldest.exp < now) this.mergeLog();
     const swept = this.sql.exec(SWEEP_SLICE, slice - SWEEP_SLICES / 2, now).rowsWritten;
+    this.sql.exec(SWEEP_CLAIMS, slice - SWEEP_SLICES / 2, now);
     if (swept > 0) this.setMainKeys(Math.max(0, this.mainKeys - swept));
     return swept;
   }
@@ -434,4 +543,27 @@ export class ClickShard extends DurableObject<Env> {
     this.mainKeys = n;
     writeMeta(this.sql, "dedup_keys", n);
   }
+}
+
+/** The keys of a `[0x…,…]` list. */
+function splitKeys(keysJson: string): string[] {
+  return keysJson.length > 2 ? keysJson.slice(1, -1).split(",") : [];
+}
+
+/** Indexes of the first occurrence of each key in `granted`. */
+function firstOccurrences(keysJson: string, granted: Set<string>): number[] {
+  const out: number[] = [];
+  const taken = new Set<string>();
+  splitKeys(keysJson).forEach((k, i) => {
+    if (granted.has(k) && !taken.has(k)) {
+      taken.add(k);
+      out.push(i);
+    }
+  });
+  return out;
+}
+
+/** The id of one forward's claims: the same when the forward is re-sent. */
+export function claimId(name: string, source: string, forwardId: number): number {
+  return cyrb53(`${name}|${source}|${forwardId}`);
 }

@@ -12,6 +12,7 @@ import { clickLinksApp } from "./click-links";
 export { RolloutCoordinator } from "../durable-objects/RolloutCoordinator";
 export { ClickShard } from "../durable-objects/ClickShard";
 export { ClickBuffer } from "../durable-objects/ClickBuffer";
+export { ClickEpochs } from "../durable-objects/ClickEpochs";
 
 const app = new Hono<AppEnv>();
 

@@ -1,5 +1,6 @@
 import { planForward, toTuples } from "../../lib/clicks/forward";
-import { shardName } from "../../lib/clicks/hash";
+import { EpochCache, epochShardName } from "../../lib/clicks/epochs";
+import { epochLoader } from "../../durable-objects/ClickEpochs";
 import { clickSettings } from "../../lib/clicks/settings";
 import type { NormalizedClick, RejectionCounts } from "../../lib/clicks/types";
 
@@ -43,10 +44,12 @@ export async function ingestClicks(env: Env, clicks: NormalizedClick[], rejected
   const settings = clickSettings(env);
   const receivedAt = Date.now();
   if (settings.mode === "direct") {
-    const plan = planForward([{ receivedAt, clicks: toTuples(clicks), rejected }], settings.shards, Math.floor(Math.random() * settings.shards));
+    epochCache ??= new EpochCache(epochLoader(env, true));
+    const epoch = await epochCache.current(receivedAt);
+    const plan = planForward([{ receivedAt, clicks: toTuples(clicks), rejected }], epoch.shards, Math.floor(Math.random() * epoch.shards));
     const results = await Promise.all(
       [...plan].map(([s, batch]) => {
-        const name = shardName(s);
+        const name = epochShardName(epoch.epoch, s);
         return env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name)).ingest(name, "edge", 0, batch);
       }),
     );
@@ -58,6 +61,9 @@ export async function ingestClicks(env: Env, clicks: NormalizedClick[], rejected
   await stub.store(name, receivedAt, JSON.stringify(toTuples(clicks)), clicks.length, rejected);
   return {};
 }
+
+/** Direct mode only: this isolate's copy of the shard epochs. */
+let epochCache: EpochCache | null = null;
 
 const ids = new Map<string, DurableObjectId>();
 function bufferId(env: Env, name: string): DurableObjectId {
