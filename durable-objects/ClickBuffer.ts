@@ -50,6 +50,13 @@ export interface BufferState {
   pendingBatches: number;
   pendingClicks: number;
   frozenForward: number | null;
+  /** store() RPCs since the object started (requests-per-object checks). */
+  storeCalls: number;
+}
+
+/** What store() answers: `load` = its store RPCs per second (the edge spreads over more buffers above 250). */
+export interface StoreResult {
+  load: number;
 }
 
 /**
@@ -69,6 +76,11 @@ export class ClickBuffer extends DurableObject<Env> {
   private commit: Promise<void> | null = null;
   /** Clicks stored and not yet forwarded (all batches), for backpressure. */
   private pending = 0;
+  /** Store RPCs: in the current second, the second before, and since the object started. */
+  private loadSecond = 0;
+  private secondCalls = 0;
+  private lastSecondCalls = 0;
+  private storeCalls = 0;
   /** The shard-count history; this version's CLICK_SHARDS is proposed to the registry with each fetch. */
   private readonly epochs: EpochCache;
 
@@ -92,7 +104,8 @@ export class ClickBuffer extends DurableObject<Env> {
    * rejection counts. Durable when it returns. Concurrent calls are group-committed: the first one
    * waits one macrotask, every call that arrives meanwhile joins, and one transaction stores them all.
    */
-  async store(name: string, receivedAt: number, clicks: string, count: number, rejected: RejectionCounts): Promise<void> {
+  async store(name: string, receivedAt: number, clicks: string, count: number, rejected: RejectionCounts): Promise<StoreResult> {
+    const load = this.countStoreCall(Date.now());
     if (this.name === null) {
       this.name = name;
       writeMeta(this.sql, "name", name);
@@ -134,12 +147,26 @@ export class ClickBuffer extends DurableObject<Env> {
     });
     // The output gate holds this answer until the transaction above is durable.
     await this.commit;
+    return { load };
+  }
+
+  /** Counts a store RPC; returns the larger of this second's and the last second's counts so far. */
+  private countStoreCall(now: number): number {
+    const sec = Math.floor(now / 1000);
+    if (sec !== this.loadSecond) {
+      this.lastSecondCalls = sec === this.loadSecond + 1 ? this.secondCalls : 0;
+      this.loadSecond = sec;
+      this.secondCalls = 0;
+    }
+    this.secondCalls++;
+    this.storeCalls++;
+    return Math.max(this.secondCalls, this.lastSecondCalls);
   }
 
   state(): BufferState {
     const p = this.sql.exec<{ b: number; c: number | null }>("SELECT count(*) AS b, sum(n) AS c FROM batches").one();
     const f = this.sql.exec<{ forward_id: number }>("SELECT forward_id FROM forwards LIMIT 1").toArray()[0];
-    return { pendingBatches: Number(p.b), pendingClicks: Number(p.c ?? 0), frozenForward: f ? f.forward_id : null };
+    return { pendingBatches: Number(p.b), pendingClicks: Number(p.c ?? 0), frozenForward: f ? f.forward_id : null, storeCalls: this.storeCalls };
   }
 
   override async alarm(): Promise<void> {

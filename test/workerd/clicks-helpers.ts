@@ -10,7 +10,8 @@ export const SHARDS = clickSettings(env).shards;
 
 export const bufferStub = (name: string) => env.CLICK_BUFFER.get(env.CLICK_BUFFER.idFromName(name));
 export const shardStub = (i: number) => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(shardName(i)));
-export const allBuffers = () => clickBufferNames(env).map(bufferStub);
+/** Buffers of the first 4 slots per group (the edge grows past CLICK_BUFFERS only above 400 store RPCs/s per buffer). */
+export const allBuffers = () => clickBufferNames(env, 4).map(bufferStub);
 export const allShards = () => Array.from({ length: SHARDS }, (_, i) => shardStub(i));
 export const epochsStub = () => env.CLICK_EPOCHS.get(env.CLICK_EPOCHS.idFromName(EPOCHS_OBJECT));
 
