@@ -74,6 +74,8 @@ const RECORD_CLAIMS = "INSERT INTO claims (k, cid, exp) SELECT value, ?, ? FROM 
 /** Analytics Engine accepts at most 250 data points per invocation. */
 const AE_POINTS_PER_INVOCATION = 250;
 const MAX_RETRY_MS = 30_000;
+/** After an Analytics Engine write error, wait this long before the next attempt. */
+const AE_RETRY_MS = 5_000;
 /** While idle but holding dedup keys, wake up this often to sweep expired ones. */
 const IDLE_SWEEP_MS = 5_000;
 
@@ -108,6 +110,11 @@ export class ClickShard extends DurableObject<Env> {
   private readonly lastForward = new Map<string, number>();
   /** The scheduled alarm as this object last set it (null: none). */
   private alarmAt: number | null = null;
+  /**
+   * No alarm before this (epoch ms): a failed flush's backoff (or an Analytics Engine error's). Ingest
+   * must not pull the alarm forward over it, or every shard would hit a failing D1 at every interval.
+   */
+  private backoffUntil = 0;
   private openSince: number | null = null;
   /** Level 0 of the dedup set: the keys in `dedup_log`, as keyHex strings. */
   private readonly recentKeys = new Set<string>();
@@ -136,6 +143,8 @@ export class ClickShard extends DurableObject<Env> {
         this.lastForward.set(r.source, r.last_forward);
       }
       this.alarmAt = await ctx.storage.getAlarm();
+      // a restart in the middle of a backoff keeps it (the alarm was set to the retry time)
+      if (this.alarmAt !== null && this.hasRows("SELECT 1 FROM flushes WHERE attempts > 0")) this.backoffUntil = this.alarmAt;
     });
   }
 
@@ -389,7 +398,9 @@ export class ClickShard extends DurableObject<Env> {
       retryAt = Date.now() + Math.min(MAX_RETRY_MS, this.settings.flushIntervalMs * 2 ** Math.min(attempts, 10));
       console.error(`click shard ${this.name}: flush failed (attempt ${attempts}), retrying`, (err as Error)?.message ?? String(err));
     }
-    this.drainAnalytics();
+    this.backoffUntil = retryAt ?? 0;
+    const aeFailed = !this.drainAnalytics();
+    if (aeFailed) this.backoffUntil = Math.max(this.backoffUntil, Date.now() + AE_RETRY_MS);
     this.atomically(() => this.sweepSlice(now));
 
     if (retryAt !== null) this.schedule(retryAt);
@@ -399,6 +410,7 @@ export class ClickShard extends DurableObject<Env> {
   }
 
   private schedule(at: number): void {
+    at = Math.max(at, this.backoffUntil);
     if (this.alarmAt !== null && this.alarmAt <= at) return;
     this.alarmAt = at;
     void this.ctx.storage.setAlarm(at);
@@ -506,21 +518,27 @@ export class ClickShard extends DurableObject<Env> {
 
   /**
    * Writes up to 250 queued cells to Analytics Engine (one data point per cell and flush; the double is
-   * the click count). A crash between the write and the delete re-sends them: AE is at-least-once,
-   * D1 is the exact record.
+   * the click count). Each point is deleted from the outbox in the same synchronous run as its write, so
+   * an error part-way never re-sends the points before it; only a crash between write and delete can
+   * (AE is at-least-once, D1 is the exact record). Returns false when a write failed (the caller backs off).
    */
-  private drainAnalytics(): void {
+  private drainAnalytics(): boolean {
     const rows = this.sql
       .exec<{ id: number; c: string; a: string; r: string; n: number }>("SELECT id, c, a, r, n FROM ae_outbox ORDER BY id LIMIT ?", AE_POINTS_PER_INVOCATION)
       .toArray();
-    if (rows.length === 0) return;
+    let written = 0;
+    let ok = true;
     try {
-      for (const row of rows) this.env.CLICKS_AE.writeDataPoint({ blobs: [row.c, row.a, row.r], doubles: [row.n], indexes: [row.c] });
+      for (const row of rows) {
+        this.env.CLICKS_AE.writeDataPoint(analyticsPoint(row.c, row.a, row.r, row.n));
+        written++;
+      }
     } catch (err) {
+      ok = false;
       console.error("analytics engine write failed", (err as Error)?.message ?? String(err));
-      return;
     }
-    this.sql.exec("DELETE FROM ae_outbox WHERE id <= ?", rows[rows.length - 1].id);
+    if (written > 0) this.sql.exec("DELETE FROM ae_outbox WHERE id <= ?", rows[written - 1].id);
+    return ok;
   }
 
   /**
@@ -566,4 +584,27 @@ function firstOccurrences(keysJson: string, granted: Set<string>): number[] {
 /** The id of one forward's claims: the same when the forward is re-sent. */
 export function claimId(name: string, source: string, forwardId: number): number {
   return cyrb53(`${name}|${source}|${forwardId}`);
+}
+
+/** Analytics Engine limits: the index at most 96 bytes, blobs at most 16 KB together. */
+export const AE_MAX_INDEX_BYTES = 96;
+const utf8 = new TextEncoder();
+
+/** The longest prefix of `s` (whole code points) that fits in `max` UTF-8 bytes. */
+export function truncateUtf8(s: string, max: number): string {
+  if (utf8.encode(s).byteLength <= max) return s;
+  let out = "";
+  let bytes = 0;
+  for (const ch of s) {
+    const len = utf8.encode(ch).byteLength;
+    if (bytes + len > max) break;
+    out += ch;
+    bytes += len;
+  }
+  return out;
+}
+
+/** One AE data point: blobs campaign, ad, region (ids ≤ 64 chars: ≤ 256 bytes each); index campaign cut to 96 bytes. */
+export function analyticsPoint(c: string, a: string, r: string, n: number): AnalyticsEngineDataPoint {
+  return { blobs: [c, a, r], doubles: [n], indexes: [truncateUtf8(c, AE_MAX_INDEX_BYTES)] };
 }
