@@ -74,6 +74,11 @@ const RECORD_CLAIMS = "INSERT INTO claims (k, cid, exp) SELECT value, ?, ? FROM 
 /** Analytics Engine accepts at most 250 data points per invocation. */
 const AE_POINTS_PER_INVOCATION = 250;
 const MAX_RETRY_MS = 30_000;
+/**
+ * Cells per flush (one D1 batch). Each cell is one JSON row of ≤ ~800 bytes (ids ≤ 64 characters), so a
+ * flush binds ≤ ~1 MB in ≤ ~10 statements of ≤ 90 KB (MAX_JSON_PARAM_BYTES) plus the ledger and stats.
+ */
+export const MAX_FLUSH_CELLS = 1_000;
 /** After an Analytics Engine write error, wait this long before the next attempt. */
 const AE_RETRY_MS = 5_000;
 /** While idle but holding dedup keys, wake up this often to sweep expired ones. */
@@ -405,7 +410,11 @@ export class ClickShard extends DurableObject<Env> {
 
     if (retryAt !== null) this.schedule(retryAt);
     else if (this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) this.schedule(Date.now());
-    else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.schedule((this.openSince ?? Date.now()) + this.settings.flushIntervalMs);
+    else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) {
+      // a backlog (more than one flush's worth waited) drains at once, flush after flush
+      const backlog = this.hasRows(`SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1 OFFSET ${MAX_FLUSH_CELLS - 1}`);
+      this.schedule(backlog ? Date.now() : (this.openSince ?? Date.now()) + this.settings.flushIntervalMs);
+    }
     else if (this.hasRows("SELECT 1 FROM dedup UNION ALL SELECT 1 FROM dedup_log UNION ALL SELECT 1 FROM claims LIMIT 1")) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
   }
 
@@ -460,10 +469,16 @@ export class ClickShard extends DurableObject<Env> {
     return this.ctx.storage.transactionSync(() => {
       const flushId = Number(readMeta(this.sql, "next_flush_id") ?? 1);
       writeMeta(this.sql, "next_flush_id", flushId + 1);
-      this.sql.exec("UPDATE cells SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
+      // at most MAX_FLUSH_CELLS cells per flush: after an outage the backlog drains in bounded D1 batches
+      const moved = this.sql.exec(
+        "UPDATE cells SET flush_id = ? WHERE (flush_id, w, c, a, r) IN (SELECT flush_id, w, c, a, r FROM cells WHERE flush_id = ? LIMIT ?)",
+        flushId,
+        OPEN,
+        MAX_FLUSH_CELLS,
+      ).rowsWritten;
       this.sql.exec("UPDATE stats SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
       this.sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (?, ?)", flushId, Date.now());
-      this.openSince = null;
+      if (moved < MAX_FLUSH_CELLS || !this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.openSince = null;
       return flushId;
     });
   }

@@ -1,6 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ClickShard } from "../../durable-objects/ClickShard";
+import { MAX_FLUSH_CELLS, type ClickShard } from "../../durable-objects/ClickShard";
+import { planForward, type ClickTuple } from "../../lib/clicks/forward";
 import { allBuffers, allShards, countsFor, drainPipeline, events, postClicks, shardStub, uniqueCampaign } from "./clicks-helpers";
 
 async function forwardAll(): Promise<void> {
@@ -94,5 +95,64 @@ describe("outages drain, they do not jam", () => {
       expect(new TextEncoder().encode(index).byteLength).toBeLessThanOrEqual(96);
       expect(campaign.startsWith(index)).toBe(true);
     }
+  });
+
+  it("D1 down for a simulated hour with thousands of distinct cells: drains in bounded batches, exactly once", async () => {
+    const campaign = uniqueCampaign("outage");
+    const name = `outage-${campaign}`;
+    const stub = env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
+    const now = Date.now();
+    const batch = (from: number, to: number) =>
+      planForward(
+        [
+          {
+            receivedAt: now,
+            clicks: Array.from({ length: to - from }, (_, k) => {
+              const i = from + k;
+              return [`${campaign}-${i}`, campaign, `ad-${i}`, "eu", now - (i % 60) * 60_000] as ClickTuple;
+            }),
+            rejected: { invalid: 0, too_late: 0, future: 0 },
+          },
+        ],
+        1,
+        0,
+      ).get(0)!;
+    await runInDurableObject(stub, (shard: ClickShard) => {
+      shard["db"] = failingDb(env.DB);
+    });
+    // an hour of failed flushes (backoff capped at 30 s: ~120 attempts) while clicks keep arriving
+    for (let step = 0; step < 6; step++) {
+      await stub.ingest(name, "outage-test", step + 1, batch(step * 1_000, (step + 1) * 1_000));
+      for (let k = 0; k < 20; k++) await runDurableObjectAlarm(stub);
+    }
+    expect((await stub.state()).frozenFlush).not.toBeNull();
+    const batches: { statements: number }[] = [];
+    await runInDurableObject(stub, (shard: ClickShard) => {
+      shard["db"] = {
+        prepare: (sql: string) => env.DB.prepare(sql),
+        batch: async (stmts: D1PreparedStatement[]) => {
+          batches.push({ statements: stmts.length });
+          return env.DB.batch(stmts);
+        },
+      } as unknown as D1Database;
+    });
+    for (let k = 0; k < 30; k++) {
+      const st = await stub.state();
+      if (st.openCells === 0 && st.frozenFlush === null) break;
+      await runDurableObjectAlarm(stub);
+    }
+    const st = await stub.state();
+    expect(st.openCells).toBe(0);
+    expect(st.frozenFlush).toBeNull();
+    // bounded batches: ≤ MAX_FLUSH_CELLS cells each (ledger row), a handful of statements
+    const ledger = await env.DB.prepare("SELECT flush_id, cells, clicks FROM click_flush_ledger WHERE source = ? ORDER BY flush_id").bind(name).all<{ cells: number; clicks: number }>();
+    expect(ledger.results.length).toBeGreaterThanOrEqual(6);
+    for (const row of ledger.results) expect(row.cells).toBeLessThanOrEqual(MAX_FLUSH_CELLS);
+    for (const b of batches) expect(b.statements).toBeLessThanOrEqual(20);
+    // exactly once: 6 000 distinct cells of one click each
+    const got = await countsFor(campaign);
+    expect(got.total).toBe(6_000);
+    expect(Object.keys(got.byCell).length).toBe(6_000);
+    expect(Object.values(got.byCell).every((n) => n === 1)).toBe(true);
   });
 });
