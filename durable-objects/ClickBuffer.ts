@@ -3,7 +3,7 @@ import { ApiError, toRpcError } from "../lib/errors";
 import { planForward, type ClickTuple, type PendingBatch } from "../lib/clicks/forward";
 import { EpochCache, epochShardName } from "../lib/clicks/epochs";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
-import { migrateSqlSchema, readMeta, writeMeta } from "../lib/clicks/sql-migrations";
+import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
 import type { RejectionCounts } from "../lib/clicks/types";
 import { epochLoader } from "./ClickEpochs";
 

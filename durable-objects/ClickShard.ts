@@ -7,7 +7,7 @@ import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from 
 import type { ShardBatch } from "../lib/clicks/forward";
 import { BITS_PER_KEY, KeyBloom, keyHalves } from "../lib/clicks/key-bloom";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
-import { migrateSqlSchema, readMeta, writeMeta } from "../lib/clicks/sql-migrations";
+import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
 
 const MIGRATIONS = [
   `CREATE TABLE dedup (k INTEGER PRIMARY KEY, exp INTEGER NOT NULL);

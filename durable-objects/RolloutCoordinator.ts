@@ -10,27 +10,30 @@ import {
   type HealthRow,
   type NamespaceRow,
   type RolloutRow,
+  type VersionRow,
 } from "../lib/config/coordinator-schema";
 import { judgeHealth } from "../lib/config/health";
+import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
 import { validateValues } from "../lib/config/json-schema";
 import { releaseKey, versionKey } from "../lib/config/kv-keys";
 import type { NormalizedPlan } from "../lib/config/plan";
 import type { ReleaseState } from "../lib/config/release";
+import { wasReleased } from "../lib/config/released";
 import { releaseView, rolloutView } from "../lib/config/rollout-view";
 import {
   type ControlAction,
   type NamespaceInfo,
   type Outcome,
-  type ReportInput,
+  type ReportBatch,
   type RolloutDetail,
   type RolloutState,
   type VersionBlob,
   type VersionDetail,
   type VersionSummary,
 } from "../lib/config/types";
-import { appendAudit } from "../workers/lib/audit-store";
-import { Outbox, type OutboxSinks } from "../workers/lib/config-outbox";
-import { configuredRegions } from "../workers/lib/region";
+import { appendAudit } from "../lib/audit-store";
+import { Outbox, type OutboxSinks } from "../lib/config/outbox";
+import { configuredRegions } from "../lib/regions";
 
 /** How long a client stays in the "clients seen" figures after its last report, and how many we keep. */
 const CLIENT_RETENTION_MS = 24 * 3600 * 1000;
@@ -55,40 +58,29 @@ export class RolloutCoordinator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly outbox: Outbox;
   private reportCalls = 0;
-  /** Test hook (reachable only through runInDurableObject): fail the next N KV / D1 writes. */
-  readonly faults = { kv: 0, d1: 0 };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.outbox = new Outbox(this.sql);
-    void ctx.blockConcurrencyWhile(async () => this.migrate());
-  }
-
-  private migrate(): void {
-    this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-    const current = Number(this.getMeta("schema_version") ?? "0");
-    for (let v = current; v < COORDINATOR_MIGRATIONS.length; v++) {
-      this.ctx.storage.transactionSync(() => {
-        this.sql.exec(COORDINATOR_MIGRATIONS[v]);
-        this.setMeta("schema_version", String(v + 1));
-      });
-    }
+    void ctx.blockConcurrencyWhile(async () => {
+      ctx.storage.transactionSync(() => migrateSqlSchema(this.sql, COORDINATOR_MIGRATIONS));
+    });
   }
 
   // ---------------------------------------------------------------- small storage helpers
 
   private getMeta(key: string): string | null {
-    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0];
-    return row ? row.value : null;
+    const v = readMeta(this.sql, key);
+    return v === null ? null : String(v);
   }
 
   private setMeta(key: string, value: string): void {
-    this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value);
+    writeMeta(this.sql, key, value);
   }
 
   private nsRow(): NamespaceRow | null {
-    return this.sql.exec<NamespaceRow & Record<string, SqlStorageValue>>("SELECT * FROM namespace WHERE id = 1").toArray()[0] ?? null;
+    return this.sql.exec<NamespaceRow>("SELECT * FROM namespace WHERE id = 1").toArray()[0] ?? null;
   }
 
   /** The namespace row, or 404; also checks this object really is `ns`'s coordinator. */
@@ -115,7 +107,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   private activeRollout(): RolloutRow | null {
     return (
       this.sql
-        .exec<RolloutRow & Record<string, SqlStorageValue>>(
+        .exec<RolloutRow>(
           "SELECT * FROM rollouts WHERE state IN ('pending_approval','running','paused') ORDER BY seq DESC LIMIT 1",
         )
         .toArray()[0] ?? null
@@ -123,7 +115,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   }
 
   private rolloutById(id: string): RolloutRow | null {
-    return this.sql.exec<RolloutRow & Record<string, SqlStorageValue>>("SELECT * FROM rollouts WHERE id = ?", id).toArray()[0] ?? null;
+    return this.sql.exec<RolloutRow>("SELECT * FROM rollouts WHERE id = ?", id).toArray()[0] ?? null;
   }
 
 
@@ -152,7 +144,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   }
 
   private releaseState(ns: string): ReleaseState {
-    const candidates = this.sql.exec<CandidateRow & Record<string, SqlStorageValue>>("SELECT region, candidate, percent, rollout_id FROM release_regions").toArray();
+    const candidates = this.sql.exec<CandidateRow>("SELECT region, candidate, percent, rollout_id FROM release_regions").toArray();
     return releaseView(ns, configuredRegions(this.env), this.stable(), this.generation(), candidates, this.getMeta("release_updated_at") ?? new Date(0).toISOString());
   }
 
@@ -292,18 +284,23 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   private async doCreateVersion(
     ns: string,
-    input: { values: Record<string, unknown>; message: string; idempotencyKey?: string | null },
+    input: { values: Record<string, unknown>; message: string; idempotencyKey?: string | null; schemaHash: string },
     actor: string,
   ): Promise<{ version: number; hash: string; created_at: string; replayed: boolean }> {
     const hash = await contentHash(input.values);
     const fingerprint = await sha256Hex(canonicalJson({ values: input.values, message: input.message }));
+    // The edge validated the values against the schema with this hash (validation is kept off this
+    // single-writer object); refuse if the schema changed since. Keys are scoped to their actor.
+    const before = this.nsRow();
+    const schemaHash = before ? await sha256Hex(before.schema) : null;
+    const idemKey = input.idempotencyKey ? JSON.stringify([actor, input.idempotencyKey]) : null;
     return this.commit(() => {
       const row = this.requireNs(ns);
-      if (input.idempotencyKey) {
+      if (idemKey) {
         const prior = this.sql
           .exec<{ version: number; hash: string; created_at: string; idem_fingerprint: string }>(
             "SELECT version, hash, created_at, idem_fingerprint FROM versions WHERE idem_key = ?",
-            input.idempotencyKey,
+            idemKey,
           )
           .toArray()[0];
         if (prior) {
@@ -313,13 +310,12 @@ export class RolloutCoordinator extends DurableObject<Env> {
           return { version: prior.version, hash: prior.hash, created_at: prior.created_at, replayed: true };
         }
       }
-      const issues = validateValues(JSON.parse(row.schema), input.values);
-      if (issues.length > 0) fail(422, "validation_failed", `values do not match the namespace schema (${issues.length} error(s))`, issues);
+      if (row.schema !== before?.schema || input.schemaHash !== schemaHash) fail(409, "schema_changed", "The namespace's schema changed while the values were being validated; retry");
       const version = this.latestVersion() + 1;
       const now = new Date().toISOString();
       this.sql.exec(
         "INSERT INTO versions (version, hash, values_json, author, message, created_at, idem_key, idem_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        version, hash, JSON.stringify(input.values), actor, input.message, now, input.idempotencyKey ?? null, input.idempotencyKey ? fingerprint : null,
+        version, hash, JSON.stringify(input.values), actor, input.message, now, idemKey, idemKey ? fingerprint : null,
       );
       this.outbox.enqueue("kv_version", { version });
       this.outbox.enqueue("d1_namespace", null);
@@ -332,7 +328,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
     this.requireNs(ns);
     const before = opts.before ?? Number.MAX_SAFE_INTEGER;
     const rows = this.sql
-      .exec<VersionSummary & Record<string, SqlStorageValue>>(
+      .exec<Omit<VersionRow, "values_json">>(
         "SELECT version, hash, author, message, created_at FROM versions WHERE version < ? ORDER BY version DESC LIMIT ?",
         before,
         opts.limit + 1,
@@ -342,10 +338,10 @@ export class RolloutCoordinator extends DurableObject<Env> {
     return { versions: page, next_cursor: rows.length > opts.limit ? String(page[page.length - 1].version) : null };
   }
 
-  private versionRow(version: number): (VersionSummary & { values_json: string }) | null {
+  private versionRow(version: number): VersionRow | null {
     return (
       this.sql
-        .exec<VersionSummary & { values_json: string } & Record<string, SqlStorageValue>>(
+        .exec<VersionRow>(
           "SELECT version, hash, author, message, created_at, values_json FROM versions WHERE version = ?",
           version,
         )
@@ -381,6 +377,9 @@ export class RolloutCoordinator extends DurableObject<Env> {
       this.requireNs(ns);
       if (!this.versionRow(toVersion)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${toVersion}`, { namespace: ns, version: toVersion });
       const previous = this.stable();
+      if (toVersion !== previous && !wasReleased(this.sql, toVersion)) {
+        fail(409, "version_never_released", `Version ${toVersion} has never been released; start a rollout (with its approvals) instead`, { version: toVersion, stable: previous });
+      }
       const ro = this.activeRollout();
       if (ro) {
         this.endRollout(ro, "rolled_back", `emergency rollback to ${toVersion}: ${reason}`);
@@ -442,7 +441,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   private async doListRollouts(ns: string, limit: number): Promise<RolloutDetail[]> {
     this.requireNs(ns);
-    const rows = this.sql.exec<RolloutRow & Record<string, SqlStorageValue>>("SELECT * FROM rollouts ORDER BY seq DESC LIMIT ?", limit).toArray();
+    const rows = this.sql.exec<RolloutRow>("SELECT * FROM rollouts ORDER BY seq DESC LIMIT ?", limit).toArray();
     return rows.map((r) => this.rolloutDetail(ns, r));
   }
 
@@ -506,52 +505,53 @@ export class RolloutCoordinator extends DurableObject<Env> {
     return this.rolloutDetail(ns, this.rolloutById(id)!);
   }
 
-  /** Health reports from clients: counted per (rollout, stage, version, region) and per client. */
-  private async doReport(ns: string, region: string, reports: ReportInput[]): Promise<{ accepted: number; ignored: number; rolled_back: boolean }> {
+  /**
+   * Health reports from clients, aggregated at the edge: counted per (rollout, stage, version, region)
+   * and per client. `accepted`/`ignored` count reports; versions that do not exist are ignored.
+   */
+  private async doReport(ns: string, region: string, batch: ReportBatch): Promise<{ accepted: number; ignored: number; rolled_back: boolean; latest_version: number }> {
     // Reports are hot and usually change no release state: commit without the outbox round trip
     // unless the health gate fired.
-    const { fired: rolledBack, accepted } = this.ctx.storage.transactionSync(() => {
+    const { fired: rolledBack, accepted, ignored, latest } = this.ctx.storage.transactionSync(() => {
       let fired = false;
       this.requireNs(ns);
       const now = Date.now();
       const ro = this.activeRollout();
       const counting = ro && (ro.state === "running" || ro.state === "paused");
-      const groups = new Map<number, { ok: number; error: number }>();
       // Only versions that exist are counted, so made-up version numbers cannot grow the tables.
       const latest = this.latestVersion();
       let accepted = 0;
-      for (const r of reports) {
-        if (r.version > latest) continue;
-        accepted++;
+      let ignored = 0;
+      for (const c of batch.clients) {
+        if (c.version > latest) continue;
         this.sql.exec(
           "INSERT INTO clients (client_id, version, region, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT(client_id) DO UPDATE SET version = excluded.version, region = excluded.region, seen_at = excluded.seen_at",
-          r.client_id, r.version, region, now,
+          c.client_id, c.version, region, now,
         );
-        if (counting) {
-          const g = groups.get(r.version) ?? { ok: 0, error: 0 };
-          if (r.status === "ok") g.ok++;
-          else g.error++;
-          groups.set(r.version, g);
-        }
       }
-      if (counting && ro) {
-        for (const [version, g] of groups) {
+      for (const g of batch.counts) {
+        if (g.version > latest) {
+          ignored += g.ok + g.error;
+          continue;
+        }
+        accepted += g.ok + g.error;
+        if (counting && ro) {
           this.sql.exec(
             `INSERT INTO health (rollout_id, stage_index, version, region, ok, error) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT(rollout_id, stage_index, version, region) DO UPDATE SET ok = ok + excluded.ok, error = error + excluded.error`,
-            ro.id, ro.stage_index, version, region, g.ok, g.error,
+            ro.id, ro.stage_index, g.version, region, g.ok, g.error,
           );
         }
-        if (ro.state === "running") fired = this.checkHealth(ns, ro, now);
       }
+      if (counting && ro && ro.state === "running") fired = this.checkHealth(ns, ro, now);
       if (++this.reportCalls % 50 === 1) this.pruneClients(now);
-      return { fired, accepted };
+      return { fired, accepted, ignored, latest };
     });
     if (rolledBack) {
       await this.ctx.storage.setAlarm(Date.now() + OUTBOX_SAFETY_MS);
       await this.drainQuietly();
     }
-    return { accepted, ignored: reports.length - accepted, rolled_back: rolledBack };
+    return { accepted, ignored, rolled_back: rolledBack, latest_version: latest };
   }
 
   private pruneClients(now: number): void {
@@ -651,13 +651,13 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   private rolloutDetail(ns: string, ro: RolloutRow): RolloutDetail {
     const health = this.sql
-      .exec<HealthRow & Record<string, SqlStorageValue>>(
+      .exec<HealthRow>(
         "SELECT stage_index, version, region, ok, error FROM health WHERE rollout_id = ? ORDER BY stage_index, version, region",
         ro.id,
       )
       .toArray();
     const clients = this.sql
-      .exec<ClientCountRow & Record<string, SqlStorageValue>>(
+      .exec<ClientCountRow>(
         "SELECT region, version, COUNT(*) AS n FROM clients WHERE seen_at >= ? GROUP BY region, version",
         Date.now() - CLIENT_RETENTION_MS,
       )
@@ -713,20 +713,12 @@ export class RolloutCoordinator extends DurableObject<Env> {
       putRelease: () => this.kvPut(releaseKey(ns), JSON.stringify(this.releaseState(ns))),
       upsertReadModel: () => this.upsertReadModel(),
       appendAudit: async (entry) => {
-        if (this.faults.d1 > 0) {
-          this.faults.d1--;
-          throw new Error("injected D1 failure");
-        }
         await appendAudit(this.env.DB, entry);
       },
     };
   }
 
   private async kvPut(key: string, value: string): Promise<void> {
-    if (this.faults.kv > 0) {
-      this.faults.kv--;
-      throw new Error("injected KV failure");
-    }
     await this.env.CONFIG_KV.put(key, value);
   }
 
