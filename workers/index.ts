@@ -14,6 +14,7 @@ import { openapiApp } from "./openapi";
 export { RolloutCoordinator } from "../durable-objects/RolloutCoordinator";
 export { ClickShard } from "../durable-objects/ClickShard";
 export { ClickBuffer } from "../durable-objects/ClickBuffer";
+export { ClickEpochs } from "../durable-objects/ClickEpochs";
 
 const app = new Hono<AppEnv>();
 
