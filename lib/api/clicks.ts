@@ -74,6 +74,11 @@ export const IngestStats = z.object({
   series: z.array(z.object({ window_start: Timestamp, ...IngestCounts })),
 });
 
+/** GET /api/v1/clicks/pipeline: the shard epochs (CLICK_SHARDS history). */
+export const PipelineEpochs = z.object({
+  epochs: z.array(z.object({ epoch: z.number().int(), shards: z.number().int(), since: Timestamp.nullable().meta({ description: "when the epoch began; null for the first" }) })),
+});
+
 // ------------------------------------------------------------------ signed links
 
 export const CreateClickLink = z.object({
@@ -100,5 +105,6 @@ export type IngestStatsParams = z.input<typeof IngestStatsParams>;
 export type MetricsSeries = z.infer<typeof MetricsSeries>;
 export type TopClicks = z.infer<typeof TopClicks>;
 export type IngestStats = z.infer<typeof IngestStats>;
+export type PipelineEpochs = z.infer<typeof PipelineEpochs>;
 export type CreateClickLinkBody = z.input<typeof CreateClickLink>;
 export type ClickLinkCreated = z.infer<typeof ClickLinkCreated>;

@@ -121,6 +121,7 @@ describe("real answers match the documented schemas", () => {
     await call("GET", "/api/v1/clicks/metrics", "/api/v1/clicks/metrics?granularity=minute&group_by=campaign,region");
     await call("GET", "/api/v1/clicks/top", "/api/v1/clicks/top?by=ad");
     await call("GET", "/api/v1/clicks/ingest-stats", "/api/v1/clicks/ingest-stats");
+    await call("GET", "/api/v1/clicks/pipeline", "/api/v1/clicks/pipeline");
     expect((await call("GET", "/api/v1/clicks/metrics", "/api/v1/clicks/metrics?granularity=week")).status).toBe(400);
   });
 });
