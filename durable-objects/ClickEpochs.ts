@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { EPOCH_MARGIN_MS, type Epoch } from "../lib/clicks/epochs";
 import { clickSettings } from "../lib/clicks/settings";
-import { migrateSqlSchema } from "../lib/clicks/sql-migrations";
+import { migrateSqlSchema } from "../lib/sql-migrations";
 
 const MIGRATIONS = [
   `CREATE TABLE epochs (epoch INTEGER PRIMARY KEY, shards INTEGER NOT NULL, since INTEGER NOT NULL, version_ts INTEGER NOT NULL);`,

@@ -74,6 +74,11 @@ export const IngestStats = z.object({
   series: z.array(z.object({ window_start: Timestamp, ...IngestCounts })),
 });
 
+/** GET /api/v1/clicks/pipeline: the shard epochs (history of CLICK_SHARDS). */
+export const ClickPipeline = z.object({
+  epochs: z.array(z.object({ epoch: z.number().int(), shards: z.number().int(), since: Timestamp.nullable() })),
+});
+
 // ------------------------------------------------------------------ signed links
 
 export const CreateClickLink = z.object({

@@ -196,6 +196,7 @@ export const OPERATIONS: Operation[] = [
   { method: "GET", path: "/api/v1/clicks/metrics", tag: "metrics", summary: "Click counts per window", permission: "metrics.read", query: clicks.MetricsParams, responses: { 200: ok(clicks.MetricsSeries) } },
   { method: "GET", path: "/api/v1/clicks/top", tag: "metrics", summary: "Top campaigns or ads", permission: "metrics.read", query: clicks.TopParams, responses: { 200: ok(clicks.TopClicks) } },
   { method: "GET", path: "/api/v1/clicks/ingest-stats", tag: "metrics", summary: "Accepted, duplicate, late, future and invalid events per window", permission: "metrics.read", query: clicks.IngestStatsParams, responses: { 200: ok(clicks.IngestStats) } },
+  { method: "GET", path: "/api/v1/clicks/pipeline", tag: "metrics", summary: "Shard epochs: the history of CLICK_SHARDS", permission: "metrics.read", responses: { 200: ok(clicks.ClickPipeline) } },
 
   // ---- dashboard
   { method: "GET", path: "/dashboard", tag: "service", summary: "The live dashboard (HTML; the page asks for a viewer token)", permission: null, responses: { 200: { description: "HTML", contentType: "text/html" } } },
