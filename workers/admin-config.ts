@@ -5,7 +5,8 @@ import { z } from "zod";
 import { namespaces as namespacesTable } from "../db/schema";
 import { ApiError, badRequest, unprocessable } from "../lib/errors";
 import { NAMESPACE_RE } from "../lib/roles";
-import { checkSchema } from "../lib/config/json-schema";
+import { checkSchema, validateValues, ValidationTooComplex } from "../lib/config/json-schema";
+import { canonicalJson, sha256Hex } from "../lib/canonical-json";
 import { validatePlan } from "../lib/config/plan";
 import type { ControlAction } from "../lib/config/types";
 import {
@@ -59,7 +60,7 @@ function assertValuesSize(values: Record<string, unknown>): void {
 adminConfigApp.put("/namespaces/:ns", requireAuth("namespace.write"), async (c) => {
   const { ns, stub } = nsOf(c);
   const body = await readJson(c, PutNamespace, SCHEMA_BODY_LIMIT);
-  const issues = checkSchema(body.schema);
+  const issues = await checkSchema(body.schema);
   if (issues.length > 0) throw unprocessable("invalid_schema", "schema is not a usable JSON Schema (2020-12)", issues);
   const r = await stub.putNamespace(ns, { schema: body.schema, description: body.description, approvals_required: body.approvals_required }, c.get("principal").actor);
   return c.json(r.namespace, r.created ? 201 : 200);
@@ -102,22 +103,50 @@ adminConfigApp.get("/namespaces/:ns", requireAuth("admin.read"), async (c) => {
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 
+const MAX_ISSUES = 100;
+
+/**
+ * Validates values against the namespace's schema here, in the Worker, not in the namespace's
+ * single-writer coordinator: a slow validation then holds up only its own request (and it is bounded
+ * by SCHEMA_LIMITS). Returns the hash of the schema used, which the coordinator re-checks on commit.
+ */
+async function validateAtEdge(stub: ReturnType<typeof coordinator>, ns: string, values: Record<string, unknown>): Promise<string> {
+  const { schema } = await stub.getNamespace(ns);
+  let issues: ReturnType<typeof validateValues>;
+  try {
+    issues = validateValues(schema, values);
+  } catch (err) {
+    if (err instanceof ValidationTooComplex) throw unprocessable("value_too_complex", err.message, { limits: "docs/security.md" });
+    throw err;
+  }
+  // At most MAX_ISSUES are listed: a 256 KiB value can violate a schema in ~100,000 places.
+  if (issues.length > 0) throw unprocessable("validation_failed", `values do not match the namespace schema (${issues.length} error(s))`, issues.slice(0, MAX_ISSUES));
+  return sha256Hex(canonicalJson(schema));
+}
+
 adminConfigApp.post("/namespaces/:ns/versions", requireAuth("config.publish"), async (c) => {
   const { ns, stub } = nsOf(c);
   const key = c.req.header("idempotency-key");
   if (key !== undefined && !IDEMPOTENCY_KEY_RE.test(key)) throw badRequest("invalid_idempotency_key", "Idempotency-Key must be 1-255 printable ASCII characters");
   const body = await readJson(c, CreateVersion, VERSION_BODY_LIMIT);
   assertValuesSize(body.values);
-  const r = await stub.createVersion(ns, { values: body.values, message: body.message, idempotencyKey: key ?? null }, c.get("principal").actor);
-  return c.json({ version: r.version, hash: r.hash, created_at: r.created_at }, 201, r.replayed ? { "Idempotency-Replayed": "true" } : {});
+  for (let attempt = 1; ; attempt++) {
+    const schemaHash = await validateAtEdge(stub, ns, body.values);
+    try {
+      const r = await stub.createVersion(ns, { values: body.values, message: body.message, idempotencyKey: key ?? null, schemaHash }, c.get("principal").actor);
+      return c.json({ version: r.version, hash: r.hash, created_at: r.created_at }, 201, r.replayed ? { "Idempotency-Replayed": "true" } : {});
+    } catch (err) {
+      // The schema changed between our validation and the commit: validate against the new one.
+      if (!(err instanceof ApiError && err.code === "schema_changed" && attempt < 3)) throw err;
+    }
+  }
 });
 
 adminConfigApp.post("/namespaces/:ns/validate", requireAuth("config.publish"), async (c) => {
   const { ns, stub } = nsOf(c);
   const body = await readJson(c, ValidateValues, VERSION_BODY_LIMIT);
   assertValuesSize(body.values);
-  const issues = await stub.validate(ns, body.values);
-  if (issues.length > 0) throw unprocessable("validation_failed", `values do not match the namespace schema (${issues.length} error(s))`, issues);
+  await validateAtEdge(stub, ns, body.values);
   return c.json({ valid: true });
 });
 

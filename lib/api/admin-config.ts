@@ -35,8 +35,7 @@ export const StartRolloutBody = z.object({ version: z.number().int().min(1), pla
 
 export const RolloutListQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) });
 
-export const ROLLOUT_ACTIONS = ["pause", "resume", "promote", "approve", "abort"] as const;
-export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
+export { ROLLOUT_ACTIONS, type RolloutAction } from "./constants.ts";
 
 export const Rollback = z.object({ to_version: z.number().int().min(1), reason: z.string().trim().min(1).max(1000) });
 

@@ -108,4 +108,26 @@ describe("oversized bodies", () => {
     expect(t.status).toBe(201);
     expect((await http(server.url, "GET", "/admin/v1/audit?limit=1", { token: t.body.token })).status).toBe(200);
   });
+
+  it("oversized headers: JSON 431 from the Worker; past the runtime's own limit a plain 431, and the server keeps serving", async () => {
+    const get = (headers: Record<string, string>) =>
+      new Promise<{ status: number; type: string; text: string }>((resolve, reject) => {
+        const req = httpRequest(server.url + "/healthz", { method: "GET", headers }, (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => (text += d));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"] ?? ""), text }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    const worker = await get({ "x-big": "a".repeat(40 * 1024) });
+    expect(worker.status).toBe(431);
+    expect(worker.type).toContain("application/json");
+    expect(parseCode(worker.text)).toBe("headers_too_large");
+    // workerd refuses ~128 KiB of headers itself, before any Worker code runs (documented limit).
+    const runtime = await get({ "x-huge": "a".repeat(200 * 1024) });
+    expect(runtime.status).toBe(431);
+    expect((await http(server.url, "GET", "/healthz", { token: null })).status).toBe(200);
+  });
 });

@@ -4,7 +4,7 @@ import { api } from "./helpers";
 import { coordinatorDown, kvPutLog } from "./bindings";
 import { createNamespace, publish, read, release, sleep, startRollout, stubFor, uniqueNs } from "./config-helpers";
 
-/** KV allows about one write per second to a key (workers/lib/config-outbox.ts, KV_KEY_WRITE_INTERVAL_MS). */
+/** KV allows about one write per second to a key (lib/config/outbox.ts, KV_KEY_WRITE_INTERVAL_MS). */
 const KV_KEY_WRITE_INTERVAL_MS = 1000;
 
 describe("KV writes stay within KV's per-key limit", () => {

@@ -1,7 +1,7 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, tokenFor } from "./helpers";
-import { createNamespace, eventually, publish, read, release, rollout, runAlarmsUntil, sleep, startRollout, stubFor, uniqueNs } from "./config-helpers";
+import { createNamespace, eventually, injectCoordinatorFaults, publish, read, release, rollout, runAlarmsUntil, sleep, startRollout, stubFor, uniqueNs } from "./config-helpers";
 
 const ALL = ["na", "sa", "eu", "af", "as", "oc", "an"];
 
@@ -19,14 +19,6 @@ async function withStableV1(prefix: string, extra: Record<string, unknown> = {})
   }
   expect(await publish(ns, { feature: true, name: "two" })).toBe(2);
   return ns;
-}
-
-/** Makes the coordinator's next KV / D1 writes fail (its test hook; not reachable over HTTP). */
-async function injectFaults(ns: string, faults: { kv?: number; d1?: number }): Promise<void> {
-  const run = runInDurableObject as unknown as (stub: DurableObjectStub, fn: (instance: { faults: object }) => void) => Promise<void>;
-  await run(stubFor(ns), (instance) => {
-    Object.assign(instance.faults, faults);
-  });
 }
 
 async function waitUntilDue(ns: string): Promise<void> {
@@ -307,7 +299,7 @@ describe("health gate while paused", () => {
 describe("outbox", () => {
   it("retries a failed KV write from the alarm; reads fall back to the coordinator meanwhile", async () => {
     const ns = await withStableV1("outbox");
-    await injectFaults(ns, { kv: 1 });
+    await injectCoordinatorFaults(ns, { kv: 1 });
     const v3 = await publish(ns, { feature: true, name: "three" });
     expect(await env.CONFIG_KV.get(`cfg:v:${ns}:${v3}`)).toBeNull();
     const pinned = await read(ns, { version: v3, client: "p" });
@@ -319,7 +311,7 @@ describe("outbox", () => {
 
   it("retries a failed audit append and the chain still verifies", async () => {
     const ns = await withStableV1("outbox-audit");
-    await injectFaults(ns, { d1: 1 });
+    await injectCoordinatorFaults(ns, { d1: 1 });
     const v3 = await publish(ns, { feature: true, name: "three" });
     const actions = async () => (await api("GET", `/admin/v1/audit?namespace=${ns}&limit=1000`)).body.entries.filter((e: any) => e.action === "version.created").map((e: any) => e.version);
     expect(await actions()).toEqual([1, 2]);

@@ -1,7 +1,7 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, tokenFor } from "./helpers";
-import { createNamespace, stubFor, uniqueNs } from "./config-helpers";
+import { createNamespace, injectCoordinatorFaults, stubFor, uniqueNs } from "./config-helpers";
 import { versionKey } from "../../lib/config/kv-keys";
 
 /**
@@ -256,9 +256,8 @@ describe("concurrent publishers while deliveries fail and the coordinator is evi
     const ns = uniqueNs("faulty-race");
     await createNamespace(ns);
     await drainOutboxes([ns]);
-    // The next KV writes and D1 audit appends fail (the coordinator's test hook, in memory only).
-    const run = runInDurableObject as unknown as (stub: DurableObjectStub, fn: (i: { faults: { kv: number; d1: number } }) => void) => Promise<void>;
-    await run(stubFor(ns), (instance) => Object.assign(instance.faults, { kv: 10_000, d1: 10_000 }));
+    // The next KV writes and D1 audit appends fail (wrapped bindings of the live instance, in memory only).
+    await injectCoordinatorFaults(ns, { kv: 10_000, d1: 10_000 });
 
     const post = (i: number) => api("POST", `/admin/v1/namespaces/${ns}/versions`, { body: { values: valuesFor(i), message: `m${i}` } });
     const first = await Promise.all(Array.from({ length: 12 }, (_, i) => post(i)));

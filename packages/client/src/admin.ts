@@ -37,6 +37,8 @@ export class AdminClient {
     get: (name: string) => this.http.get<NamespaceInfo>(ns(name)),
     /** Creates (201) or changes (200) a namespace. */
     put: (name: string, body: PutNamespaceBody) => this.http.send<NamespaceInfo>("PUT", ns(name), body),
+    /** `put` with the status: 201 created, 200 changed. */
+    putWithStatus: (name: string, body: PutNamespaceBody) => this.http.request<NamespaceInfo>("PUT", ns(name), { body }),
   };
 
   readonly versions = {

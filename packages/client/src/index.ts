@@ -5,3 +5,4 @@ export { EdgeplaneError, ConnectionError } from "./errors.ts";
 export { Transport, seg, type HttpResult, type Query, type RequestOptions, type TransportOptions } from "./http.ts";
 export { AdminClient } from "./admin.ts";
 export type * from "./types.ts";
+export { ROLES, ROLLOUT_ACTIONS } from "../../../lib/api/constants.ts";

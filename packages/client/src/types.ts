@@ -1,4 +1,11 @@
 // The API's types, inferred from the Worker's own zod schemas (lib/api/*).
+
+/**
+ * The values type of each namespace, by name. Empty here; `edgeplane types <ns>` emits a module
+ * augmentation that adds one entry per namespace, so reads through the client are typed.
+ */
+export interface Namespaces {}
+
 export type {
   CreateVersionBody,
   NamespaceInfo,
