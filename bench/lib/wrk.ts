@@ -122,6 +122,7 @@ export async function runWrk({ url, path = "/", scenario, data, durationS, threa
   const args = ["-t", String(threads), "-c", String(Math.max(connections, threads)), "-d", `${wrkDuration}s`, "--timeout", `${timeoutS}s`, "--latency", "-s", script, url + path];
   try {
     let done = 0;
+    let interrupted = false;
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const child = spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
@@ -134,7 +135,11 @@ export async function runWrk({ url, path = "/", scenario, data, durationS, threa
         // Count completed marker lines in the new text (a line may arrive split over two chunks).
         const from = out.lastIndexOf("\n", before - 1) + 1;
         for (const line of out.slice(from).split("\n").slice(0, -1)) if (line.startsWith("BENCH_THREAD_DONE")) done++;
-        if (done >= threads && child.exitCode === null) child.kill("SIGINT");
+        // Once: a second signal while wrk writes its (large) result line to the pipe cuts the line short.
+        if (done >= threads && !interrupted && child.exitCode === null) {
+          interrupted = true;
+          child.kill("SIGINT");
+        }
       });
       child.stderr.on("data", (d) => (err += d));
       const abort = () => {
