@@ -16,6 +16,7 @@ import { migrateSqlSchema } from "../lib/sql-migrations";
 import { validateValues } from "../lib/config/json-schema";
 import type { NormalizedPlan } from "../lib/config/plan";
 import type { ReleaseState } from "../lib/config/release";
+import { wasReleased } from "../lib/config/released";
 import { releaseView, rolloutView } from "../lib/config/rollout-view";
 import {
   type ControlAction,
@@ -241,18 +242,23 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   private async doCreateVersion(
     ns: string,
-    input: { values: Record<string, unknown>; message: string; idempotencyKey?: string | null },
+    input: { values: Record<string, unknown>; message: string; idempotencyKey?: string | null; schemaHash: string },
     actor: string,
   ): Promise<{ version: number; hash: string; created_at: string; replayed: boolean }> {
     const hash = await contentHash(input.values);
     const fingerprint = await sha256Hex(canonicalJson({ values: input.values, message: input.message }));
+    // The edge validated the values against the schema with this hash (validation is kept off this
+    // single-writer object); refuse if the schema changed since. Keys are scoped to their actor.
+    const before = this.store.nsRow();
+    const schemaHash = before ? await sha256Hex(before.schema) : null;
+    const idemKey = input.idempotencyKey ? JSON.stringify([actor, input.idempotencyKey]) : null;
     return this.commit(() => {
       const row = this.requireNs(ns);
-      if (input.idempotencyKey) {
+      if (idemKey) {
         const prior = this.sql
           .exec<{ version: number; hash: string; created_at: string; idem_fingerprint: string }>(
             "SELECT version, hash, created_at, idem_fingerprint FROM versions WHERE idem_key = ?",
-            input.idempotencyKey,
+            idemKey,
           )
           .toArray()[0];
         if (prior) {
@@ -262,13 +268,12 @@ export class RolloutCoordinator extends DurableObject<Env> {
           return { version: prior.version, hash: prior.hash, created_at: prior.created_at, replayed: true };
         }
       }
-      const issues = validateValues(JSON.parse(row.schema), input.values);
-      if (issues.length > 0) fail(422, "validation_failed", `values do not match the namespace schema (${issues.length} error(s))`, issues);
+      if (row.schema !== before?.schema || input.schemaHash !== schemaHash) fail(409, "schema_changed", "The namespace's schema changed while the values were being validated; retry");
       const version = this.store.latestVersion() + 1;
       const now = new Date().toISOString();
       this.sql.exec(
         "INSERT INTO versions (version, hash, values_json, author, message, created_at, idem_key, idem_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        version, hash, JSON.stringify(input.values), actor, input.message, now, input.idempotencyKey ?? null, input.idempotencyKey ? fingerprint : null,
+        version, hash, JSON.stringify(input.values), actor, input.message, now, idemKey, idemKey ? fingerprint : null,
       );
       this.outbox.enqueue("kv_version", { version });
       this.outbox.enqueue("d1_namespace", null);
@@ -319,6 +324,9 @@ export class RolloutCoordinator extends DurableObject<Env> {
       this.requireNs(ns);
       if (!this.store.versionRow(toVersion)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${toVersion}`, { namespace: ns, version: toVersion });
       const previous = this.store.stable();
+      if (toVersion !== previous && !wasReleased(this.sql, toVersion)) {
+        fail(409, "version_never_released", `Version ${toVersion} has never been released; start a rollout (with its approvals) instead`, { version: toVersion, stable: previous });
+      }
       const ro = this.store.activeRollout();
       if (ro) {
         this.endRollout(ro, "rolled_back", `emergency rollback to ${toVersion}: ${reason}`);

@@ -1,6 +1,6 @@
-import { z } from "zod";
 import { badRequest } from "../lib/errors";
 import { NAMESPACE_RE } from "../lib/roles";
+import { MAX_CLIENT_ID, Reports } from "../lib/api/config-edge";
 import { assertScope, requireAuth } from "./lib/auth";
 import { readJson } from "./lib/body";
 import { newSubApp } from "./lib/app-factory";
@@ -15,7 +15,6 @@ export const configEdgeApp = newSubApp();
 
 const VERSION_RE = /^[1-9][0-9]{0,9}$/;
 const GENERATION_RE = /^[0-9]{1,15}$/;
-const MAX_CLIENT_ID = 256;
 const REPORTS_BODY_LIMIT = 1024 * 1024;
 
 function namespaceParam(c: AppContext): string {
@@ -56,14 +55,6 @@ configEdgeApp.get("/:ns", requireAuth("config.read"), async (c) => {
   if (matchesEtag(c.req.header("if-none-match"), read.blob.etag)) return c.body(null, 304, headers);
   return c.body(responseBody(ns, read.blob, read.release.generation), 200, { ...headers, "Content-Type": "application/json; charset=UTF-8" });
 });
-
-const Report = z.object({
-  client_id: z.string().min(1).max(MAX_CLIENT_ID),
-  version: z.number().int().min(1),
-  status: z.enum(["ok", "error"]),
-  error: z.string().max(2000).optional(),
-});
-const Reports = z.union([z.object({ reports: z.array(Report).min(1).max(1000) }), Report]);
 
 configEdgeApp.post("/:ns/reports", requireAuth("config.read"), async (c) => {
   const ns = namespaceParam(c);

@@ -8,12 +8,21 @@ import { clicksApp } from "./clicks";
 import { metricsApp } from "./metrics";
 import { dashboardApp } from "./dashboard";
 import { clickLinksApp } from "./click-links";
+import { drainUnread } from "./lib/body";
+import { openapiApp } from "./openapi";
 
 export { RolloutCoordinator } from "../durable-objects/RolloutCoordinator";
 export { ClickShard } from "../durable-objects/ClickShard";
 export { ClickBuffer } from "../durable-objects/ClickBuffer";
 
 const app = new Hono<AppEnv>();
+
+// Whatever the answer (401, 404, 405, 400 …), a request body the handler left unread is read to its
+// end before the response goes out: `wrangler dev` exits when one is left unread (workers/lib/body.ts).
+app.use("*", async (c, next) => {
+  await next();
+  await drainUnread(c.req.raw);
+});
 
 app.get("/healthz", (c) => c.json({ ok: true }));
 /** The benchmark's floor: the cheapest route this server has. */
@@ -26,6 +35,7 @@ app.route("/", clicksApp);
 app.route("/api/v1/clicks", metricsApp);
 app.route("/", clickLinksApp);
 app.route("/", dashboardApp);
+app.route("/", openapiApp);
 
 app.onError(renderError);
 installFallbacks(app);

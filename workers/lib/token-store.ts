@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull } from "drizzle-orm";
+import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { tokens } from "../../db/schema";
 import type { Role } from "../../lib/roles";
@@ -37,8 +37,13 @@ export async function findActiveTokenByHash(db: D1Database, hash: string): Promi
   return rows[0] ? toRecord(rows[0]) : null;
 }
 
-export async function listTokens(db: D1Database, limit: number): Promise<TokenRecord[]> {
-  const rows = await drizzle(db).select().from(tokens).orderBy(desc(tokens.createdAt)).limit(limit);
+/** Newest first; with a namespace scope, only tokens whose namespaces all lie within it (never `*` ones). */
+export async function listTokens(db: D1Database, limit: number, scope: readonly string[] = ["*"]): Promise<TokenRecord[]> {
+  // The scope travels as one JSON parameter (D1 binds at most 100 per query; a scope holds up to 100).
+  const within = scope.includes("*")
+    ? undefined
+    : sql`NOT EXISTS (SELECT 1 FROM json_each(${tokens.namespaces}) WHERE value NOT IN (SELECT value FROM json_each(${JSON.stringify(scope)})))`;
+  const rows = await drizzle(db).select().from(tokens).where(within).orderBy(desc(tokens.createdAt)).limit(limit);
   return rows.map(toRecord);
 }
 

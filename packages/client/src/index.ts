@@ -2,3 +2,6 @@
 // esbuild bundle and vitest compile it). Relative imports carry their `.ts` extension so Node can run
 // them without a build step; `npm run typecheck` (tsconfig.node.json, NodeNext) enforces that.
 export { EdgeplaneError, ConnectionError } from "./errors.ts";
+export { Transport, seg, type HttpResult, type Query, type RequestOptions, type TransportOptions } from "./http.ts";
+export { AdminClient } from "./admin.ts";
+export type * from "./types.ts";

@@ -7,10 +7,37 @@
 import { Command } from "commander";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "../scripts/wrangler-dev.mjs";
-import { createToken } from "./lib/fixture.mjs";
-import { startServer } from "./lib/server.mjs";
-import { runWrk } from "./lib/wrk.mjs";
+import { ROOT } from "../scripts/wrangler-dev.ts";
+import { createToken, regionsOf } from "./lib/fixture.ts";
+import { DEFAULT_WORKLOAD, realisticScenario, runData } from "./lib/realistic.ts";
+import { startServer } from "./lib/server.ts";
+import { runWrk } from "./lib/wrk.ts";
+
+interface ProfileOptions {
+  batch: number;
+  warmup: number;
+  duration: number;
+  connections: number;
+  inspector: number;
+  top: number;
+  out: string;
+  workload: string;
+}
+
+interface CallFrame {
+  functionName: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+export interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
 
 const opts = new Command()
   .name("npm run profile --")
@@ -20,31 +47,34 @@ const opts = new Command()
   .option("--connections <n>", "wrk connections", Number, 16)
   .option("--inspector <port>", "wrangler dev's inspector port", Number, 9229)
   .option("--top <n>", "rows per table", Number, 30)
+  .option("--workload <name>", "realistic (the bench's default click workload) or best-case", "realistic")
   .option("--out <file>", "where to write the profile", join(ROOT, "bench", "results", "clicks.cpuprofile"))
   .parse()
-  .opts();
+  .opts<ProfileOptions>();
 
 /** One Chrome DevTools protocol session over WebSocket (Node 22's global WebSocket). */
-async function devtools(port) {
-  const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+async function devtools(port: number) {
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json`)).json()) as { webSocketDebuggerUrl?: string }[];
   const target = targets.find((t) => t.webSocketDebuggerUrl);
   if (!target) throw new Error(`no inspector target on port ${port}`);
   // wrangler's inspector proxy only accepts local origins
-  const ws = new WebSocket(target.webSocketDebuggerUrl, { headers: { Origin: "http://127.0.0.1" } });
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
+  // Node's WebSocket (undici) takes {headers}; the DOM typing knows only sub-protocols.
+  const NodeWebSocket = WebSocket as unknown as new (url: string, init: { headers: Record<string, string> }) => WebSocket;
+  const ws = new NodeWebSocket(target.webSocketDebuggerUrl as string, { headers: { Origin: "http://127.0.0.1" } });
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve();
     ws.onerror = () => reject(new Error("inspector connection failed"));
   });
   let id = 0;
-  const pending = new Map();
-  ws.onmessage = (m) => {
-    const msg = JSON.parse(m.data);
+  const pending = new Map<number, (msg: { error?: { message: string }; result?: any }) => void>();
+  ws.onmessage = (m: MessageEvent) => {
+    const msg = JSON.parse(String(m.data));
     if (msg.id && pending.has(msg.id)) {
-      pending.get(msg.id)(msg);
+      pending.get(msg.id)?.(msg);
       pending.delete(msg.id);
     }
   };
-  const call = (method, params = {}) =>
+  const call = (method: string, params: Record<string, unknown> = {}): Promise<any> =>
     new Promise((resolve, reject) => {
       pending.set(++id, (msg) => (msg.error ? reject(new Error(`${method}: ${msg.error.message}`)) : resolve(msg.result)));
       ws.send(JSON.stringify({ id, method, params }));
@@ -53,44 +83,47 @@ async function devtools(port) {
 }
 
 /** Self and inclusive time per function (a function counted once per sample, recursion included). */
-export function summarize(profile) {
+export function summarize(profile: CpuProfile) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
+  const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const name = (n) => `${n.callFrame.functionName || "(anonymous)"}${n.callFrame.lineNumber >= 0 ? `:${n.callFrame.lineNumber}` : ""}`;
-  const self = new Map();
-  const inclusive = new Map();
+  const name = (n: ProfileNode) => `${n.callFrame.functionName || "(anonymous)"}${n.callFrame.lineNumber >= 0 ? `:${n.callFrame.lineNumber}` : ""}`;
+  const self = new Map<string, number>();
+  const inclusive = new Map<string, number>();
   let total = 0;
   profile.samples.forEach((sample, i) => {
     const dt = profile.timeDeltas[i] ?? 0;
     total += dt;
-    const leaf = name(byId.get(sample));
+    const leaf = name(byId.get(sample) as ProfileNode);
     self.set(leaf, (self.get(leaf) ?? 0) + dt);
-    const seen = new Set();
-    for (let node = sample; node !== undefined; node = parent.get(node)) {
-      const k = name(byId.get(node));
+    const seen = new Set<string>();
+    for (let node: number | undefined = sample; node !== undefined; node = parent.get(node)) {
+      const k = name(byId.get(node) as ProfileNode);
       if (!seen.has(k)) inclusive.set(k, (inclusive.get(k) ?? 0) + dt);
       seen.add(k);
     }
   });
-  const top = (m) => [...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => ({ fn: k, pct: Math.round((v / total) * 1000) / 10 }));
+  const top = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => ({ fn: k, pct: Math.round((v / total) * 1000) / 10 }));
   return { totalMs: total / 1000, self: top(self), inclusive: top(inclusive) };
 }
 
-const log = (m) => console.error(`[profile] ${m}`);
+const log = (m: unknown) => console.error(`[profile] ${m}`);
 process.env.X_LOCAL_OBSERVABILITY ??= "false";
 const server = await startServer({}, { log });
 try {
   const token = await createToken(server, "publisher", ["*"]);
-  const load = (durationS, runId) =>
-    runWrk({
-      url: server.url,
-      path: "/v1/clicks",
-      scenario: "clicks",
-      data: { path: "/v1/clicks", batch: opts.batch, run_id: runId, campaign: "profile", ads: 20, regions: ["eu", "na"], token },
-      durationS,
-      connections: opts.connections,
-    });
+  const realistic = realisticScenario(opts.batch, "profile", { ...DEFAULT_WORKLOAD, regions: regionsOf(server) }, token);
+  const load = (durationS: number, runId: string) =>
+    opts.workload === "best-case"
+      ? runWrk({
+          url: server.url,
+          path: "/v1/clicks",
+          scenario: "clicks",
+          data: { path: "/v1/clicks", batch: opts.batch, run_id: runId, campaign: "profile", ads: 20, regions: ["eu", "na"], token },
+          durationS,
+          connections: opts.connections,
+        })
+      : runWrk({ url: server.url, path: "/v1/clicks", scenario: "realistic", data: runData(realistic, runId, durationS, []), durationS, connections: opts.connections, cleanStop: { graceS: 20 }, signal: server.died });
   const runId = Date.now().toString(36);
   if (opts.warmup > 0) {
     log(`warm-up: ${opts.warmup}s of batch-${opts.batch} load`);
@@ -102,12 +135,12 @@ try {
   await dt.call("Profiler.start");
   log(`profiling ${opts.duration}s of batch-${opts.batch} load`);
   const r = await load(opts.duration, `${runId}p`);
-  const { profile } = await dt.call("Profiler.stop");
+  const { profile } = (await dt.call("Profiler.stop")) as { profile: CpuProfile };
   dt.close();
   writeFileSync(opts.out, JSON.stringify(profile));
   const s = summarize(profile);
   console.log(`${Math.round(r.requests_per_sec)} req/s while profiled (p50 ${r.latency_ms.p50} ms); ${Math.round(s.totalMs)} ms sampled; profile: ${opts.out}\n`);
-  const rows = (list) => list.slice(0, opts.top).map((x) => `${x.pct.toFixed(1).padStart(6)} %  ${x.fn}`).join("\n");
+  const rows = (list: { fn: string; pct: number }[]) => list.slice(0, opts.top).map((x) => `${x.pct.toFixed(1).padStart(6)} %  ${x.fn}`).join("\n");
   console.log(`inclusive (the function and what it calls)\n${rows(s.inclusive)}\n\nself\n${rows(s.self)}`);
   console.log("\n:N is the line in the bundle wrangler dev runs; `npx wrangler deploy --dry-run --outdir DIR` writes the same code to DIR/index.js (give or take a line).");
 } finally {

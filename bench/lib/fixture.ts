@@ -1,14 +1,21 @@
 // Sets up what the loads need: scoped tokens, a config namespace with a version served everywhere,
 // and the ETags clients hold.
-import { api, must, sleep } from "./http.mjs";
+import { api, must, sleep } from "./http.ts";
+import type { Server } from "./server.ts";
 
-export async function createToken(server, role, namespaces, name = `bench-${role}`) {
-  const r = await must(server.url, "POST", "/admin/v1/tokens", { token: server.token, body: { name, role, namespaces } }, [201]);
+export interface Tokens {
+  reader: string;
+  publisher: string;
+  viewer: string;
+}
+
+export async function createToken(server: Server, role: string, namespaces: string[], name = `bench-${role}`): Promise<string> {
+  const r = await must<{ token: string }>(server.url, "POST", "/admin/v1/tokens", { token: server.token, body: { name, role, namespaces } }, [201]);
   return r.body.token;
 }
 
 /** The tokens the bench uses; the admin token only administers. */
-export async function createTokens(server, ns) {
+export async function createTokens(server: Server, ns: string): Promise<Tokens> {
   return {
     reader: await createToken(server, "reader", [ns]),
     publisher: await createToken(server, "publisher", [ns]),
@@ -28,21 +35,21 @@ export const CONFIG_SCHEMA = {
 };
 
 /** A realistic few-KiB config document; `rev` makes each version distinct. */
-export function configValues(rev) {
-  const flags = {};
-  const limits = {};
-  const copy = {};
+export function configValues(rev: number) {
+  const flags: Record<string, boolean> = {};
+  const limits: Record<string, number> = {};
+  const copy: Record<string, string> = {};
   for (let i = 0; i < 40; i++) flags[`feature_${i}`] = (i + rev) % 3 === 0;
   for (let i = 0; i < 20; i++) limits[`limit_${i}`] = 100 * (i + 1);
   for (let i = 0; i < 10; i++) copy[`banner_${i}`] = `Checkout banner text number ${i}, revision ${rev}.`;
   return { flags, limits, copy, rev };
 }
 
-export function regionsOf(server) {
+export function regionsOf(server: Server): string[] {
   return String(server.vars.REGIONS).split(",").map((r) => r.trim()).filter(Boolean);
 }
 
-export async function createNamespace(server, ns) {
+export async function createNamespace(server: Server, ns: string): Promise<void> {
   await must(server.url, "PUT", `/admin/v1/namespaces/${ns}`, {
     token: server.token,
     body: { schema: CONFIG_SCHEMA, description: "edgeplane bench namespace", approvals_required: 0 },
@@ -50,19 +57,31 @@ export async function createNamespace(server, ns) {
 }
 
 /** Creates a version and returns its number. */
-export async function publishVersion(server, token, ns, rev) {
-  const r = await must(server.url, "POST", `/admin/v1/namespaces/${ns}/versions`, { token, body: { values: configValues(rev), message: `bench rev ${rev}` } }, [201]);
+export async function publishVersion(server: Server, token: string, ns: string, rev: number): Promise<number> {
+  const r = await must<{ version: number }>(server.url, "POST", `/admin/v1/namespaces/${ns}/versions`, { token, body: { values: configValues(rev), message: `bench rev ${rev}` } }, [201]);
   return r.body.version;
 }
 
-/** Starts an immediate rollout of `version`; returns {rollout_id, ms}. */
-export async function rolloutImmediate(server, token, ns, version) {
-  const r = await must(server.url, "POST", `/admin/v1/namespaces/${ns}/rollouts`, { token, body: { version, plan: "immediate" } }, [201]);
+/** Starts an immediate rollout of `version`. */
+export async function rolloutImmediate(server: Server, token: string, ns: string, version: number): Promise<{ rolloutId: string; ms: number }> {
+  const r = await must<{ rollout_id: string }>(server.url, "POST", `/admin/v1/namespaces/${ns}/rollouts`, { token, body: { version, plan: "immediate" } }, [201]);
   return { rolloutId: r.body.rollout_id, ms: r.ms };
 }
 
-/** One edge read as a client in `region`; returns {status, version, etag}. */
-export async function readConfig(server, readerToken, ns, region, clientId, extraHeaders = {}) {
+export interface ConfigRead {
+  status: number;
+  version: number | null;
+  etag: string | null;
+  generation: number | null;
+  body: any;
+}
+
+/**
+ * One edge read as a client in `region`. Without `extraHeaders` it is what a NEW reader sends (every
+ * new client, every restarted server): no `X-Config-Generation`, no `If-None-Match` — the read issue 11
+ * is about, which must see a change within 1 s and is not allowed to lean on a generation it never had.
+ */
+export async function readConfig(server: Server, readerToken: string, ns: string, region: string, clientId: string, extraHeaders: Record<string, string> = {}): Promise<ConfigRead> {
   const r = await api(server.url, "GET", `/v1/configs/${ns}?client_id=${encodeURIComponent(clientId)}`, {
     token: readerToken,
     headers: { "x-region": region, ...extraHeaders },
@@ -71,10 +90,10 @@ export async function readConfig(server, readerToken, ns, region, clientId, extr
 }
 
 /** Waits until every region serves `version` (throws after timeoutMs). */
-export async function waitServedEverywhere(server, readerToken, ns, version, timeoutMs = 30_000) {
+export async function waitServedEverywhere(server: Server, readerToken: string, ns: string, version: number, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const regions = regionsOf(server);
-  let last = [];
+  let last: ConfigRead[] = [];
   while (Date.now() < deadline) {
     last = await Promise.all(regions.map((r) => readConfig(server, readerToken, ns, r, `probe-${r}`)));
     if (last.every((x) => x.status === 200 && x.version === version)) return;
@@ -84,7 +103,7 @@ export async function waitServedEverywhere(server, readerToken, ns, version, tim
 }
 
 /** Namespace + version 1 served in every region (rolled out with the immediate preset when needed). */
-export async function setupConfig(server, tokens, ns) {
+export async function setupConfig(server: Server, tokens: Tokens, ns: string): Promise<number> {
   await createNamespace(server, ns);
   const v = await publishVersion(server, tokens.publisher, ns, 1);
   const first = await readConfig(server, tokens.reader, ns, regionsOf(server)[0], "probe");
@@ -93,9 +112,16 @@ export async function setupConfig(server, tokens, ns) {
   return v;
 }
 
+export interface ConfigClient {
+  region: string;
+  clientId: string;
+  etag: string;
+  version: number | null;
+}
+
 /** The edge-read clients the loads cycle through: several client ids in every region, with their ETags. */
-export async function configClients(server, readerToken, ns, perRegion = 8) {
-  const out = [];
+export async function configClients(server: Server, readerToken: string, ns: string, perRegion = 8): Promise<ConfigClient[]> {
+  const out: ConfigClient[] = [];
   for (const region of regionsOf(server)) {
     for (let i = 0; i < perRegion; i++) {
       const clientId = `bench-client-${region}-${i}`;

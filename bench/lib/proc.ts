@@ -3,7 +3,14 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 const CLK_TCK = 100; // Linux USER_HZ; stable across the kernels this runs on
 
-function readStat(pid) {
+interface Stat {
+  pid: number;
+  comm: string;
+  pgid: number;
+  cpuTicks: number;
+}
+
+function readStat(pid: number): Stat | null {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, "utf8");
     const close = s.lastIndexOf(")");
@@ -16,7 +23,7 @@ function readStat(pid) {
   }
 }
 
-function rssKb(pid) {
+function rssKb(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) : 0;
@@ -25,7 +32,7 @@ function rssKb(pid) {
   }
 }
 
-function cmdline(pid) {
+function cmdline(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
   } catch {
@@ -33,12 +40,12 @@ function cmdline(pid) {
   }
 }
 
-const pids = () => readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number);
+const pids = (): number[] => readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number);
 
 /** The process group of whatever listens on 127.0.0.1:`port` (for --url mode), or null. */
-export function pgidListeningOn(port) {
+export function pgidListeningOn(port: number): number | null {
   const hex = port.toString(16).toUpperCase().padStart(4, "0");
-  const inodes = new Set();
+  const inodes = new Set<string>();
   for (const f of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     try {
       for (const line of readFileSync(f, "utf8").split("\n").slice(1)) {
@@ -51,7 +58,7 @@ export function pgidListeningOn(port) {
   }
   if (inodes.size === 0) return null;
   for (const pid of pids()) {
-    let fds;
+    let fds: string[];
     try {
       fds = readdirSync(`/proc/${pid}/fd`);
     } catch {
@@ -69,14 +76,21 @@ export function pgidListeningOn(port) {
   return null;
 }
 
+export interface ProcSample {
+  pid: number;
+  role: string;
+  rss_kb: number;
+  cpu_s: number;
+}
+
 /**
  * Every process of group `pgid` with RSS (KiB) and CPU seconds. workerd processes are labelled
  * "workerd:proxy" (wrangler's entry proxy, listening on the public port) or "workerd:worker" (runs the
  * Worker and its Durable Objects).
  */
-export function sampleGroup(pgid) {
+export function sampleGroup(pgid: number | null): ProcSample[] {
   if (!pgid) return [];
-  const out = [];
+  const out: ProcSample[] = [];
   for (const pid of pids()) {
     const st = readStat(pid);
     if (!st || st.pgid !== pgid) continue;
@@ -88,23 +102,17 @@ export function sampleGroup(pgid) {
 }
 
 /** CPU seconds used per role between two samples. */
-export function cpuDelta(before, after) {
+export function cpuDelta(before: ProcSample[], after: ProcSample[]): Record<string, number> {
   const prev = new Map(before.map((p) => [p.pid, p.cpu_s]));
-  const out = {};
+  const out: Record<string, number> = {};
   for (const p of after) out[p.role] = (out[p.role] ?? 0) + p.cpu_s - (prev.get(p.pid) ?? 0);
   for (const k of Object.keys(out)) out[k] = Math.round(out[k] * 100) / 100;
   return out;
 }
 
 /** RSS (MiB) per role. */
-export function rssByRole(sample) {
-  const out = {};
+export function rssByRole(sample: ProcSample[]): Record<string, number> {
+  const out: Record<string, number> = {};
   for (const p of sample) out[p.role] = Math.round(((out[p.role] ?? 0) + p.rss_kb / 1024) * 10) / 10;
   return out;
-}
-
-/** CPU seconds of this process and its children (wrk) so far. */
-export function selfCpu() {
-  const u = process.resourceUsage();
-  return (u.userCPUTime + u.systemCPUTime) / 1e6;
 }

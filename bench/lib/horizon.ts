@@ -4,19 +4,50 @@
 // 1/256 slice of the key space per alarm, so the check waits until every shard has swept all 256
 // slices after the burst expired, then asserts that no burst key is left. The shards' SQLite files are
 // read directly (read-only) from the persisted state.
-import { countClicks, makeEvents, sendClicks } from "./clicks.mjs";
-import { createToken } from "./fixture.mjs";
-import { sleep } from "./http.mjs";
-import { shardStorage } from "./shard-storage.mjs";
-import { startServer } from "./server.mjs";
+import { countClicks, makeEvents, sendClicks } from "./clicks.ts";
+import { createToken } from "./fixture.ts";
+import { sleep } from "./http.ts";
+import { shardStorage, type Db, type StorageTotals } from "./shard-storage.ts";
+import { startServer, type Log } from "./server.ts";
 
 /** ClickShard sweeps expired dedup keys one slice per alarm (durable-objects/ClickShard.ts). */
 const SWEEP_SLICES = 256;
 /** ClickShard keeps dedup keys in two levels: `dedup_log` (new keys, append-only) and `dedup` (merged). */
 const DEDUP = "(SELECT k, exp FROM dedup UNION ALL SELECT k, exp FROM dedup_log)";
-const dedupRows = (tables) => (tables.dedup === undefined ? null : tables.dedup + (tables.dedup_log ?? 0));
+const dedupRows = (tables: Record<string, number>): number | null => (tables.dedup === undefined ? null : tables.dedup + (tables.dedup_log ?? 0));
 
-export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs = 100, maxWaitS = 30, log = () => {}, extraVars = {} }) {
+interface Probe {
+  sweep_slice: number;
+  burst_keys: number;
+  expired_keys: number;
+}
+
+export interface HorizonResult {
+  vars: Record<string, number>;
+  horizon_s: number;
+  burst_acked: number;
+  burst_s: number;
+  trickle_clicks: number;
+  dedup_rows_before: number;
+  dedup_rows_after: number | null;
+  burst_keys_left: number;
+  shard_slices_swept_after_expiry: number;
+  burst_keys_left_in_swept_slices: number;
+  burst_keys_gone_fraction: number;
+  expired_keys_left: number;
+  full_sweep_after_expiry_s: number | null;
+  sweep_alarms_per_s_per_shard: number | null;
+  projected_full_sweep_s: number | null;
+  storage_before: Partial<StorageTotals>;
+  storage_after: Partial<StorageTotals>;
+  tables_before: Record<string, number>;
+  tables_after: Record<string, number>;
+  shard_objects: number;
+  bounded: boolean;
+  summary: string;
+}
+
+export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs = 100, maxWaitS = 30, log = () => {}, extraVars = {} }: { seconds?: number; runId: string; burst?: number; flushMs?: number; maxWaitS?: number; log?: Log; extraVars?: Record<string, string> }): Promise<HorizonResult> {
   const horizonMs = 2 * seconds * 1000;
   const server = await startServer({ ...extraVars, ALLOWED_LATENESS_SECONDS: String(seconds), MAX_CLOCK_SKEW_SECONDS: String(seconds), FLUSH_INTERVAL_MS: String(flushMs) }, { log });
   try {
@@ -40,23 +71,23 @@ export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs
     for (let t = 0; t < 300 && (await countClicks(server, viewer, campaign, from, Date.now())) < acked; t++) await sleep(100);
     // Every burst key expires by burstExpiry (shards stamp exp = arrival + horizon; arrival ≤ now).
     const burstExpiry = Date.now() + horizonMs;
-    const probe = (db) => ({
-      sweep_slice: Number(db.prepare("SELECT value FROM meta WHERE key = 'sweep_slice'").get()?.value ?? 0),
-      burst_keys: Number(db.prepare(`SELECT count(*) AS n FROM ${DEDUP} WHERE exp <= ?`).get(burstExpiry).n),
-      expired_keys: Number(db.prepare(`SELECT count(*) AS n FROM ${DEDUP} WHERE exp < ?`).get(Date.now()).n),
+    const probe = (db: Db): Probe => ({
+      sweep_slice: Number((db.prepare("SELECT value FROM meta WHERE key = 'sweep_slice'").get() as { value?: number } | undefined)?.value ?? 0),
+      burst_keys: Number((db.prepare(`SELECT count(*) AS n FROM ${DEDUP} WHERE exp <= ?`).get(burstExpiry) as { n: number }).n),
+      expired_keys: Number((db.prepare(`SELECT count(*) AS n FROM ${DEDUP} WHERE exp < ?`).get(Date.now()) as { n: number }).n),
     });
-    const before = await shardStorage(server.persistDir, "ClickShard", probe);
+    const before = await shardStorage(server.persistDir as string, "ClickShard", probe);
     const dedupBefore = dedupRows(before.totals.tables);
     if (dedupBefore === null) throw new Error(`cannot read the shards' SQLite files (${before.note ?? "node:sqlite unavailable: run with Node ≥ 22"})`);
     log(`  horizon: ${acked} clicks acked, ${dedupBefore} dedup rows; trickling until every shard has swept all ${SWEEP_SLICES} slices after the ${horizonMs / 1000}s horizon`);
 
     // Trickle 32 fresh clicks per request; track each shard's sweep position (one slice per alarm).
-    const progress = new Map(); // shard id → slices swept since the burst expired
-    const swept = new Map(); // shard id → Set of slice indexes swept (wholly) after the burst expired
-    const lastSlice = new Map(before.objects.map((o) => [o.id, o.extra.sweep_slice]));
+    const progress = new Map<string, number>(); // shard id → slices swept since the burst expired
+    const swept = new Map<string, Set<number>>(); // shard id → slice indexes swept (wholly) after the burst expired
+    const lastSlice = new Map(before.objects.map((o) => [o.id, o.extra?.sweep_slice ?? 0]));
     let trickled = 0;
     let lastSample = Date.now();
-    let cycleDoneAt = null;
+    let cycleDoneAt: number | null = null;
     let after = before;
     const deadline = burstExpiry + maxWaitS * 1000;
     while (Date.now() < deadline) {
@@ -66,15 +97,16 @@ export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs
       if (Date.now() - lastSample < 1000) continue;
       const sampleStart = lastSample;
       lastSample = Date.now();
-      after = await shardStorage(server.persistDir, "ClickShard", probe);
+      after = await shardStorage(server.persistDir as string, "ClickShard", probe);
       for (const o of after.objects) {
         const prev = lastSlice.get(o.id) ?? 0;
-        const step = (o.extra.sweep_slice - prev + SWEEP_SLICES) % SWEEP_SLICES; // < 256 slices per second here
-        lastSlice.set(o.id, o.extra.sweep_slice);
+        const slice = o.extra?.sweep_slice ?? 0;
+        const step = (slice - prev + SWEEP_SLICES) % SWEEP_SLICES; // < 256 slices per second here
+        lastSlice.set(o.id, slice);
         // Only intervals that began after the expiry count (the slice moved from prev: prev..now-1 swept).
         if (sampleStart > burstExpiry) {
           progress.set(o.id, (progress.get(o.id) ?? 0) + step);
-          const set = swept.get(o.id) ?? new Set();
+          const set = swept.get(o.id) ?? new Set<number>();
           for (let i = 0; i < step; i++) set.add((prev + i) % SWEEP_SLICES);
           swept.set(o.id, set);
         }
@@ -85,19 +117,19 @@ export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs
         break;
       }
     }
-    const burstKeysLeft = after.objects.reduce((a, o) => a + o.extra.burst_keys, 0);
+    const burstKeysLeft = after.objects.reduce((a, o) => a + (o.extra?.burst_keys ?? 0), 0);
     // In every slice a shard swept after the expiry no burst key may be left (the DO's own slice ranges).
     let sweptSlices = 0;
     let leftInSwept = 0;
-    await shardStorage(server.persistDir, "ClickShard", (db, id) => {
+    await shardStorage(server.persistDir as string, "ClickShard", (db, id) => {
       const q = db.prepare(`SELECT count(*) AS n FROM ${DEDUP} WHERE k BETWEEN ((?1 - 128) << 56) AND (((?1 - 128) << 56) | 72057594037927935) AND exp <= ?2`);
       for (const slice of swept.get(id) ?? []) {
         sweptSlices++;
-        leftInSwept += Number(q.get(slice, burstExpiry).n);
+        leftInSwept += Number((q.get(slice, burstExpiry) as { n: number }).n);
       }
       return null;
     });
-    const expiredLeft = after.objects.reduce((a, o) => a + o.extra.expired_keys, 0);
+    const expiredLeft = after.objects.reduce((a, o) => a + (o.extra?.expired_keys ?? 0), 0);
     const cycleS = cycleDoneAt ? (cycleDoneAt - burstExpiry) / 1000 : null;
     const alarmsPerS = [...progress.values()].map((n) => n / ((Date.now() - burstExpiry) / 1000));
     // Bounded: swept slices hold no expired burst key, and the sweep advances (one full cycle takes
@@ -136,4 +168,4 @@ export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs
   }
 }
 
-const fmtBytes = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const fmtBytes = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
