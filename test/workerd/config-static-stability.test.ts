@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { api, tokenFor } from "./helpers";
 import { coordinatorDown, d1Down, kvReadsFail, restoreBindings } from "./bindings";
 import { events, postClicks, uniqueCampaign } from "./clicks-helpers";
-import { createNamespace, publish, read, sleep, startRollout, uniqueNs } from "./config-helpers";
+import { createNamespace, kvRelease, publish, read, sleep, startRollout, uniqueNs } from "./config-helpers";
 
 /** Longer than a valid token verdict is cached per isolate (workers/lib/auth.ts). */
 const AUTH_CACHE_EXPIRES_MS = 2100;
@@ -12,6 +12,7 @@ async function releasedNamespace(prefix: string): Promise<string> {
   await createNamespace(ns);
   const v1 = await publish(ns, { feature: true, name: "one" });
   expect((await startRollout(ns, v1, "immediate")).body.state).toBe("completed");
+  await kvRelease(ns); // KV (the fallback) gets release writes ≥ 1 s apart: wait for this one
   return ns;
 }
 
