@@ -8,6 +8,7 @@ import { clicksApp } from "./clicks";
 import { metricsApp } from "./metrics";
 import { dashboardApp } from "./dashboard";
 import { clickLinksApp } from "./click-links";
+import { ofrepApp } from "./ofrep";
 
 export { RolloutCoordinator } from "../durable-objects/RolloutCoordinator";
 export { ClickShard } from "../durable-objects/ClickShard";
@@ -20,6 +21,7 @@ app.get("/healthz", (c) => c.json({ ok: true }));
 app.get("/noop", (c) => c.text("ok"));
 
 app.route("/v1/configs", configEdgeApp);
+app.route("/v1/configs", ofrepApp);
 app.route("/admin/v1", adminConfigApp);
 app.route("/admin/v1", adminAccessApp);
 app.route("/", clicksApp);

@@ -1,0 +1,105 @@
+import type { Context } from "hono";
+import { cors } from "hono/cors";
+import { badRequest, fromRpcError } from "../lib/errors";
+import { NAMESPACE_RE } from "../lib/roles";
+import { bulkJson, flagJson, generationFromTag, type OfrepErrorCode } from "../lib/ofrep/evaluate";
+import { assertScope, requireAuth } from "./lib/auth";
+import { newSubApp } from "./lib/app-factory";
+import type { AppContext, AppEnv } from "./lib/context";
+import { renderError } from "./lib/errors-handler";
+import { evaluateNamespace, ofrepError, readEvalRequest } from "./lib/ofrep-eval";
+import { ofrepRateLimit } from "./lib/ofrep-limit";
+
+/**
+ * OpenFeature Remote Evaluation Protocol (open-feature/protocol, service/openapi.yaml) for config
+ * namespaces. The OFREP base URL of a namespace is `<origin>/v1/configs/<ns>`. See docs/clients.md.
+ */
+export const ofrepApp = newSubApp();
+
+const JSON_TYPE = "application/json; charset=UTF-8";
+
+// Browser SDKs call from any origin with a reader token (no cookies), so `*` is safe and enough.
+ofrepApp.use(
+  "/:ns/ofrep/*",
+  cors({
+    origin: "*",
+    allowMethods: ["GET", "POST", "OPTIONS"],
+    allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "Last-Event-ID"],
+    exposeHeaders: ["ETag", "Retry-After"],
+    maxAge: 86400,
+  }),
+);
+
+/**
+ * OFREP error bodies (`{key?, errorCode, errorDetails}`, what the providers parse) that also carry
+ * this API's usual `{"error": {code, message, details}}`.
+ */
+ofrepApp.onError((err, c: Context<AppEnv>) => {
+  const res = renderError(err, c);
+  const api = fromRpcError(err);
+  const details = (api?.details ?? null) as Record<string, unknown> | null;
+  const status = res.status;
+  const errorCode: OfrepErrorCode =
+    (details?.ofrep_error_code as OfrepErrorCode | undefined) ?? (status === 400 ? "PARSE_ERROR" : status === 404 ? "FLAG_NOT_FOUND" : "GENERAL");
+  let cleanDetails: unknown = api?.details ?? null;
+  if (details && "ofrep_error_code" in details) {
+    const { ofrep_error_code: _drop, ...rest } = details;
+    cleanDetails = Object.keys(rest).length > 0 ? rest : null;
+  }
+  const key = c.req.param("key");
+  const message = api?.message ?? "Internal server error";
+  const body = {
+    ...(key !== undefined ? { key } : {}),
+    errorCode,
+    errorDetails: message,
+    error: { code: api?.code ?? "internal_error", message, details: cleanDetails },
+  };
+  const headers = new Headers(res.headers);
+  headers.set("Content-Type", JSON_TYPE);
+  return new Response(JSON.stringify(body), { status, headers });
+});
+
+function namespaceParam(c: AppContext): string {
+  const ns = c.req.param("ns") ?? "";
+  if (!NAMESPACE_RE.test(ns)) throw badRequest("invalid_namespace", `'${ns}' is not a valid namespace name`, { pattern: NAMESPACE_RE.source });
+  assertScope(c, ns);
+  return ns;
+}
+
+/** True when an If-None-Match list names `etag` (weak comparison). */
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === "*") return true;
+  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
+}
+
+async function etagOfBody(body: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body));
+  const hex = [...new Uint8Array(digest, 0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `"${hex}"`;
+}
+
+ofrepApp.post("/:ns/ofrep/v1/evaluate/flags/:key", requireAuth("config.read"), async (c) => {
+  const ns = namespaceParam(c);
+  const key = c.req.param("key");
+  const req = await readEvalRequest(c);
+  await ofrepRateLimit(c, ns, req.targetingKey, key);
+  const { result } = await evaluateNamespace(c, ns, req, null);
+  if (!result) throw ofrepError(404, "FLAG_NOT_FOUND", "no_release", `Namespace '${ns}' has no released version yet`, { namespace: ns });
+  if (!result.table.json.has(key)) throw ofrepError(404, "FLAG_NOT_FOUND", "flag_not_found", `Flag '${key}' was not found`, { namespace: ns, version: result.evaluated.version });
+  return c.body(flagJson(result.table, key, result.evaluated), 200, { "Content-Type": JSON_TYPE, "Cache-Control": "private, no-store" });
+});
+
+ofrepApp.post("/:ns/ofrep/v1/evaluate/flags", requireAuth("config.read"), async (c) => {
+  const ns = namespaceParam(c);
+  const req = await readEvalRequest(c);
+  await ofrepRateLimit(c, ns, req.targetingKey, null);
+  // A re-fetch triggered by a stream event names the generation it announced: never answer older.
+  const minGeneration = generationFromTag(c.req.query("flagConfigEtag"));
+  const { release, result } = await evaluateNamespace(c, ns, req, minGeneration);
+  const body = bulkJson(result?.table ?? null, result?.evaluated ?? null, release.generation, null);
+  const etag = await etagOfBody(body);
+  const headers = { ETag: etag, "Cache-Control": "private, no-cache" };
+  if (matchesEtag(c.req.header("if-none-match"), etag)) return c.body(null, 304, headers);
+  return c.body(body, 200, { ...headers, "Content-Type": JSON_TYPE });
+});
