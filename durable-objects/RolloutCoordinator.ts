@@ -31,6 +31,8 @@ import {
 import { appendAudit } from "../workers/lib/audit-store";
 import { Outbox, type OutboxSinks } from "../workers/lib/config-outbox";
 import { configuredRegions } from "../workers/lib/region";
+import { streamEventOf } from "../lib/ofrep/stream-event";
+import { publishReleaseChange } from "./ConfigStream";
 
 /** How long a client stays in the "clients seen" figures after its last report, and how many we keep. */
 const CLIENT_RETENTION_MS = 24 * 3600 * 1000;
@@ -55,6 +57,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly outbox: Outbox;
   private reportCalls = 0;
+  private streamRetryAt: number | null = null;
   /** Test hook (reachable only through runInDurableObject): fail the next N KV / D1 writes. */
   readonly faults = { kv: 0, d1: 0 };
 
@@ -684,6 +687,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
     if (ro && ro.state === "running" && ro.next_advance_at !== null) times.push(ro.next_advance_at);
     const retry = this.outbox.nextAttemptAt();
     if (retry !== null) times.push(retry);
+    if (this.streamRetryAt !== null) times.push(this.streamRetryAt);
     if (times.length === 0) {
       await this.ctx.storage.deleteAlarm();
       return;
@@ -700,8 +704,23 @@ export class RolloutCoordinator extends DurableObject<Env> {
       } catch (e) {
         console.error("outbox drain failed; the alarm retries", String((e as Error)?.message ?? e));
       }
+      await this.notifyStreams(row.name);
     }
     await this.scheduleAlarm();
+  }
+
+  /** Push: tells the namespace's event streams (ConfigStream hub) about a new generation; the alarm retries. */
+  private async notifyStreams(ns: string): Promise<void> {
+    const gen = this.generation();
+    if (gen <= Number(this.getMeta("stream_generation") ?? "0")) return;
+    try {
+      await publishReleaseChange(this.env, ns, streamEventOf(this.releaseState(ns)));
+      this.setMeta("stream_generation", String(gen));
+      this.streamRetryAt = null;
+    } catch (e) {
+      console.error("config stream notify failed; the alarm retries", String((e as Error)?.message ?? e));
+      this.streamRetryAt = Date.now() + 1000;
+    }
   }
 
   private sinks(ns: string): OutboxSinks {

@@ -13,6 +13,7 @@ import { ofrepApp } from "./ofrep";
 export { RolloutCoordinator } from "../durable-objects/RolloutCoordinator";
 export { ClickShard } from "../durable-objects/ClickShard";
 export { ClickBuffer } from "../durable-objects/ClickBuffer";
+export { ConfigStream } from "../durable-objects/ConfigStream";
 
 const app = new Hono<AppEnv>();
 

@@ -9,6 +9,7 @@ import type { AppContext, AppEnv } from "./lib/context";
 import { renderError } from "./lib/errors-handler";
 import { evaluateNamespace, ofrepError, readEvalRequest } from "./lib/ofrep-eval";
 import { ofrepRateLimit } from "./lib/ofrep-limit";
+import { openStream, streamUrl } from "./lib/ofrep-stream";
 
 /**
  * OpenFeature Remote Evaluation Protocol (open-feature/protocol, service/openapi.yaml) for config
@@ -97,9 +98,19 @@ ofrepApp.post("/:ns/ofrep/v1/evaluate/flags", requireAuth("config.read"), async 
   // A re-fetch triggered by a stream event names the generation it announced: never answer older.
   const minGeneration = generationFromTag(c.req.query("flagConfigEtag"));
   const { release, result } = await evaluateNamespace(c, ns, req, minGeneration);
-  const body = bulkJson(result?.table ?? null, result?.evaluated ?? null, release.generation, null);
+  // The stream URL is stable for one client within its credential window, so the ETag is too.
+  const clientKey = req.targetingKey ?? c.req.header("cf-connecting-ip") ?? "";
+  const url = await streamUrl(c, ns, clientKey, release.generation);
+  const body = bulkJson(result?.table ?? null, result?.evaluated ?? null, release.generation, url);
   const etag = await etagOfBody(body);
   const headers = { ETag: etag, "Cache-Control": "private, no-cache" };
   if (matchesEtag(c.req.header("if-none-match"), etag)) return c.body(null, 304, headers);
   return c.body(body, 200, { ...headers, "Content-Type": JSON_TYPE });
+});
+
+/** The event stream (SSE) a bulk answer names in `eventStreams[0].url`; its credential is in the URL. */
+ofrepApp.get("/:ns/ofrep/v1/events", async (c) => {
+  const ns = c.req.param("ns");
+  if (!NAMESPACE_RE.test(ns)) throw badRequest("invalid_namespace", `'${ns}' is not a valid namespace name`, { pattern: NAMESPACE_RE.source });
+  return openStream(c, ns);
 });
