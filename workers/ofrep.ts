@@ -25,7 +25,8 @@ ofrepApp.use(
   cors({
     origin: "*",
     allowMethods: ["GET", "POST", "OPTIONS"],
-    allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "Last-Event-ID"],
+    // X-Region only matters with TRUST_REGION_HEADER=true (local dev and tests).
+    allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "Last-Event-ID", "X-Region"],
     exposeHeaders: ["ETag", "Retry-After"],
     maxAge: 86400,
   }),
@@ -71,7 +72,8 @@ function namespaceParam(c: AppContext): string {
 function matchesEtag(header: string | undefined, etag: string): boolean {
   if (!header) return false;
   if (header.trim() === "*") return true;
-  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
+  const want = etag.replace(/^W\//, "");
+  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === want);
 }
 
 async function etagOfBody(body: string): Promise<string> {
@@ -100,9 +102,14 @@ ofrepApp.post("/:ns/ofrep/v1/evaluate/flags", requireAuth("config.read"), async 
   const { release, result } = await evaluateNamespace(c, ns, req, minGeneration);
   // The stream URL is stable for one client within its credential window, so the ETag is too.
   const clientKey = req.targetingKey ?? c.req.header("cf-connecting-ip") ?? "";
-  const url = await streamUrl(c, ns, clientKey, release.generation);
-  const body = bulkJson(result?.table ?? null, result?.evaluated ?? null, release.generation, url);
-  const etag = await etagOfBody(body);
+  const url = await streamUrl(c, ns, clientKey);
+  const table = result?.table ?? null;
+  const evaluated = result?.evaluated ?? null;
+  const body = bulkJson(table, evaluated, release.generation, url === null ? null : `${url}&g=${release.generation}`);
+  // Weak tag over what the client acts on (flags, values, variants, reasons, versions, stream URL),
+  // without the generation bookkeeping: after a change that leaves this client's answer as it was
+  // (another region, another cohort), the re-fetch the stream triggers is a 304.
+  const etag = `W/${await etagOfBody(bulkJson(table, evaluated && { ...evaluated, generation: 0 }, 0, url))}`;
   const headers = { ETag: etag, "Cache-Control": "private, no-cache" };
   if (matchesEtag(c.req.header("if-none-match"), etag)) return c.body(null, 304, headers);
   return c.body(body, 200, { ...headers, "Content-Type": JSON_TYPE });

@@ -116,7 +116,7 @@ describe("OFREP bulk evaluation", () => {
     for (const f of r.body.flags) expect(f).toMatchObject({ reason: "STATIC", variant: "v1", value: ALL_TYPES[f.key as keyof typeof ALL_TYPES] });
     expect(r.body.metadata).toMatchObject({ version: 1 });
     const etag = r.headers.get("etag")!;
-    expect(etag).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(etag).toMatch(/^W\/"[0-9a-f]{32}"$/);
     const again = await evalBulk(ns, { targetingKey: "a" }, { region: "na", headers: { "if-none-match": etag } });
     expect(again.status).toBe(304);
     expect(again.body).toBeNull();
@@ -156,6 +156,21 @@ describe("OFREP bulk evaluation", () => {
       }
     }
     throw new Error("no v1 client found");
+  });
+
+  it("answers 304 after a release change that leaves this client's answer as it was (another region)", async () => {
+    const ns = await releasedNs("elsewhere", { on: false });
+    const before = await evalBulk(ns, { targetingKey: "c0" }, { region: "na" });
+    const gen = await splitInEu(ns, { on: true }, 50);
+    expect(gen).toBeGreaterThan(before.body.metadata.generation);
+    const query = `?flagConfigEtag=${encodeURIComponent(`"g${gen}"`)}`;
+    const after = await evalBulk(ns, { targetingKey: "c0" }, { region: "na", query, headers: { "if-none-match": before.headers.get("etag")! } });
+    expect(after.status).toBe(304);
+    // Without the tag, the full answer names the new generation and the same flags.
+    const full = await evalBulk(ns, { targetingKey: "c0" }, { region: "na", query });
+    expect(full.body.metadata).toEqual({ version: 1, generation: gen });
+    expect(full.body.flags).toEqual(before.body.flags.map((f: { metadata: object }) => ({ ...f, metadata: { version: 1, generation: gen } })));
+    expect(full.headers.get("etag")).toBe(before.headers.get("etag"));
   });
 
   it("with flagConfigEtag from a stream event, never answers from an older release state (stale KV)", async () => {

@@ -21,13 +21,16 @@ export function streamPath(ns: string): string {
   return `/v1/configs/${ns}/ofrep/v1/events`;
 }
 
-/** The stream URL for a bulk answer, or null when no signing secret is configured. */
-export async function streamUrl(c: AppContext, ns: string, clientKey: string, generation: number): Promise<string | null> {
+/**
+ * The stream URL for a bulk answer, or null when no signing secret is configured. The caller appends
+ * `&g=<generation>` (the generation the answer was computed at: a first connect replays from there).
+ */
+export async function streamUrl(c: AppContext, ns: string, clientKey: string): Promise<string | null> {
   const secret = await streamSecret(c.env);
   if (!secret) return null;
   const exp = expiryFor(ns, clientKey, Math.floor(Date.now() / 1000));
   const sig = await signStream(secret, ns, exp);
-  return `${new URL(c.req.url).origin}${streamPath(ns)}?g=${generation}&exp=${exp}&sig=${sig}`;
+  return `${new URL(c.req.url).origin}${streamPath(ns)}?exp=${exp}&sig=${sig}`;
 }
 
 /** The client's SSE response. 401 (JSON) for a missing, expired or forged credential. */
