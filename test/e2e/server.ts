@@ -3,8 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-// @ts-expect-error plain ESM helper shared with npm start and the benchmark
-import { applyMigrations, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.mjs";
+import { applyMigrations, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.ts";
 
 export const E2E_ADMIN_TOKEN = "e2e-admin-token";
 export const E2E_CLICK_KEY = "e2e-click-signing-key";
@@ -46,7 +45,7 @@ export async function startDevServer(vars: Record<string, string> = {}): Promise
   let child: ChildProcess | null = null;
   const url = `http://127.0.0.1:${port}`;
   const boot = async () => {
-    child = spawnWranglerDev({ port, persistTo: persistDir, vars: allVars, stdio: process.env.E2E_VERBOSE ? "inherit" : "ignore" }) as ChildProcess;
+    child = spawnWranglerDev({ port, persistTo: persistDir, vars: allVars, stdio: process.env.E2E_VERBOSE ? "inherit" : "ignore" });
     await waitForHealthy(url, 90_000);
   };
   const killTree = async (signal: NodeJS.Signals) => {

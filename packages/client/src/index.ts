@@ -1,0 +1,4 @@
+// @edgeplane/client: consumed as TypeScript source (Node 22 strips types natively; the dashboard's
+// esbuild bundle and vitest compile it). Relative imports carry their `.ts` extension so Node can run
+// them without a build step; `npm run typecheck` (tsconfig.node.json, NodeNext) enforces that.
+export { EdgeplaneError, ConnectionError } from "./errors.ts";
