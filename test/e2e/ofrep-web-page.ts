@@ -31,7 +31,8 @@ async function start(o: StartOptions): Promise<string> {
     ],
   });
   OpenFeature.addHandler(ProviderEvents.ConfigurationChanged, (e) => {
-    changes.push({ flagsChanged: e?.flagsChanged ?? [], at: Date.now() });
+    const flags = e && "flagsChanged" in e && Array.isArray(e.flagsChanged) ? (e.flagsChanged as string[]) : [];
+    changes.push({ flagsChanged: flags, at: Date.now() });
   });
   try {
     await OpenFeature.setProviderAndWait(provider);

@@ -2,3 +2,7 @@
 // esbuild bundle and vitest compile it). Relative imports carry their `.ts` extension so Node can run
 // them without a build step; `npm run typecheck` (tsconfig.node.json, NodeNext) enforces that.
 export { EdgeplaneError, ConnectionError } from "./errors.ts";
+export { ConfigClient, type ConfigClientOptions, type ConfigSnapshot, type ChangeListener, type ConfigSource } from "./config-client.ts";
+export { memoryStorage, webStorage, parseRecord, type ConfigRecord, type ConfigStorage } from "./config-storage.ts";
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./config-backoff.ts";
+export { parseSseChunk, type SseMessage } from "./config-sse.ts";
