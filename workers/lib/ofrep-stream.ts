@@ -42,6 +42,12 @@ export async function openStream(c: AppContext, ns: string): Promise<Response> {
     throw new ApiError(401, "invalid_stream_credential", "The event stream URL is missing, expired or not valid: fetch a new one from the bulk evaluation", { reason: check.reason });
   }
 
+  // A leaked or looping URL cannot open connections without bound (same binding as evaluations).
+  const limiter: RateLimit | undefined = c.env.OFREP_LIMITER;
+  if (limiter && !(await limiter.limit({ key: `${ns}\u0000stream\u0000${c.req.query("sig")}` })).success) {
+    throw new ApiError(429, "rate_limited", "Too many connections with this stream URL; retry in 60 s", { retry_after_seconds: 60 });
+  }
+
   // Subscribe first, then look at the current state, so no change can fall between the two.
   const leaf = streamStub(c.env, leafName(ns, Math.floor(Math.random() * leafCount(c.env))));
   const up = await leaf.fetch("https://config-stream/subscribe", { headers: { Upgrade: "websocket" } });
