@@ -15,6 +15,9 @@ import { isStreamEvent, type StreamEvent } from "../lib/ofrep/stream-event";
  * HTTP streams can never hibernate.
  */
 const LATEST = "latest";
+/** Hub only: the namespace it serves (for the retry alarm). */
+const HUB_NS = "namespace";
+const RETRY_MS = 1_000;
 const PING = "ping";
 const PONG = "pong";
 
@@ -22,8 +25,8 @@ export const hubName = (ns: string) => `hub:${ns}`;
 export const leafName = (ns: string, i: number) => `leaf:${ns}:${i}`;
 
 export function leafCount(env: Env): number {
-  const n = Number(env.STREAM_LEAVES ?? "8");
-  return Number.isInteger(n) && n >= 1 && n <= 1024 ? n : 8;
+  const n = Number(env.STREAM_LEAVES ?? "2");
+  return Number.isInteger(n) && n >= 1 && n <= 1024 ? n : 2;
 }
 
 export function streamStub(env: Env, name: string): DurableObjectStub<ConfigStream> {
@@ -49,14 +52,32 @@ export class ConfigStream extends DurableObject<Env> {
     return true;
   }
 
-  /** Hub: a release change of `ns`. Older or repeated generations are dropped (the coordinator may retry). */
-  async publish(ns: string, e: StreamEvent): Promise<{ leaves: number; failed: number }> {
-    if (!isStreamEvent(e) || !(await this.remember(e))) return { leaves: 0, failed: 0 };
+  /**
+   * Hub: a release change of `ns`. Answers once the event is stored (the coordinator waits only for
+   * that); the fan-out to the leaves continues, and a leaf that could not be reached gets the newest
+   * event again from the alarm. Older or repeated generations are dropped (the coordinator may retry).
+   */
+  async publish(ns: string, e: StreamEvent): Promise<boolean> {
+    if (!isStreamEvent(e) || !(await this.remember(e))) return false;
+    await this.ctx.storage.put(HUB_NS, ns);
+    this.ctx.waitUntil(this.fanOut(ns, e));
+    return true;
+  }
+
+  private async fanOut(ns: string, e: StreamEvent): Promise<void> {
     const n = leafCount(this.env);
     const results = await Promise.allSettled(Array.from({ length: n }, (_, i) => streamStub(this.env, leafName(ns, i)).broadcast(e)));
     const failed = results.filter((r) => r.status === "rejected").length;
-    if (failed > 0) console.error(`config stream: ${failed}/${n} leaves of '${ns}' missed generation ${e.generation}; they catch up on the next change or reconnect`);
-    return { leaves: n, failed };
+    if (failed > 0) {
+      console.error(`config stream: ${failed}/${n} leaves of '${ns}' missed generation ${e.generation}; retrying`);
+      await this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
+    }
+  }
+
+  /** Hub: re-sends the newest event to every leaf (leaves that have it already ignore it). */
+  override async alarm(): Promise<void> {
+    const [ns, e] = await Promise.all([this.ctx.storage.get<string>(HUB_NS), this.latest()]);
+    if (ns && e) await this.fanOut(ns, e);
   }
 
   /** Hub or leaf: the newest event it has seen. */

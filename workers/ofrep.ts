@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { cors } from "hono/cors";
 import { badRequest, fromRpcError } from "../lib/errors";
 import { NAMESPACE_RE } from "../lib/roles";
-import { bulkJson, flagJson, generationFromTag, type OfrepErrorCode } from "../lib/ofrep/evaluate";
+import { bulkJson, flagJson, generationFromTag, type Evaluated, type FlagTable, type OfrepErrorCode } from "../lib/ofrep/evaluate";
 import { assertScope, requireAuth } from "./lib/auth";
 import { newSubApp } from "./lib/app-factory";
 import type { AppContext, AppEnv } from "./lib/context";
@@ -76,10 +76,34 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
   return header.split(",").some((t) => t.trim().replace(/^W\//, "") === want);
 }
 
-async function etagOfBody(body: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body));
-  const hex = [...new Uint8Array(digest, 0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `"${hex}"`;
+async function sha256Prefix(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest, 0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Digest of a version's evaluated flags per reason, computed once per cached blob (bodies can be 256 KiB). */
+// Values, not promises: a promise shared between requests would resume in another request's context.
+const flagDigests = new WeakMap<FlagTable, Map<string, string>>();
+
+async function flagsDigest(table: FlagTable, e: Evaluated): Promise<string> {
+  let byReason = flagDigests.get(table);
+  if (!byReason) flagDigests.set(table, (byReason = new Map()));
+  let d = byReason.get(e.reason);
+  if (d === undefined) {
+    d = await sha256Prefix(bulkJson(table, { ...e, generation: 0 }, 0, null));
+    byReason.set(e.reason, d);
+  }
+  return d;
+}
+
+/**
+ * Weak tag over what the client acts on (flags, values, variants, reasons, versions, stream URL),
+ * without the generation bookkeeping: after a change that leaves this client's answer as it was
+ * (another region, another cohort), the re-fetch the stream triggers is a 304.
+ */
+async function bulkEtag(table: FlagTable | null, e: Evaluated | null, url: string | null): Promise<string> {
+  const flags = table && e ? await flagsDigest(table, e) : "none";
+  return `W/"${await sha256Prefix(`${flags}\n${url ?? ""}`)}"`;
 }
 
 ofrepApp.post("/:ns/ofrep/v1/evaluate/flags/:key", requireAuth("config.read"), async (c) => {
@@ -106,10 +130,7 @@ ofrepApp.post("/:ns/ofrep/v1/evaluate/flags", requireAuth("config.read"), async 
   const table = result?.table ?? null;
   const evaluated = result?.evaluated ?? null;
   const body = bulkJson(table, evaluated, release.generation, url === null ? null : `${url}&g=${release.generation}`);
-  // Weak tag over what the client acts on (flags, values, variants, reasons, versions, stream URL),
-  // without the generation bookkeeping: after a change that leaves this client's answer as it was
-  // (another region, another cohort), the re-fetch the stream triggers is a 304.
-  const etag = `W/${await etagOfBody(bulkJson(table, evaluated && { ...evaluated, generation: 0 }, 0, url))}`;
+  const etag = await bulkEtag(table, evaluated, url);
   const headers = { ETag: etag, "Cache-Control": "private, no-cache" };
   if (matchesEtag(c.req.header("if-none-match"), etag)) return c.body(null, 304, headers);
   return c.body(body, 200, { ...headers, "Content-Type": JSON_TYPE });
