@@ -34,6 +34,8 @@ import { coordinatorSinks } from "./rollout/sinks";
 import { countReports } from "./rollout/reports";
 import { Outbox, type OutboxSinks } from "../lib/config/outbox";
 import { configuredRegions } from "../lib/regions";
+import { streamEventOf } from "../lib/ofrep/stream-event";
+import { publishReleaseChange } from "./ConfigStream";
 
 /** Safety alarm armed with every change, so the outbox drains even if we crash before draining. */
 const OUTBOX_SAFETY_MS = 2_000;
@@ -56,6 +58,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   private readonly outbox: Outbox;
   private readonly store: CoordinatorStore;
   private reportCalls = 0;
+  private streamRetryAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -591,6 +594,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
     if (ro && ro.state === "running" && ro.next_advance_at !== null) times.push(ro.next_advance_at);
     const retry = this.outbox.nextAttemptAt();
     if (retry !== null) times.push(retry);
+    if (this.streamRetryAt !== null) times.push(this.streamRetryAt);
     if (times.length === 0) {
       await this.ctx.storage.deleteAlarm();
       return;
@@ -607,8 +611,23 @@ export class RolloutCoordinator extends DurableObject<Env> {
       } catch (e) {
         console.error("outbox drain failed; the alarm retries", String((e as Error)?.message ?? e));
       }
+      await this.notifyStreams(row.name);
     }
     await this.scheduleAlarm();
+  }
+
+  /** Push: tells the namespace's event streams (ConfigStream hub) about a new generation; the alarm retries. */
+  private async notifyStreams(ns: string): Promise<void> {
+    const gen = this.store.generation();
+    if (gen <= Number(this.store.getMeta("stream_generation") ?? "0")) return;
+    try {
+      await publishReleaseChange(this.env, ns, streamEventOf(this.releaseState(ns)));
+      this.store.setMeta("stream_generation", String(gen));
+      this.streamRetryAt = null;
+    } catch (e) {
+      console.error("config stream notify failed; the alarm retries", String((e as Error)?.message ?? e));
+      this.streamRetryAt = Date.now() + 1000;
+    }
   }
 
   private sinks(ns: string): OutboxSinks {

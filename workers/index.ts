@@ -10,11 +10,13 @@ import { dashboardApp } from "./dashboard";
 import { clickLinksApp } from "./click-links";
 import { drainUnread } from "./lib/body";
 import { openapiApp } from "./openapi";
+import { ofrepApp } from "./ofrep";
 
 export { RolloutCoordinator } from "../durable-objects/RolloutCoordinator";
 export { ClickShard } from "../durable-objects/ClickShard";
 export { ClickBuffer } from "../durable-objects/ClickBuffer";
 export { ClickEpochs } from "../durable-objects/ClickEpochs";
+export { ConfigStream } from "../durable-objects/ConfigStream";
 
 const app = new Hono<AppEnv>();
 
@@ -45,6 +47,7 @@ app.get("/healthz", (c) => c.json({ ok: true }));
 app.get("/noop", (c) => c.text("ok"));
 
 app.route("/v1/configs", configEdgeApp);
+app.route("/v1/configs", ofrepApp);
 app.route("/admin/v1", adminConfigApp);
 app.route("/admin/v1", adminAccessApp);
 app.route("/", clicksApp);

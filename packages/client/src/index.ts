@@ -6,3 +6,7 @@ export { Transport, seg, type HttpResult, type Query, type RequestOptions, type 
 export { AdminClient } from "./admin.ts";
 export type * from "./types.ts";
 export { ROLES, ROLLOUT_ACTIONS } from "../../../lib/api/constants.ts";
+export { ConfigClient, type ConfigClientOptions, type ConfigSnapshot, type ChangeListener, type ConfigSource } from "./config-client.ts";
+export { memoryStorage, webStorage, parseRecord, type ConfigRecord, type ConfigStorage } from "./config-storage.ts";
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./config-backoff.ts";
+export { parseSseChunk, type SseMessage } from "./config-sse.ts";
