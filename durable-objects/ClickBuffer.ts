@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { ApiError, toRpcError } from "../lib/errors";
 import { planForward, type ClickTuple, type PendingBatch } from "../lib/clicks/forward";
-import { shardName } from "../lib/clicks/hash";
+import { EpochCache, epochShardName } from "../lib/clicks/epochs";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
-import { migrateSqlSchema, readMeta, writeMeta } from "../lib/clicks/sql-migrations";
+import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
 import type { RejectionCounts } from "../lib/clicks/types";
+import { epochLoader } from "./ClickEpochs";
 
 const MIGRATIONS = [
   `CREATE TABLE batches (id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, n INTEGER NOT NULL, clicks TEXT NOT NULL,
@@ -14,6 +15,8 @@ const MIGRATIONS = [
   // The shard count a forward was planned with: `acked` names shards of that split, so a forward frozen
   // before CLICK_SHARDS changed must be re-sent with the same split (else part of it counts twice or never).
   `ALTER TABLE forwards ADD COLUMN shards INTEGER;`,
+  // The shard epoch it was planned in (shard names depend on it); NULL = epoch 1 (`shard:<i>`).
+  `ALTER TABLE forwards ADD COLUMN epoch INTEGER;`,
 ];
 
 /**
@@ -40,12 +43,20 @@ interface FrozenForward {
   /** Shards (of a `shards`-way split) that already acknowledged this forward. */
   acked: number[];
   shards: number;
+  epoch: number;
 }
 
 export interface BufferState {
   pendingBatches: number;
   pendingClicks: number;
   frozenForward: number | null;
+  /** store() RPCs since the object started (requests-per-object checks). */
+  storeCalls: number;
+}
+
+/** What store() answers: `load` = its store RPCs per second (the edge spreads over more buffers above 250). */
+export interface StoreResult {
+  load: number;
 }
 
 /**
@@ -65,11 +76,19 @@ export class ClickBuffer extends DurableObject<Env> {
   private commit: Promise<void> | null = null;
   /** Clicks stored and not yet forwarded (all batches), for backpressure. */
   private pending = 0;
+  /** Store RPCs: in the current second, the second before, and since the object started. */
+  private loadSecond = 0;
+  private secondCalls = 0;
+  private lastSecondCalls = 0;
+  private storeCalls = 0;
+  /** The shard-count history; this version's CLICK_SHARDS is proposed to the registry with each fetch. */
+  private readonly epochs: EpochCache;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.settings = clickSettings(env);
+    this.epochs = new EpochCache(epochLoader(env, true));
     this.forwardDelayMs = Math.min(FORWARD_DELAY_MS, Math.max(20, Math.floor(this.settings.flushIntervalMs / 2)));
     void ctx.blockConcurrencyWhile(async () => {
       migrateSqlSchema(this.sql, MIGRATIONS);
@@ -85,7 +104,8 @@ export class ClickBuffer extends DurableObject<Env> {
    * rejection counts. Durable when it returns. Concurrent calls are group-committed: the first one
    * waits one macrotask, every call that arrives meanwhile joins, and one transaction stores them all.
    */
-  async store(name: string, receivedAt: number, clicks: string, count: number, rejected: RejectionCounts): Promise<void> {
+  async store(name: string, receivedAt: number, clicks: string, count: number, rejected: RejectionCounts): Promise<StoreResult> {
+    const load = this.countStoreCall(Date.now());
     if (this.name === null) {
       this.name = name;
       writeMeta(this.sql, "name", name);
@@ -127,12 +147,26 @@ export class ClickBuffer extends DurableObject<Env> {
     });
     // The output gate holds this answer until the transaction above is durable.
     await this.commit;
+    return { load };
+  }
+
+  /** Counts a store RPC; returns the larger of this second's and the last second's counts so far. */
+  private countStoreCall(now: number): number {
+    const sec = Math.floor(now / 1000);
+    if (sec !== this.loadSecond) {
+      this.lastSecondCalls = sec === this.loadSecond + 1 ? this.secondCalls : 0;
+      this.loadSecond = sec;
+      this.secondCalls = 0;
+    }
+    this.secondCalls++;
+    this.storeCalls++;
+    return Math.max(this.secondCalls, this.lastSecondCalls);
   }
 
   state(): BufferState {
     const p = this.sql.exec<{ b: number; c: number | null }>("SELECT count(*) AS b, sum(n) AS c FROM batches").one();
     const f = this.sql.exec<{ forward_id: number }>("SELECT forward_id FROM forwards LIMIT 1").toArray()[0];
-    return { pendingBatches: Number(p.b), pendingClicks: Number(p.c ?? 0), frozenForward: f ? f.forward_id : null };
+    return { pendingBatches: Number(p.b), pendingClicks: Number(p.c ?? 0), frozenForward: f ? f.forward_id : null, storeCalls: this.storeCalls };
   }
 
   override async alarm(): Promise<void> {
@@ -162,7 +196,7 @@ export class ClickBuffer extends DurableObject<Env> {
    * has not acknowledged it yet. Returns false when there was nothing to send.
    */
   private async forwardOnce(): Promise<boolean> {
-    const fw = this.frozenForward() ?? this.freeze();
+    const fw = this.frozenForward() ?? (await this.freeze());
     if (!fw) return false;
     const rows = this.sql
       .exec<{ received_at: number; clicks: string; invalid: number; too_late: number; future: number }>(
@@ -183,7 +217,7 @@ export class ClickBuffer extends DurableObject<Env> {
     const sends = [...plan].filter(([s]) => !acked.has(s));
     const results = await Promise.allSettled(
       sends.map(async ([s, batch]) => {
-        const name = shardName(s);
+        const name = epochShardName(fw.epoch, s);
         await this.env.CLICK_SHARD.get(this.env.CLICK_SHARD.idFromName(name)).ingest(name, source, fw.forwardId, batch);
         return s;
       }),
@@ -208,17 +242,30 @@ export class ClickBuffer extends DurableObject<Env> {
 
   private frozenForward(): FrozenForward | null {
     const f = this.sql
-      .exec<{ forward_id: number; lo: number; hi: number; acked: string; shards: number | null }>(
-        "SELECT forward_id, lo, hi, acked, shards FROM forwards ORDER BY forward_id LIMIT 1",
+      .exec<{ forward_id: number; lo: number; hi: number; acked: string; shards: number | null; epoch: number | null }>(
+        "SELECT forward_id, lo, hi, acked, shards, epoch FROM forwards ORDER BY forward_id LIMIT 1",
       )
       .toArray()[0];
     return f
-      ? { forwardId: f.forward_id, lo: f.lo, hi: f.hi, acked: JSON.parse(f.acked) as number[], shards: f.shards ?? this.settings.shards }
+      ? {
+          forwardId: f.forward_id,
+          lo: f.lo,
+          hi: f.hi,
+          acked: JSON.parse(f.acked) as number[],
+          shards: f.shards ?? this.settings.shards,
+          epoch: f.epoch ?? 1,
+        }
       : null;
   }
 
-  /** Freezes the oldest pending batches (up to MAX_FORWARD_CLICKS) under the next forward id. */
-  private freeze(): FrozenForward | null {
+  /**
+   * Freezes the oldest pending batches (up to MAX_FORWARD_CLICKS) under the next forward id, planned in
+   * the registry's newest shard epoch (recorded with it: a re-send uses the same split and names).
+   */
+  private async freeze(): Promise<FrozenForward | null> {
+    if (!this.hasRows("SELECT 1 FROM batches LIMIT 1")) return null;
+    const epoch = await this.epochs.current(Date.now());
+    if (this.frozenForward()) throw new Error("a forward was frozen concurrently");
     const ids = this.sql.exec<{ id: number; n: number }>("SELECT id, n FROM batches ORDER BY id LIMIT 5000").toArray();
     if (ids.length === 0) return null;
     let hi = ids[0].id;
@@ -232,10 +279,14 @@ export class ClickBuffer extends DurableObject<Env> {
     return this.ctx.storage.transactionSync(() => {
       const forwardId = Number(readMeta(this.sql, "next_forward_id") ?? 1);
       writeMeta(this.sql, "next_forward_id", forwardId + 1);
-      const shards = this.settings.shards;
-      this.sql.exec("INSERT INTO forwards (forward_id, lo, hi, shards) VALUES (?, ?, ?, ?)", forwardId, lo, hi, shards);
-      return { forwardId, lo, hi, acked: [], shards };
+      const shards = epoch.shards;
+      this.sql.exec("INSERT INTO forwards (forward_id, lo, hi, shards, epoch) VALUES (?, ?, ?, ?, ?)", forwardId, lo, hi, shards, epoch.epoch);
+      return { forwardId, lo, hi, acked: [], shards, epoch: epoch.epoch };
     });
+  }
+
+  private hasRows(q: string): boolean {
+    return this.sql.exec(q).toArray().length > 0;
   }
 
   private recordFailedAttempt(): number {

@@ -1,9 +1,13 @@
 import { DurableObject } from "cloudflare:workers";
+import { cyrb53 } from "../lib/cyrb";
+import { claimRange, EpochCache, epochShardName, parseShardName } from "../lib/clicks/epochs";
+import { shardOfKey } from "../lib/clicks/hash";
+import { epochLoader } from "./ClickEpochs";
 import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../lib/clicks/flush-sql";
 import type { ShardBatch } from "../lib/clicks/forward";
 import { BITS_PER_KEY, KeyBloom, keyHalves } from "../lib/clicks/key-bloom";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
-import { migrateSqlSchema, readMeta, writeMeta } from "../lib/clicks/sql-migrations";
+import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
 
 const MIGRATIONS = [
   `CREATE TABLE dedup (k INTEGER PRIMARY KEY, exp INTEGER NOT NULL);
@@ -21,6 +25,8 @@ const MIGRATIONS = [
    DROP TABLE dedup_recent;
    CREATE TABLE dedup_log (k INTEGER NOT NULL, exp INTEGER NOT NULL);
    DELETE FROM meta WHERE key = 'dedup_keys';`,
+  // v4: keys claimed here by shards of other epochs (resharding), with the claim's id.
+  `CREATE TABLE claims (k INTEGER PRIMARY KEY, cid INTEGER NOT NULL, exp INTEGER NOT NULL);`,
 ];
 
 /** Open (not yet frozen) cells and statistics carry flush_id 0. */
@@ -62,9 +68,19 @@ const UPSERT_STATS =
 /** The dedup key space is swept for expired keys in 256 slices of 2^56 keys, one slice per alarm. */
 export const SWEEP_SLICES = 256;
 const SWEEP_SLICE = "DELETE FROM dedup WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2";
+const SWEEP_CLAIMS = "DELETE FROM claims WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2";
+const CLAIMED_BY = "SELECT printf('0x%016x', k) FROM claims WHERE k IN (SELECT value FROM json_each(?)) AND cid = ?";
+const RECORD_CLAIMS = "INSERT INTO claims (k, cid, exp) SELECT value, ?, ? FROM json_each(?) WHERE true ON CONFLICT (k) DO NOTHING";
 /** Analytics Engine accepts at most 250 data points per invocation. */
 const AE_POINTS_PER_INVOCATION = 250;
 const MAX_RETRY_MS = 30_000;
+/**
+ * Cells per flush (one D1 batch). Each cell is one JSON row of ≤ ~800 bytes (ids ≤ 64 characters), so a
+ * flush binds ≤ ~1 MB in ≤ ~10 statements of ≤ 90 KB (MAX_JSON_PARAM_BYTES) plus the ledger and stats.
+ */
+export const MAX_FLUSH_CELLS = 1_000;
+/** After an Analytics Engine write error, wait this long before the next attempt. */
+const AE_RETRY_MS = 5_000;
 /** While idle but holding dedup keys, wake up this often to sweep expired ones. */
 const IDLE_SWEEP_MS = 5_000;
 
@@ -99,6 +115,11 @@ export class ClickShard extends DurableObject<Env> {
   private readonly lastForward = new Map<string, number>();
   /** The scheduled alarm as this object last set it (null: none). */
   private alarmAt: number | null = null;
+  /**
+   * No alarm before this (epoch ms): a failed flush's backoff (or an Analytics Engine error's). Ingest
+   * must not pull the alarm forward over it, or every shard would hit a failing D1 at every interval.
+   */
+  private backoffUntil = 0;
   private openSince: number | null = null;
   /** Level 0 of the dedup set: the keys in `dedup_log`, as keyHex strings. */
   private readonly recentKeys = new Set<string>();
@@ -106,21 +127,29 @@ export class ClickShard extends DurableObject<Env> {
   private mainKeys = 0;
   /** Every key of `dedup` (and some deleted ones): a key it does not hold is not a duplicate there. */
   private bloom = new KeyBloom(MIN_BLOOM_KEYS * BITS_PER_KEY);
+  /** True once `claims` may hold rows (resharding happened while this object lived). */
+  private holdsClaims = false;
+  /** The shard-count history (ClickEpochs), cached. */
+  private readonly epochs: EpochCache;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.settings = clickSettings(env);
     this.db = env.DB;
+    this.epochs = new EpochCache(epochLoader(env, true));
     void ctx.blockConcurrencyWhile(async () => {
       migrateSqlSchema(this.sql, MIGRATIONS);
       const name = readMeta(this.sql, "name");
       this.name = typeof name === "string" ? name : null;
       this.loadDedupState();
+      this.holdsClaims = this.hasRows("SELECT 1 FROM claims LIMIT 1");
       for (const r of this.sql.exec<{ source: string; last_forward: number }>("SELECT source, last_forward FROM sources")) {
         this.lastForward.set(r.source, r.last_forward);
       }
       this.alarmAt = await ctx.storage.getAlarm();
+      // a restart in the middle of a backoff keeps it (the alarm was set to the retry time)
+      if (this.alarmAt !== null && this.hasRows("SELECT 1 FROM flushes WHERE attempts > 0")) this.backoffUntil = this.alarmAt;
     });
   }
 
@@ -128,14 +157,27 @@ export class ClickShard extends DurableObject<Env> {
    * Counts a batch of events (RPC from a ClickBuffer, or from the edge in direct mode). Durable when
    * it returns. `forwardId` > 0 makes the call idempotent per `source`: a buffer that re-sends a forward
    * after a crash gets `replayed` and nothing is counted twice, not even as duplicates.
+   *
+   * While more than one shard epoch is live (CLICK_SHARDS changed less than a horizon ago), a key is
+   * counted only when its owners in every live epoch, claimed one epoch after another from the oldest,
+   * all grant it (see claimInEpochs).
    */
-  ingest(name: string, source: string, forwardId: number, batch: ShardBatch): ShardIngestResult {
+  async ingest(name: string, source: string, forwardId: number, batch: ShardBatch): Promise<ShardIngestResult> {
     const n = batch.cellOf.length;
-    if (forwardId > 0 && (this.lastForward.get(source) ?? 0) >= forwardId) return { accepted: n, duplicates: 0, replayed: true };
+    if (this.replayed(source, forwardId)) return { accepted: n, duplicates: 0, replayed: true };
+    const own = parseShardName(name);
+    const range = own ? claimRange(await this.epochs.get(Date.now(), own.epoch), own.epoch, Date.now(), this.settings.horizonMs) : [];
+    let granted: Set<string> | null = null;
+    if (range.length > 1) {
+      const cid = forwardId > 0 ? claimId(name, source, forwardId) : Math.floor(Math.random() * 2 ** 52);
+      granted = await this.claimInEpochs(name, cid, batch.keys, range);
+      if (this.replayed(source, forwardId)) return { accepted: n, duplicates: 0, replayed: true };
+    }
     const now = Date.now();
     const fresh = this.atomically(() => {
       if (this.name === null) writeMeta(this.sql, "name", name);
-      const fresh = this.count(batch, now);
+      const fresh = granted === null ? this.dedupOwn(batch.keys, now + this.settings.horizonMs, name, source, forwardId) : firstOccurrences(batch.keys, granted);
+      this.count(batch, fresh);
       if (forwardId > 0) {
         this.sql.exec(
           "INSERT INTO sources (source, last_forward) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET last_forward = excluded.last_forward",
@@ -143,13 +185,95 @@ export class ClickShard extends DurableObject<Env> {
           forwardId,
         );
       }
-      return fresh;
+      return fresh.length;
     });
     if (this.name === null) this.name = name;
     if (forwardId > 0) this.lastForward.set(source, forwardId);
     this.openSince ??= now;
     this.schedule(now + this.settings.flushIntervalMs);
     return { accepted: n, duplicates: n - fresh, replayed: false };
+  }
+
+  /**
+   * The steady-state dedup (one live epoch). A key this shard granted to this very forward's claim
+   * (claimed during a reshard, then the object crashed before counting, and the older epoch retired
+   * before the re-send) is still this forward's to count.
+   */
+  private dedupOwn(keysJson: string, exp: number, name: string, source: string, forwardId: number): number[] {
+    const fresh = this.dedup(keysJson, exp);
+    if (!this.holdsClaims || forwardId <= 0) return fresh;
+    const keys = splitKeys(keysJson);
+    const isFresh = new Set(fresh.map((i) => keys[i]));
+    const seen = [...new Set(keys.filter((k) => !isFresh.has(k)))];
+    if (seen.length === 0) return fresh;
+    const mine = new Set<string>();
+    for (const [k] of this.sql.exec(CLAIMED_BY, "[" + seen.join(",") + "]", claimId(name, source, forwardId)).raw()) mine.add(String(k));
+    if (mine.size === 0) return fresh;
+    for (const k of isFresh) mine.add(k);
+    return firstOccurrences(keysJson, mine);
+  }
+
+  private replayed(source: string, forwardId: number): boolean {
+    return forwardId > 0 && (this.lastForward.get(source) ?? 0) >= forwardId;
+  }
+
+  /**
+   * Resharding: claims the distinct keys of a batch at their owner in each epoch of `range`, oldest
+   * first, and returns the keys every owner granted. A key stops at the first owner that refuses it.
+   * Why this is exactly once: every live epoch's owner of a key is claimed before it is counted, two
+   * concurrent claimers' ranges always share an epoch (ranges differ only in the oldest or newest epoch,
+   * and an epoch is retired a horizon + margin after its successor started), and each owner grants a key
+   * to one claim id only; the claimer that reaches the end of its range counts it. Claims are idempotent
+   * per claim id (shard, source, forward id), so a forward re-sent after a crash gets the same answers.
+   */
+  private async claimInEpochs(name: string, cid: number, keysJson: string, range: readonly { epoch: number; shards: number }[]): Promise<Set<string>> {
+    let alive = [...new Set(splitKeys(keysJson))];
+    for (const ep of range) {
+      const byOwner = new Map<string, string[]>();
+      for (const k of alive) {
+        const owner = epochShardName(ep.epoch, shardOfKey(keyHalves(k)[1], ep.shards));
+        let list = byOwner.get(owner);
+        if (!list) byOwner.set(owner, (list = []));
+        list.push(k);
+      }
+      const answers = await Promise.all(
+        [...byOwner].map(([owner, keys]) =>
+          owner === name ? this.claim(owner, cid, "[" + keys.join(",") + "]") : this.env.CLICK_SHARD.get(this.env.CLICK_SHARD.idFromName(owner)).claim(owner, cid, "[" + keys.join(",") + "]"),
+        ),
+      );
+      alive = answers.flat();
+      if (alive.length === 0) break;
+    }
+    return new Set(alive);
+  }
+
+  /**
+   * Grants each key (`[0x…,…]`, distinct) to claim `cid` if this shard has not seen it, or saw it first
+   * from this same claim; records the granted ones. Returns the granted keys. RPC from other shards.
+   */
+  claim(name: string, cid: number, keysJson: string): string[] {
+    const keys = splitKeys(keysJson);
+    if (keys.length === 0) return [];
+    const now = Date.now();
+    const exp = now + this.settings.horizonMs;
+    const granted = this.atomically(() => {
+      if (this.name === null) writeMeta(this.sql, "name", name);
+      const fresh = this.dedup(keysJson, exp);
+      const out = fresh.map((i) => keys[i]);
+      if (out.length > 0) {
+        this.sql.exec(RECORD_CLAIMS, cid, exp, "[" + out.join(",") + "]");
+        this.holdsClaims = true;
+      }
+      if (out.length < keys.length) {
+        const isFresh = new Set(out);
+        const seen = keys.filter((k) => !isFresh.has(k));
+        for (const [k] of this.sql.exec(CLAIMED_BY, "[" + seen.join(",") + "]", cid).raw()) out.push(String(k));
+      }
+      return out;
+    });
+    if (this.name === null) this.name = name;
+    this.schedule(now + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
+    return granted;
   }
 
   /**
@@ -178,12 +302,11 @@ export class ClickShard extends DurableObject<Env> {
     for (const [hi, lo] of this.sql.exec(MAIN_KEY_HALVES).raw()) this.bloom.add(Number(hi), Number(lo));
   }
 
-  /** Dedups a batch and adds its new events to the open cells and statistics; returns how many were new. */
-  private count(batch: ShardBatch, now: number): number {
+  /** Adds the events at indexes `fresh` (new keys) to the open cells, and the batch to the statistics. */
+  private count(batch: ShardBatch, fresh: number[]): void {
     const n = batch.cellOf.length;
     const cellCounts = new Array<number>(batch.cells.length).fill(0);
     const freshPerMinute = new Array<number>(batch.minutes.length).fill(0);
-    const fresh = this.dedup(batch.keys, now + this.settings.horizonMs);
     for (const i of fresh) {
       cellCounts[batch.cellOf[i]]++;
       freshPerMinute[batch.minuteOf[i]]++;
@@ -212,7 +335,6 @@ export class ClickShard extends DurableObject<Env> {
       r[5] += future;
     }
     if (stats.size > 0) this.sql.exec(UPSERT_STATS, JSON.stringify([...stats.values()]));
-    return fresh.length;
   }
 
   /**
@@ -220,7 +342,7 @@ export class ClickShard extends DurableObject<Env> {
    * the indexes of their first occurrences. Runs inside ingest's transaction.
    */
   private dedup(keysJson: string, exp: number): number[] {
-    const keys = keysJson.length > 2 ? keysJson.slice(1, -1).split(",") : [];
+    const keys = splitKeys(keysJson);
     const candidates: number[] = [];
     const inBatch = new Set<string>();
     for (let i = 0; i < keys.length; i++) {
@@ -281,16 +403,23 @@ export class ClickShard extends DurableObject<Env> {
       retryAt = Date.now() + Math.min(MAX_RETRY_MS, this.settings.flushIntervalMs * 2 ** Math.min(attempts, 10));
       console.error(`click shard ${this.name}: flush failed (attempt ${attempts}), retrying`, (err as Error)?.message ?? String(err));
     }
-    this.drainAnalytics();
+    this.backoffUntil = retryAt ?? 0;
+    const aeFailed = !this.drainAnalytics();
+    if (aeFailed) this.backoffUntil = Math.max(this.backoffUntil, Date.now() + AE_RETRY_MS);
     this.atomically(() => this.sweepSlice(now));
 
     if (retryAt !== null) this.schedule(retryAt);
     else if (this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) this.schedule(Date.now());
-    else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.schedule((this.openSince ?? Date.now()) + this.settings.flushIntervalMs);
-    else if (this.hasRows("SELECT 1 FROM dedup UNION ALL SELECT 1 FROM dedup_log LIMIT 1")) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
+    else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) {
+      // a backlog (more than one flush's worth waited) drains at once, flush after flush
+      const backlog = this.hasRows(`SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1 OFFSET ${MAX_FLUSH_CELLS - 1}`);
+      this.schedule(backlog ? Date.now() : (this.openSince ?? Date.now()) + this.settings.flushIntervalMs);
+    }
+    else if (this.hasRows("SELECT 1 FROM dedup UNION ALL SELECT 1 FROM dedup_log UNION ALL SELECT 1 FROM claims LIMIT 1")) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
   }
 
   private schedule(at: number): void {
+    at = Math.max(at, this.backoffUntil);
     if (this.alarmAt !== null && this.alarmAt <= at) return;
     this.alarmAt = at;
     void this.ctx.storage.setAlarm(at);
@@ -340,10 +469,16 @@ export class ClickShard extends DurableObject<Env> {
     return this.ctx.storage.transactionSync(() => {
       const flushId = Number(readMeta(this.sql, "next_flush_id") ?? 1);
       writeMeta(this.sql, "next_flush_id", flushId + 1);
-      this.sql.exec("UPDATE cells SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
+      // at most MAX_FLUSH_CELLS cells per flush: after an outage the backlog drains in bounded D1 batches
+      const moved = this.sql.exec(
+        "UPDATE cells SET flush_id = ? WHERE (flush_id, w, c, a, r) IN (SELECT flush_id, w, c, a, r FROM cells WHERE flush_id = ? LIMIT ?)",
+        flushId,
+        OPEN,
+        MAX_FLUSH_CELLS,
+      ).rowsWritten;
       this.sql.exec("UPDATE stats SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
       this.sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (?, ?)", flushId, Date.now());
-      this.openSince = null;
+      if (moved < MAX_FLUSH_CELLS || !this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.openSince = null;
       return flushId;
     });
   }
@@ -398,21 +533,27 @@ export class ClickShard extends DurableObject<Env> {
 
   /**
    * Writes up to 250 queued cells to Analytics Engine (one data point per cell and flush; the double is
-   * the click count). A crash between the write and the delete re-sends them: AE is at-least-once,
-   * D1 is the exact record.
+   * the click count). Each point is deleted from the outbox in the same synchronous run as its write, so
+   * an error part-way never re-sends the points before it; only a crash between write and delete can
+   * (AE is at-least-once, D1 is the exact record). Returns false when a write failed (the caller backs off).
    */
-  private drainAnalytics(): void {
+  private drainAnalytics(): boolean {
     const rows = this.sql
       .exec<{ id: number; c: string; a: string; r: string; n: number }>("SELECT id, c, a, r, n FROM ae_outbox ORDER BY id LIMIT ?", AE_POINTS_PER_INVOCATION)
       .toArray();
-    if (rows.length === 0) return;
+    let written = 0;
+    let ok = true;
     try {
-      for (const row of rows) this.env.CLICKS_AE.writeDataPoint({ blobs: [row.c, row.a, row.r], doubles: [row.n], indexes: [row.c] });
+      for (const row of rows) {
+        this.env.CLICKS_AE.writeDataPoint(analyticsPoint(row.c, row.a, row.r, row.n));
+        written++;
+      }
     } catch (err) {
+      ok = false;
       console.error("analytics engine write failed", (err as Error)?.message ?? String(err));
-      return;
     }
-    this.sql.exec("DELETE FROM ae_outbox WHERE id <= ?", rows[rows.length - 1].id);
+    if (written > 0) this.sql.exec("DELETE FROM ae_outbox WHERE id <= ?", rows[written - 1].id);
+    return ok;
   }
 
   /**
@@ -426,6 +567,7 @@ export class ClickShard extends DurableObject<Env> {
     const oldest = this.sql.exec<{ exp: number }>("SELECT exp FROM dedup_log ORDER BY rowid LIMIT 1").toArray()[0];
     if (oldest && oldest.exp < now) this.mergeLog();
     const swept = this.sql.exec(SWEEP_SLICE, slice - SWEEP_SLICES / 2, now).rowsWritten;
+    this.sql.exec(SWEEP_CLAIMS, slice - SWEEP_SLICES / 2, now);
     if (swept > 0) this.setMainKeys(Math.max(0, this.mainKeys - swept));
     return swept;
   }
@@ -434,4 +576,50 @@ export class ClickShard extends DurableObject<Env> {
     this.mainKeys = n;
     writeMeta(this.sql, "dedup_keys", n);
   }
+}
+
+/** The keys of a `[0x…,…]` list. */
+function splitKeys(keysJson: string): string[] {
+  return keysJson.length > 2 ? keysJson.slice(1, -1).split(",") : [];
+}
+
+/** Indexes of the first occurrence of each key in `granted`. */
+function firstOccurrences(keysJson: string, granted: Set<string>): number[] {
+  const out: number[] = [];
+  const taken = new Set<string>();
+  splitKeys(keysJson).forEach((k, i) => {
+    if (granted.has(k) && !taken.has(k)) {
+      taken.add(k);
+      out.push(i);
+    }
+  });
+  return out;
+}
+
+/** The id of one forward's claims: the same when the forward is re-sent. */
+export function claimId(name: string, source: string, forwardId: number): number {
+  return cyrb53(`${name}|${source}|${forwardId}`);
+}
+
+/** Analytics Engine limits: the index at most 96 bytes, blobs at most 16 KB together. */
+export const AE_MAX_INDEX_BYTES = 96;
+const utf8 = new TextEncoder();
+
+/** The longest prefix of `s` (whole code points) that fits in `max` UTF-8 bytes. */
+export function truncateUtf8(s: string, max: number): string {
+  if (utf8.encode(s).byteLength <= max) return s;
+  let out = "";
+  let bytes = 0;
+  for (const ch of s) {
+    const len = utf8.encode(ch).byteLength;
+    if (bytes + len > max) break;
+    out += ch;
+    bytes += len;
+  }
+  return out;
+}
+
+/** One AE data point: blobs campaign, ad, region (ids ≤ 64 chars: ≤ 256 bytes each); index campaign cut to 96 bytes. */
+export function analyticsPoint(c: string, a: string, r: string, n: number): AnalyticsEngineDataPoint {
+  return { blobs: [c, a, r], doubles: [n], indexes: [truncateUtf8(c, AE_MAX_INDEX_BYTES)] };
 }

@@ -38,3 +38,17 @@ export function scopeAllows(scope: readonly string[], namespace: string): boolea
 }
 
 export const NAMESPACE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/**
+ * Whether a token of role `own` may mint one of role `requested`: every permission of `requested`
+ * must also be one of `own`'s (roles are not a line: publisher and approver are not comparable).
+ */
+export function roleWithin(requested: Role, own: Role): boolean {
+  return GRANTS[requested].every((p) => GRANTS[own].includes(p));
+}
+
+/** Whether scope `inner` lies within scope `outer`; only an unscoped (`*`) outer holds an unscoped inner. */
+export function scopeWithin(inner: readonly string[], outer: readonly string[]): boolean {
+  if (outer.includes("*")) return true;
+  return !inner.includes("*") && inner.every((ns) => outer.includes(ns));
+}

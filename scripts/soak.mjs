@@ -7,12 +7,12 @@
 // Exit 1 when a request failed unexpectedly or a click went missing / was double counted.
 import { Command } from "commander";
 import { join } from "node:path";
-import { countClicks, makeEvents, sendClicks, waitForClicks } from "../bench/lib/clicks.mjs";
-import { configClients, createTokens, publishVersion, regionsOf, rolloutImmediate, setupConfig } from "../bench/lib/fixture.mjs";
-import { api, percentiles, sleep } from "../bench/lib/http.mjs";
-import { cpuDelta, pgidListeningOn, rssByRole, sampleGroup } from "../bench/lib/proc.mjs";
-import { writeJson } from "../bench/lib/report.mjs";
-import { attachServer, startServer } from "../bench/lib/server.mjs";
+import { countClicks, makeEvents, sendClicks, waitForClicks } from "../bench/lib/clicks.ts";
+import { configClients, createTokens, publishVersion, regionsOf, rolloutImmediate, setupConfig } from "../bench/lib/fixture.ts";
+import { api, percentiles, sleep } from "../bench/lib/http.ts";
+import { cpuDelta, pgidListeningOn, rssByRole, sampleGroup } from "../bench/lib/proc.ts";
+import { writeJson } from "../bench/lib/report.ts";
+import { attachServer, startServer } from "../bench/lib/server.ts";
 import { ROOT } from "./wrangler-dev.mjs";
 
 const opts = new Command()

@@ -5,9 +5,21 @@ import { z } from "zod";
 import { namespaces as namespacesTable } from "../db/schema";
 import { ApiError, badRequest, unprocessable } from "../lib/errors";
 import { NAMESPACE_RE } from "../lib/roles";
-import { checkSchema } from "../lib/config/json-schema";
+import { checkSchema, validateValues, ValidationTooComplex } from "../lib/config/json-schema";
+import { canonicalJson, sha256Hex } from "../lib/canonical-json";
 import { validatePlan } from "../lib/config/plan";
 import type { ControlAction } from "../lib/config/types";
+import {
+  CreateVersion,
+  NamespaceListQuery as ListQuery,
+  PutNamespace,
+  Rollback,
+  ROLLOUT_ACTIONS as ACTIONS,
+  RolloutListQuery,
+  StartRollout,
+  ValidateValues,
+  VersionListQuery as VersionsQuery,
+} from "../lib/api/admin-config";
 import { assertRole, assertScope, requireAuth } from "./lib/auth";
 import { parseWith, readJson } from "./lib/body";
 import { newSubApp } from "./lib/app-factory";
@@ -24,7 +36,6 @@ const VERSION_BODY_LIMIT = 300 * 1024;
 const SCHEMA_BODY_LIMIT = 256 * 1024;
 
 const PositiveInt = z.coerce.number().int().min(1).max(2 ** 31);
-const JsonObject = z.custom<Record<string, unknown>>((v) => typeof v === "object" && v !== null && !Array.isArray(v), "must be a JSON object");
 
 function nsOf(c: AppContext): { ns: string; stub: ReturnType<typeof coordinator> } {
   const ns = c.req.param("ns") ?? "";
@@ -46,24 +57,13 @@ function assertValuesSize(values: Record<string, unknown>): void {
 
 // ------------------------------------------------------------------ namespaces
 
-const PutNamespace = z.object({
-  schema: z.custom<unknown>((v) => v !== undefined, "schema is required"),
-  description: z.string().max(2000).optional(),
-  approvals_required: z.union([z.literal(0), z.literal(1)]).optional(),
-});
-
 adminConfigApp.put("/namespaces/:ns", requireAuth("namespace.write"), async (c) => {
   const { ns, stub } = nsOf(c);
   const body = await readJson(c, PutNamespace, SCHEMA_BODY_LIMIT);
-  const issues = checkSchema(body.schema);
+  const issues = await checkSchema(body.schema);
   if (issues.length > 0) throw unprocessable("invalid_schema", "schema is not a usable JSON Schema (2020-12)", issues);
   const r = await stub.putNamespace(ns, { schema: body.schema, description: body.description, approvals_required: body.approvals_required }, c.get("principal").actor);
   return c.json(r.namespace, r.created ? 201 : 200);
-});
-
-const ListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.string().regex(NAMESPACE_RE).optional(),
 });
 
 adminConfigApp.get("/namespaces", requireAuth("admin.read"), async (c) => {
@@ -101,8 +101,28 @@ adminConfigApp.get("/namespaces/:ns", requireAuth("admin.read"), async (c) => {
 
 // ------------------------------------------------------------------ versions
 
-const CreateVersion = z.object({ values: JsonObject, message: z.string().max(1000).default("") });
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
+
+const MAX_ISSUES = 100;
+
+/**
+ * Validates values against the namespace's schema here, in the Worker, not in the namespace's
+ * single-writer coordinator: a slow validation then holds up only its own request (and it is bounded
+ * by SCHEMA_LIMITS). Returns the hash of the schema used, which the coordinator re-checks on commit.
+ */
+async function validateAtEdge(stub: ReturnType<typeof coordinator>, ns: string, values: Record<string, unknown>): Promise<string> {
+  const { schema } = await stub.getNamespace(ns);
+  let issues: ReturnType<typeof validateValues>;
+  try {
+    issues = validateValues(schema, values);
+  } catch (err) {
+    if (err instanceof ValidationTooComplex) throw unprocessable("value_too_complex", err.message, { limits: "docs/security.md" });
+    throw err;
+  }
+  // At most MAX_ISSUES are listed: a 256 KiB value can violate a schema in ~100,000 places.
+  if (issues.length > 0) throw unprocessable("validation_failed", `values do not match the namespace schema (${issues.length} error(s))`, issues.slice(0, MAX_ISSUES));
+  return sha256Hex(canonicalJson(schema));
+}
 
 adminConfigApp.post("/namespaces/:ns/versions", requireAuth("config.publish"), async (c) => {
   const { ns, stub } = nsOf(c);
@@ -110,22 +130,24 @@ adminConfigApp.post("/namespaces/:ns/versions", requireAuth("config.publish"), a
   if (key !== undefined && !IDEMPOTENCY_KEY_RE.test(key)) throw badRequest("invalid_idempotency_key", "Idempotency-Key must be 1-255 printable ASCII characters");
   const body = await readJson(c, CreateVersion, VERSION_BODY_LIMIT);
   assertValuesSize(body.values);
-  const r = await stub.createVersion(ns, { values: body.values, message: body.message, idempotencyKey: key ?? null }, c.get("principal").actor);
-  return c.json({ version: r.version, hash: r.hash, created_at: r.created_at }, 201, r.replayed ? { "Idempotency-Replayed": "true" } : {});
+  for (let attempt = 1; ; attempt++) {
+    const schemaHash = await validateAtEdge(stub, ns, body.values);
+    try {
+      const r = await stub.createVersion(ns, { values: body.values, message: body.message, idempotencyKey: key ?? null, schemaHash }, c.get("principal").actor);
+      return c.json({ version: r.version, hash: r.hash, created_at: r.created_at }, 201, r.replayed ? { "Idempotency-Replayed": "true" } : {});
+    } catch (err) {
+      // The schema changed between our validation and the commit: validate against the new one.
+      if (!(err instanceof ApiError && err.code === "schema_changed" && attempt < 3)) throw err;
+    }
+  }
 });
 
 adminConfigApp.post("/namespaces/:ns/validate", requireAuth("config.publish"), async (c) => {
   const { ns, stub } = nsOf(c);
-  const body = await readJson(c, z.object({ values: JsonObject }), VERSION_BODY_LIMIT);
+  const body = await readJson(c, ValidateValues, VERSION_BODY_LIMIT);
   assertValuesSize(body.values);
-  const issues = await stub.validate(ns, body.values);
-  if (issues.length > 0) throw unprocessable("validation_failed", `values do not match the namespace schema (${issues.length} error(s))`, issues);
+  await validateAtEdge(stub, ns, body.values);
   return c.json({ valid: true });
-});
-
-const VersionsQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().regex(/^[0-9]{1,10}$/, "cursor must come from next_cursor").optional(),
 });
 
 adminConfigApp.get("/namespaces/:ns/versions", requireAuth("admin.read"), async (c) => {
@@ -149,8 +171,6 @@ adminConfigApp.get("/namespaces/:ns/versions/:v/diff", requireAuth("admin.read")
 
 // ------------------------------------------------------------------ rollouts and release
 
-const StartRollout = z.object({ version: z.number().int().min(1), plan: z.unknown().optional() });
-
 adminConfigApp.post("/namespaces/:ns/rollouts", requireAuth("config.publish"), async (c) => {
   const { ns, stub } = nsOf(c);
   const body = await readJson(c, StartRollout);
@@ -163,7 +183,7 @@ adminConfigApp.post("/namespaces/:ns/rollouts", requireAuth("config.publish"), a
 
 adminConfigApp.get("/namespaces/:ns/rollouts", requireAuth("admin.read"), async (c) => {
   const { ns, stub } = nsOf(c);
-  const q = parseWith(z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) }), c.req.query(), "invalid_query", "Invalid query");
+  const q = parseWith(RolloutListQuery, c.req.query(), "invalid_query", "Invalid query");
   return c.json({ rollouts: await stub.listRollouts(ns, q.limit) });
 });
 
@@ -172,8 +192,6 @@ adminConfigApp.get("/namespaces/:ns/rollouts/:id", requireAuth("admin.read"), as
   return c.json(await stub.getRollout(ns, c.req.param("id")));
 });
 
-const ACTIONS = ["pause", "resume", "promote", "approve", "abort"] as const;
-
 adminConfigApp.post("/namespaces/:ns/rollouts/:id/:action", requireAuth("rollout.control"), async (c) => {
   const action = c.req.param("action") as string;
   if (!(ACTIONS as readonly string[]).includes(action)) throw new ApiError(404, "not_found", `Unknown rollout action '${action}'`, { actions: ACTIONS });
@@ -181,8 +199,6 @@ adminConfigApp.post("/namespaces/:ns/rollouts/:id/:action", requireAuth("rollout
   const { ns, stub } = nsOf(c);
   return c.json(await stub.control(ns, action as ControlAction, c.req.param("id"), c.get("principal").actor));
 });
-
-const Rollback = z.object({ to_version: z.number().int().min(1), reason: z.string().trim().min(1).max(1000) });
 
 adminConfigApp.post("/namespaces/:ns/rollback", requireAuth("rollout.control"), async (c) => {
   const { ns, stub } = nsOf(c);

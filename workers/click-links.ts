@@ -2,20 +2,16 @@ import { z } from "zod";
 import { ApiError, badRequest } from "../lib/errors";
 import { CLICK_ID_RE, LINK_ID_RE, MAX_LINK_ID_LENGTH, MAX_TOKEN_LENGTH, newClickId, signLink, verifyLink } from "../lib/clicks/link-token";
 import { checkLandingUrl } from "../lib/clicks/link-url";
-import { FixedWindowLimiter, rateLimitKey } from "../lib/clicks/rate-limit";
-import { clickSettings } from "../lib/clicks/settings";
 import { NO_REJECTIONS } from "../lib/clicks/types";
 import { newSubApp } from "./lib/app-factory";
 import { requireAuth } from "./lib/auth";
 import { readJson } from "./lib/body";
 import { ingestClicks } from "./lib/click-ingest";
+import { limitClickClient } from "./lib/click-rate-limit";
 import { requestRegion } from "./lib/region";
 
 /** Signed click-through links: POST /admin/v1/click-links (publisher) mints them, GET /c/:token (public) follows them. */
 export const clickLinksApp = newSubApp();
-
-/** Per-isolate, per-client-IP limit on following links (same budget as POST /v1/clicks). */
-const limiter = new FixedWindowLimiter(60_000);
 
 export const MIN_TTL_SECONDS = 1;
 export const MAX_TTL_SECONDS = 30 * 86_400;
@@ -70,17 +66,8 @@ clickLinksApp.post("/admin/v1/click-links", requireAuth("config.publish"), async
 });
 
 clickLinksApp.get("/c/:token", async (c) => {
-  const perMinute = clickSettings(c.env).rateLimitPerMinute;
-  const ip = rateLimitKey(c.req.header("cf-connecting-ip"));
-  if (ip && perMinute > 0) {
-    const retryAfter = limiter.hit(ip, perMinute, Date.now());
-    if (retryAfter > 0) {
-      throw new ApiError(429, "rate_limited", `Too many requests from this client; retry in ${retryAfter} s`, {
-        retry_after_seconds: retryAfter,
-        limit_per_minute: perMinute,
-      });
-    }
-  }
+  // The same per-client budget as anonymous POST /v1/clicks.
+  await limitClickClient(c, "anonymous");
   const token = c.req.param("token");
   if (token.length > MAX_TOKEN_LENGTH) throw new ApiError(400, "invalid_link", "This link is not valid", { reason: "token is too long" });
   const result = await verifyLink(signingKey(c.env), token, Date.now());

@@ -1,7 +1,6 @@
 import { cors } from "hono/cors";
 import { ApiError, badRequest } from "../lib/errors";
 import { clickBodyFormat, parseClickBody } from "../lib/clicks/body";
-import { FixedWindowLimiter, rateLimitKey } from "../lib/clicks/rate-limit";
 import { clickSettings } from "../lib/clicks/settings";
 import type { NormalizedClick, RejectionCounts } from "../lib/clicks/types";
 import { isRejection, MAX_BODY_BYTES, UNKNOWN_REGION, validateEvent, type Rejection } from "../lib/clicks/validate";
@@ -10,6 +9,7 @@ import { optionalPrincipal } from "./lib/auth";
 import type { AppContext } from "./lib/context";
 import { readBodyText } from "./lib/body";
 import { ingestClicks } from "./lib/click-ingest";
+import { limitClickClient } from "./lib/click-rate-limit";
 import { requestRegion } from "./lib/region";
 
 export const clicksApp = newSubApp();
@@ -33,9 +33,6 @@ async function readClickBody(c: AppContext): Promise<string> {
   }
 }
 
-/** Per-isolate, per-client-IP request limit (see docs/clicks-pipeline.md, "Rate limiting"). */
-const limiter = new FixedWindowLimiter(60_000);
-
 // Beacons come from any page: every answer (errors included) allows any origin; preflights are answered.
 clicksApp.use(
   "/v1/clicks",
@@ -46,22 +43,16 @@ clicksApp.post("/v1/clicks", async (c) => {
   const settings = clickSettings(c.env);
   const now = Date.now();
 
-  // Server-to-server callers (publisher/admin token) may set each event's region and are not limited per IP.
+  // Rate limit first, then authenticate: a bad token costs a SHA-256 and a D1 query, so it must not be
+  // free to try. Requests with a token draw on their own, larger budget (server-to-server relays).
+  const hasToken = c.req.header("authorization") !== undefined;
+  await limitClickClient(c, hasToken ? "token" : "anonymous");
+  // Server-to-server callers (publisher/admin token) may set each event's region.
   let trusted = false;
-  if (c.req.header("authorization") !== undefined) {
+  if (hasToken) {
     const principal = await optionalPrincipal(c);
     if (!principal) throw new ApiError(401, "unauthorized", "Invalid or revoked token (omit Authorization for anonymous beacons)");
     trusted = principal.role === "publisher" || principal.role === "admin";
-  }
-  const ip = trusted || settings.rateLimitPerMinute === 0 ? null : rateLimitKey(c.req.header("cf-connecting-ip"));
-  if (ip !== null) {
-    const retryAfter = limiter.hit(ip, settings.rateLimitPerMinute, now);
-    if (retryAfter > 0) {
-      throw new ApiError(429, "rate_limited", `Too many requests from this client; retry in ${retryAfter} s`, {
-        retry_after_seconds: retryAfter,
-        limit_per_minute: settings.rateLimitPerMinute,
-      });
-    }
   }
 
   const format = clickBodyFormat(c.req.header("content-type"));

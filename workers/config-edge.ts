@@ -1,13 +1,13 @@
-import { z } from "zod";
-import { badRequest, notFound } from "../lib/errors";
+import { badRequest } from "../lib/errors";
 import { NAMESPACE_RE } from "../lib/roles";
-import { resolveVersion } from "../lib/config/release";
+import { MAX_CLIENT_ID, Reports } from "../lib/api/config-edge";
 import { assertScope, requireAuth } from "./lib/auth";
 import { readJson } from "./lib/body";
 import { newSubApp } from "./lib/app-factory";
 import type { AppContext } from "./lib/context";
-import { getRelease, getVersionBlob, responseBody } from "./lib/config-cache";
-import { coordinator } from "./lib/config-coordinator";
+import { responseBody } from "./lib/config-cache";
+import { configHeaders, readConfig } from "./lib/config-read";
+import { submitReports } from "./lib/config-reports";
 import { configuredRegions, requestRegion } from "./lib/region";
 
 /** Client-facing config reads and health reports: /v1/configs/:namespace. */
@@ -15,7 +15,6 @@ export const configEdgeApp = newSubApp();
 
 const VERSION_RE = /^[1-9][0-9]{0,9}$/;
 const GENERATION_RE = /^[0-9]{1,15}$/;
-const MAX_CLIENT_ID = 256;
 const REPORTS_BODY_LIMIT = 1024 * 1024;
 
 function namespaceParam(c: AppContext): string {
@@ -45,30 +44,17 @@ configEdgeApp.get("/:ns", requireAuth("config.read"), async (c) => {
     throw badRequest("invalid_client_id", `client id must be 1-${MAX_CLIENT_ID} characters`);
   }
 
-  const release = await getRelease(c.env, ns, genHeader === undefined ? null : Number(genHeader.trim()));
-  if (!release) throw notFound("namespace_not_found", `Namespace '${ns}' does not exist`, { namespace: ns });
-  const version = pinned !== undefined ? Number(pinned) : resolveVersion(release, requestRegion(c), clientId);
-  if (version === null) throw notFound("no_release", `Namespace '${ns}' has no released version yet`, { namespace: ns });
-  const blob = await getVersionBlob(c.env, ns, version);
-  if (!blob) throw notFound("version_not_found", `Namespace '${ns}' has no version ${version}`, { namespace: ns, version });
-
-  const headers = {
-    ETag: blob.etag,
-    "X-Config-Version": String(blob.version),
-    "X-Config-Generation": String(release.generation),
-    "Cache-Control": "private, no-cache",
-  };
-  if (matchesEtag(c.req.header("if-none-match"), blob.etag)) return c.body(null, 304, headers);
-  return c.body(responseBody(ns, blob, release.generation), 200, { ...headers, "Content-Type": "application/json; charset=UTF-8" });
+  const read = await readConfig(c.env, {
+    ns,
+    pinned: pinned === undefined ? null : Number(pinned),
+    minGeneration: genHeader === undefined ? null : Number(genHeader.trim()),
+    region: requestRegion(c),
+    clientId,
+  });
+  const headers = configHeaders(read);
+  if (matchesEtag(c.req.header("if-none-match"), read.blob.etag)) return c.body(null, 304, headers);
+  return c.body(responseBody(ns, read.blob, read.release.generation), 200, { ...headers, "Content-Type": "application/json; charset=UTF-8" });
 });
-
-const Report = z.object({
-  client_id: z.string().min(1).max(MAX_CLIENT_ID),
-  version: z.number().int().min(1),
-  status: z.enum(["ok", "error"]),
-  error: z.string().max(2000).optional(),
-});
-const Reports = z.union([z.object({ reports: z.array(Report).min(1).max(1000) }), Report]);
 
 configEdgeApp.post("/:ns/reports", requireAuth("config.read"), async (c) => {
   const ns = namespaceParam(c);
@@ -77,6 +63,6 @@ configEdgeApp.post("/:ns/reports", requireAuth("config.read"), async (c) => {
   // Regions outside the configured set are counted together, so the figures stay bounded.
   const requested = requestRegion(c);
   const region = requested && configuredRegions(c.env).includes(requested) ? requested : "other";
-  const r = await coordinator(c.env, ns).report(ns, region, reports);
+  const r = await submitReports(c.env, (p) => c.executionCtx.waitUntil(p), ns, region, reports);
   return c.json(r.ignored > 0 ? { accepted: r.accepted, ignored: r.ignored } : { accepted: r.accepted }, 202);
 });

@@ -14,6 +14,7 @@ import { MINUTE_MS } from "../lib/clicks/metrics-window";
 import { newSubApp } from "./lib/app-factory";
 import { requireAuth } from "./lib/auth";
 import { clickSeries, ingestStatsSeries, topClicks } from "./lib/metrics-queries";
+import { EPOCHS_OBJECT } from "../durable-objects/ClickEpochs";
 
 /** Click metrics read API, mounted at /api/v1/clicks (role viewer and up). docs/clicks-api.md describes it. */
 export const metricsApp = newSubApp();
@@ -88,4 +89,12 @@ metricsApp.get("/ingest-stats", async (c) => {
     return point;
   });
   return c.json({ granularity, from: toRfc3339(range.from), to: toRfc3339(range.to), totals, series });
+});
+
+/** The pipeline's shard epochs (CLICK_SHARDS history), for operators checking a shard-count change. */
+metricsApp.get("/pipeline", async (c) => {
+  const list = await c.env.CLICK_EPOCHS.get(c.env.CLICK_EPOCHS.idFromName(EPOCHS_OBJECT)).epochs();
+  return c.json({
+    epochs: list.map((e) => ({ epoch: e.epoch, shards: e.shards, since: e.since === 0 ? null : toRfc3339(e.since) })),
+  });
 });

@@ -27,7 +27,7 @@ ofrepApp.use(
     allowMethods: ["GET", "POST", "OPTIONS"],
     // X-Region only matters with TRUST_REGION_HEADER=true (local dev and tests).
     allowHeaders: ["Authorization", "Content-Type", "If-None-Match", "Last-Event-ID", "X-Region"],
-    exposeHeaders: ["ETag", "Retry-After"],
+    exposeHeaders: ["ETag", "Retry-After", "X-Config-Stale"],
     maxAge: 86400,
   }),
 );
@@ -60,6 +60,9 @@ ofrepApp.onError((err, c: Context<AppEnv>) => {
   headers.set("Content-Type", JSON_TYPE);
   return new Response(JSON.stringify(body), { status, headers });
 });
+
+/** As on GET /v1/configs/:ns: the answer came from the last known release (coordinator unreachable). */
+const staleHeader = (stale: boolean): Record<string, string> => (stale ? { "X-Config-Stale": "1" } : {});
 
 function namespaceParam(c: AppContext): string {
   const ns = c.req.param("ns") ?? "";
@@ -111,10 +114,10 @@ ofrepApp.post("/:ns/ofrep/v1/evaluate/flags/:key", requireAuth("config.read"), a
   const key = c.req.param("key");
   const req = await readEvalRequest(c);
   await ofrepRateLimit(c, ns, req.targetingKey, key);
-  const { result } = await evaluateNamespace(c, ns, req, null);
+  const { result, stale } = await evaluateNamespace(c, ns, req, null);
   if (!result) throw ofrepError(404, "FLAG_NOT_FOUND", "no_release", `Namespace '${ns}' has no released version yet`, { namespace: ns });
   if (!result.table.json.has(key)) throw ofrepError(404, "FLAG_NOT_FOUND", "flag_not_found", `Flag '${key}' was not found`, { namespace: ns, version: result.evaluated.version });
-  return c.body(flagJson(result.table, key, result.evaluated), 200, { "Content-Type": JSON_TYPE, "Cache-Control": "private, no-store" });
+  return c.body(flagJson(result.table, key, result.evaluated), 200, { "Content-Type": JSON_TYPE, "Cache-Control": "private, no-store", ...staleHeader(stale) });
 });
 
 ofrepApp.post("/:ns/ofrep/v1/evaluate/flags", requireAuth("config.read"), async (c) => {
@@ -123,7 +126,7 @@ ofrepApp.post("/:ns/ofrep/v1/evaluate/flags", requireAuth("config.read"), async 
   await ofrepRateLimit(c, ns, req.targetingKey, null);
   // A re-fetch triggered by a stream event names the generation it announced: never answer older.
   const minGeneration = generationFromTag(c.req.query("flagConfigEtag"));
-  const { release, result } = await evaluateNamespace(c, ns, req, minGeneration);
+  const { release, stale, result } = await evaluateNamespace(c, ns, req, minGeneration);
   // The stream URL is stable for one client within its credential window, so the ETag is too.
   const clientKey = req.targetingKey ?? c.req.header("cf-connecting-ip") ?? "";
   const url = await streamUrl(c, ns, clientKey);
@@ -131,7 +134,7 @@ ofrepApp.post("/:ns/ofrep/v1/evaluate/flags", requireAuth("config.read"), async 
   const evaluated = result?.evaluated ?? null;
   const body = bulkJson(table, evaluated, release.generation, url === null ? null : `${url}&g=${release.generation}`);
   const etag = await bulkEtag(table, evaluated, url);
-  const headers = { ETag: etag, "Cache-Control": "private, no-cache" };
+  const headers = { ETag: etag, "Cache-Control": "private, no-cache", ...staleHeader(stale) };
   if (matchesEtag(c.req.header("if-none-match"), etag)) return c.body(null, 304, headers);
   return c.body(body, 200, { ...headers, "Content-Type": JSON_TYPE });
 });

@@ -56,6 +56,20 @@ function done(summary, latency, requests)
     agg.events_sent = agg.events_sent + (t:get("events_sent") or 0)
     agg.requests_with_rejects = agg.requests_with_rejects + (t:get("requests_with_rejects") or 0)
   end
+  -- Scenarios may name extra per-thread globals (EXTRA) and keep a ground-truth table (cells).
+  if EXTRA then
+    agg.extra, agg.per_thread, agg.cells = {}, {}, {}
+    for _, t in ipairs(threads) do
+      local pt = {}
+      for _, k in ipairs(EXTRA) do
+        local v = t:get(k) or 0
+        pt[k] = v
+        agg.extra[k] = (agg.extra[k] or 0) + v
+      end
+      agg.per_thread[#agg.per_thread + 1] = pt
+      for k, n in pairs(t:get("cells") or {}) do agg.cells[k] = (agg.cells[k] or 0) + n end
+    end
+  end
   local pct = {}
   for _, p in ipairs({ 50, 75, 90, 99, 99.9 }) do pct[tostring(p)] = latency:percentile(p) end
   local out = {

@@ -7,8 +7,13 @@ export interface ClickSettings {
   horizonMs: number;
   shards: number;
   buffersPerGroup: number;
-  /** Requests per client IP per minute on POST /v1/clicks; 0 disables the limit. */
-  rateLimitPerMinute: number;
+  /** Per-client rate limits (the CLICK_RATE_LIMITER bindings) on; off only for load tests. */
+  rateLimit: boolean;
+  /**
+   * Tokens one request draws from its budget (default 1): the effective limit is the binding's
+   * `simple.limit` ÷ this. Tightens the limits without redeploying the bindings (and lets tests reach them).
+   */
+  rateLimitWeight: number;
   /** "buffer" (default) or "direct" (one RPC per shard per request; kept for measurement). */
   mode: "buffer" | "direct";
 }
@@ -20,6 +25,9 @@ export interface ClickVars {
   MAX_CLOCK_SKEW_SECONDS?: unknown;
   CLICK_SHARDS?: unknown;
   CLICK_BUFFERS?: unknown;
+  CLICK_RATE_LIMIT?: unknown;
+  CLICK_RATE_LIMIT_WEIGHT?: unknown;
+  /** Before the Rate Limiting binding: "0" still turns the limits off. */
   CLICK_RATE_LIMIT_PER_MINUTE?: unknown;
   CLICK_INGEST_MODE?: unknown;
 }
@@ -44,7 +52,8 @@ export function clickSettings(vars: ClickVars): ClickSettings {
     horizonMs: latenessMs + skewMs,
     shards: int(vars.CLICK_SHARDS, 16, 1, 1024),
     buffersPerGroup: int(vars.CLICK_BUFFERS, 1, 1, 64),
-    rateLimitPerMinute: int(vars.CLICK_RATE_LIMIT_PER_MINUTE, 1200, 0, 1e9),
+    rateLimit: vars.CLICK_RATE_LIMIT !== "off" && vars.CLICK_RATE_LIMIT_PER_MINUTE !== "0",
+    rateLimitWeight: int(vars.CLICK_RATE_LIMIT_WEIGHT, 1, 1, 100),
     mode: vars.CLICK_INGEST_MODE === "direct" ? "direct" : "buffer",
   };
   cache.set(vars, s);

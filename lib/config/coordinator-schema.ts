@@ -33,17 +33,17 @@ export const COORDINATOR_MIGRATIONS: readonly string[] = [
      attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0, last_error TEXT);`,
 ];
 
-/** Row shapes of the tables above. */
-export interface NamespaceRow {
+/** Row shapes of the tables above (type aliases, so `sql.exec<Row>` accepts them without casts). */
+export type NamespaceRow = {
   name: string;
   schema: string;
   description: string;
   approvals_required: number;
   created_at: string;
   updated_at: string;
-}
+};
 
-export interface RolloutRow {
+export type RolloutRow = {
   id: string;
   seq: number;
   version: number;
@@ -63,25 +63,34 @@ export interface RolloutRow {
   updated_at: string;
   ended_at: string | null;
   end_reason: string | null;
-}
+};
 
-export interface CandidateRow {
+export type CandidateRow = {
   region: string;
   candidate: number;
   percent: number;
   rollout_id: string;
-}
+};
 
-export interface HealthRow {
+export type HealthRow = {
   stage_index: number;
   version: number;
   region: string;
   ok: number;
   error: number;
-}
+};
 
-export interface ClientCountRow {
+export type ClientCountRow = {
   region: string;
   version: number;
   n: number;
-}
+};
+
+export type VersionRow = {
+  version: number;
+  hash: string;
+  author: string;
+  message: string;
+  created_at: string;
+  values_json: string;
+};

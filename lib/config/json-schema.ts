@@ -1,4 +1,5 @@
-import { Validator, type Schema } from "@cfworker/json-schema";
+import { ignoredKeyword, schemaArrayKeyword, schemaMapKeyword, Validator, type Schema } from "@cfworker/json-schema";
+import { regexVerdict } from "./regex-safety";
 
 /** One schema violation: a JSON pointer into the validated values and what is wrong there. */
 export interface SchemaIssue {
@@ -67,24 +68,56 @@ function pointerOf(instanceLocation: string): string {
   return instanceLocation.startsWith("#") ? instanceLocation.slice(1) : instanceLocation;
 }
 
-function collectPatterns(node: unknown, out: { pointer: string; pattern: string }[], at = ""): void {
-  if (!node || typeof node !== "object") return;
-  if (Array.isArray(node)) {
-    node.forEach((x, i) => collectPatterns(x, out, `${at}/${i}`));
-    return;
-  }
-  for (const [k, v] of Object.entries(node)) {
-    const here = `${at}/${k.replace(/~/g, "~0").replace(/\//g, "~1")}`;
-    if (k === "pattern" && typeof v === "string") out.push({ pointer: here, pattern: v });
-    if (k === "patternProperties" && v && typeof v === "object") {
-      for (const p of Object.keys(v)) out.push({ pointer: `${here}/${p}`, pattern: p });
+/**
+ * Bounds on the work a schema can cause (docs/security.md). Values are bounded separately by size
+ * (256 KiB) and depth (100); with every regex proven linear, what is left is the number of
+ * (value node × subschema) visits, counted while validating, and uniqueItems' pairwise comparison.
+ */
+export const SCHEMA_LIMITS = {
+  /** Subschemas in one schema (each `{…}` reached through a schema keyword). */
+  maxSubschemas: 5_000,
+  /** Regular expressions in one schema (`pattern`, `patternProperties` keys), each proven linear. */
+  maxPatterns: 200,
+  /** Subschema applications while validating one value (each $ref/allOf/items/… step counts one). */
+  maxValidationSteps: 150_000,
+  /**
+   * uniqueItems compares every pair of items, so its cost is items × bytes of the array; arrays
+   * beyond this (only when the schema uses uniqueItems) are refused: e.g. 1,000 items of 100 bytes pass.
+   */
+  maxUniqueItemsWork: 100_000_000,
+} as const;
+
+const esc = (k: string) => k.replace(/~/g, "~0").replace(/\//g, "~1");
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+
+/**
+ * Every object subschema with its JSON pointer, exactly as the validator's own dereference() sees
+ * them: every key that is not a plain-value keyword (enum, const, pattern …) holds a subschema, even
+ * an unknown one, because a `$ref` may point at it. enum/const data is never walked.
+ */
+function subschemas(root: unknown): { node: Record<string, unknown>; pointer: string }[] {
+  const out: { node: Record<string, unknown>; pointer: string }[] = [];
+  const stack: { node: unknown; pointer: string }[] = [{ node: root, pointer: "" }];
+  while (stack.length > 0) {
+    const { node, pointer } = stack.pop()!;
+    if (!isObj(node)) continue;
+    out.push({ node, pointer });
+    if (out.length > SCHEMA_LIMITS.maxSubschemas) break;
+    for (const [k, v] of Object.entries(node)) {
+      if (ignoredKeyword[k]) continue;
+      const at = `${pointer}/${esc(k)}`;
+      if (Array.isArray(v)) {
+        if (schemaArrayKeyword[k]) v.forEach((x, i) => stack.push({ node: x, pointer: `${at}/${i}` }));
+      } else if (schemaMapKeyword[k]) {
+        if (isObj(v)) for (const [name, x] of Object.entries(v)) stack.push({ node: x, pointer: `${at}/${esc(name)}` });
+      } else stack.push({ node: v, pointer: at });
     }
-    collectPatterns(v, out, here);
   }
+  return out;
 }
 
 /** Issues with a JSON Schema itself (empty when it is usable); pointers point into the schema. */
-export function checkSchema(schema: unknown): SchemaIssue[] {
+export async function checkSchema(schema: unknown): Promise<SchemaIssue[]> {
   if (typeof schema !== "boolean" && (schema === null || typeof schema !== "object" || Array.isArray(schema))) {
     return [{ pointer: "", message: "a JSON Schema must be an object or a boolean" }];
   }
@@ -93,32 +126,114 @@ export function checkSchema(schema: unknown): SchemaIssue[] {
     if (e.keyword === "$ref" || e.keyword === "properties" || e.keyword === "additionalProperties" || e.keyword === "items") continue;
     issues.push({ pointer: pointerOf(e.instanceLocation), message: e.error, keyword: e.keyword });
   }
+  const nodes = subschemas(schema);
+  if (nodes.length > SCHEMA_LIMITS.maxSubschemas) {
+    return [{ pointer: "", message: `schema has more than ${SCHEMA_LIMITS.maxSubschemas} subschemas`, keyword: "limits" }];
+  }
   const patterns: { pointer: string; pattern: string }[] = [];
-  collectPatterns(schema, patterns);
+  for (const { node, pointer } of nodes) {
+    if (typeof node.pattern === "string") patterns.push({ pointer: `${pointer}/pattern`, pattern: node.pattern });
+    if (isObj(node.patternProperties)) for (const p of Object.keys(node.patternProperties)) patterns.push({ pointer: `${pointer}/patternProperties/${esc(p)}`, pattern: p });
+  }
+  if (patterns.length > SCHEMA_LIMITS.maxPatterns) {
+    return [{ pointer: "", message: `schema has ${patterns.length} regular expressions; at most ${SCHEMA_LIMITS.maxPatterns} are accepted`, keyword: "limits" }];
+  }
   for (const p of patterns) {
     try {
       new RegExp(p.pattern, "u");
     } catch (err) {
       issues.push({ pointer: p.pointer, message: `invalid regular expression: ${(err as Error).message}`, keyword: "pattern" });
+      continue;
     }
+    const v = await regexVerdict(p.pattern);
+    if (!v.safe) issues.push({ pointer: p.pointer, message: `regular expression ${v.reason}; only patterns proven linear-time are accepted`, keyword: "pattern" });
   }
   if (issues.length === 0) {
+    // A schema that expands without bound in place ($ref cycles, fan-out at the root) fails here.
     try {
-      new Validator(schema as Schema | boolean, "2020-12", false).validate({});
+      for (const probe of [{}, [], ""]) validateValues(schema, probe);
     } catch (err) {
-      issues.push({ pointer: "", message: `schema cannot be used: ${(err as Error).message}` });
+      issues.push({ pointer: "", message: err instanceof ValidationTooComplex ? err.message : `schema cannot be used: ${(err as Error).message}`, keyword: "limits" });
     }
   }
   return issues;
 }
 
+/** Thrown when validating a value would exceed SCHEMA_LIMITS; the edge answers 422. */
+export class ValidationTooComplex extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ValidationTooComplex";
+  }
+}
+
 /**
- * Every violation of `values` against `schema` (shortCircuit off). The validator also reports the
+ * A copy of `schema` whose every subschema counts its applications: the validator reads all of a
+ * subschema's keywords once per application (one destructuring), so an accessor on a key it always
+ * reads counts steps exactly, and throwing from it stops the validator mid-way.
+ */
+function budgeted(schema: unknown): unknown {
+  if (typeof schema === "boolean") return schema;
+  const copy = JSON.parse(JSON.stringify(schema)) as unknown;
+  let steps = 0;
+  for (const { node } of subschemas(copy)) {
+    let stored: unknown;
+    Object.defineProperty(node, "__absolute_recursive_ref__", {
+      configurable: true,
+      enumerable: false,
+      get() {
+        if (++steps > SCHEMA_LIMITS.maxValidationSteps) {
+          throw new ValidationTooComplex(`validating these values against the schema takes more than ${SCHEMA_LIMITS.maxValidationSteps} steps`);
+        }
+        return stored;
+      },
+      set(v: unknown) {
+        stored = v;
+      },
+    });
+  }
+  return copy;
+}
+
+/** Refuses arrays whose uniqueItems check (pairwise) would cost more than the limit; returns nothing when fine. */
+function checkUniqueItemsWork(schema: unknown, values: unknown): void {
+  if (!subschemas(schema).some(({ node }) => node.uniqueItems === true)) return;
+  // Sizes bottom-up in one pass: JSON bytes of each array, compared with its length.
+  const size = (x: unknown, at: string): number => {
+    if (Array.isArray(x)) {
+      let total = 2;
+      x.forEach((item, i) => (total += size(item, `${at}/${i}`) + 1));
+      if (x.length * total > SCHEMA_LIMITS.maxUniqueItemsWork) {
+        throw new ValidationTooComplex(`the array at '${at}' (${x.length} items, ${total} bytes) is too large to check for unique items`);
+      }
+      return total;
+    }
+    if (isObj(x)) {
+      let total = 2;
+      for (const [k, v] of Object.entries(x)) total += k.length + 4 + size(v, `${at}/${esc(k)}`);
+      return total;
+    }
+    return typeof x === "string" ? x.length + 2 : String(x).length;
+  };
+  size(values, "");
+}
+
+/**
+ * Every violation of `values` against `schema` (shortCircuit off), within SCHEMA_LIMITS (else
+ * ValidationTooComplex). The validator also reports the
  * enclosing applicators ("properties", "allOf", …) that failed because a child failed; those add
  * nothing for a person fixing the document, so only leaf errors are kept when there are any.
  */
 export function validateValues(schema: unknown, values: unknown): SchemaIssue[] {
-  const result = new Validator(schema as Schema | boolean, "2020-12", false).validate(values);
+  checkUniqueItemsWork(schema, values);
+  let result: ReturnType<Validator["validate"]>;
+  try {
+    result = new Validator(budgeted(schema) as Schema | boolean, "2020-12", false).validate(values);
+  } catch (err) {
+    // A $ref cycle that never moves into the value recurses until the stack runs out.
+    if (err instanceof RangeError) throw new ValidationTooComplex("the schema recurses without bound on these values");
+    throw err;
+  }
   if (result.valid) return [];
   const WRAPPERS = new Set(["properties", "items", "prefixItems", "allOf", "$ref", "additionalProperties", "patternProperties", "unevaluatedProperties", "dependentSchemas", "if", "then", "else", "contains", "propertyNames"]);
   const all = result.errors.map((e) =>

@@ -1,8 +1,8 @@
-import { z } from "zod";
+import type { z } from "zod";
+import { ExplicitPlan, MAX_BAKE_SECONDS, MAX_STAGES, PresetName, PresetPlan, Stage } from "../api/rollout-plan";
 
-/** Limits of a rollout plan. */
-export const MAX_STAGES = 50;
-export const MAX_BAKE_SECONDS = 7 * 24 * 3600;
+/** Limits of a rollout plan (the plan's wire schemas live in lib/api/rollout-plan.ts). */
+export { MAX_BAKE_SECONDS, MAX_STAGES };
 
 /** Preset bake times (seconds); `{preset, bake_seconds}` overrides them. */
 export const CANARY_BAKE_SECONDS = 600;
@@ -31,35 +31,6 @@ export interface PlanIssue {
   path: string;
   message: string;
 }
-
-const twoDecimals = (n: number) => Math.abs(Math.round(n * 100) - n * 100) < 1e-9;
-
-const Stage = z.object({
-  regions: z.union([z.literal("*"), z.array(z.string()).min(1).max(64)]),
-  percent: z
-    .number()
-    .gt(0, "percent must be > 0")
-    .max(100, "percent must be ≤ 100")
-    .refine(twoDecimals, "percent allows at most two decimals"),
-  bake_seconds: z.number().int().min(0).max(MAX_BAKE_SECONDS),
-});
-
-const AutoRollbackSchema = z.object({
-  max_error_rate: z.number().min(0).max(1),
-  min_samples: z.number().int().min(1).max(1_000_000),
-});
-
-const ExplicitPlan = z.object({
-  stages: z.array(Stage).min(1).max(MAX_STAGES),
-  auto_rollback: AutoRollbackSchema.optional(),
-});
-
-const PresetName = z.enum(["canary", "immediate"]);
-const PresetPlan = z.object({
-  preset: PresetName,
-  bake_seconds: z.number().int().min(0).max(MAX_BAKE_SECONDS).optional(),
-  auto_rollback: AutoRollbackSchema.optional(),
-});
 
 /** The stages of a preset over the configured regions, in the shape a user would write. */
 export function presetStages(name: "canary" | "immediate", regions: readonly string[], bakeOverride?: number): z.infer<typeof Stage>[] {

@@ -45,6 +45,29 @@ export interface ReportInput {
   error?: string;
 }
 
+/**
+ * Health reports of one region, aggregated at the edge (workers/lib/config-reports.ts): ok/error
+ * counts per version, and the last version each client reported (bounded per batch).
+ */
+export interface ReportBatch {
+  counts: { version: number; ok: number; error: number }[];
+  clients: { client_id: string; version: number }[];
+}
+
+/** Folds single reports into a batch (later reports of a client win). */
+export function toReportBatch(reports: readonly ReportInput[]): ReportBatch {
+  const counts = new Map<number, { version: number; ok: number; error: number }>();
+  const clients = new Map<string, number>();
+  for (const r of reports) {
+    const g = counts.get(r.version) ?? { version: r.version, ok: 0, error: 0 };
+    if (r.status === "ok") g.ok++;
+    else g.error++;
+    counts.set(r.version, g);
+    clients.set(r.client_id, r.version);
+  }
+  return { counts: [...counts.values()], clients: [...clients].map(([client_id, version]) => ({ client_id, version })) };
+}
+
 export interface StageView {
   index: number;
   regions: string[] | "*";

@@ -276,8 +276,8 @@ describe("rollouts", () => {
     const plan = writeJson(dir, "plan-tty.json", { stages: [{ regions: ["eu"], percent: 50, bake_seconds: 1 }, { regions: "*", percent: 100, bake_seconds: 0 }] });
     const ver = writeJson(dir, "v4.json", { name: "tty" });
     const published = json(await cli(["publish", "checkout", ver, "-m", "tty", "--json"]));
-    expect((await cli(["rollout", "start", "checkout", String(published.version), "--plan", plan])).code).toBe(0);
-    const inner = [process.execPath, CLI, "rollout", "status", "checkout", "--watch", "--interval", "0.3"].map((a) => `'${a}'`).join(" ");
+    // One process starts and watches, so the 1 s stage cannot end before the watch begins (however slow the CLI starts).
+    const inner = [process.execPath, CLI, "rollout", "start", "checkout", String(published.version), "--plan", plan, "--watch", "--interval", "0.3"].map((a) => `'${a}'`).join(" ");
     const tty = await runCli([], { command: ["script", "-qefc", inner, "/dev/null"], env: { EDGEPLANE_URL: server.url, EDGEPLANE_TOKEN: E2E_ADMIN_TOKEN, NO_COLOR: undefined, TERM: "xterm" } });
     expect(tty.code, tty.stdout + tty.stderr).toBe(0);
     expect(tty.stdout).toMatch(/\x1b\[\d+A/); // cursor up: the block is redrawn in place

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** Shared by the CLI test files: runs `node cli/edgeplane.mjs` as a child process. */
-export const CLI = fileURLToPath(new URL("../../cli/edgeplane.mjs", import.meta.url));
+/** Shared by the CLI test files: runs `node cli/edgeplane.ts` as a child process. */
+export const CLI = fileURLToPath(new URL("../../cli/edgeplane.ts", import.meta.url));
 
 export interface CliResult {
   code: number;
@@ -39,7 +39,7 @@ export function runCli(
     else env[k] = v;
   }
   return new Promise((resolvePromise) => {
-    // `command` replaces `node cli/edgeplane.mjs` (e.g. to run it under `script` for a pseudo-terminal).
+    // `command` replaces `node cli/edgeplane.ts` (e.g. to run it under `script` for a pseudo-terminal).
     const [file, ...fileArgs] = opts.command ?? [process.execPath, CLI, ...args];
     const child = execFile(file, fileArgs, { env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;

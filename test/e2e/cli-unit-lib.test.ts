@@ -2,29 +2,19 @@ import { mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { RolloutDetail } from "@edgeplane/client";
 // Plain ESM modules of the CLI, tested in the node environment.
-// @ts-expect-error untyped .mjs
-import { configPath, resolveConnection, writeConfigFile, DEFAULT_URL } from "../../cli/lib/config.mjs";
-// @ts-expect-error untyped .mjs
-import { formatApiError, pointerIssues, ApiError } from "../../cli/lib/errors.mjs";
-// @ts-expect-error untyped .mjs
-import { renderPatch, patchOf } from "../../cli/lib/diff.mjs";
-// @ts-expect-error untyped .mjs
-import { parseDuration, formatSeconds } from "../../cli/lib/duration.mjs";
-// @ts-expect-error untyped .mjs
-import { renderTable } from "../../cli/lib/table.mjs";
-// @ts-expect-error untyped .mjs
-import { bar, LiveBlock } from "../../cli/lib/progress.mjs";
-// @ts-expect-error untyped .mjs
-import { colors, stripAnsi, colorEnabled } from "../../cli/lib/colors.mjs";
-// @ts-expect-error untyped .mjs
-import { defaultIdempotencyKey } from "../../cli/commands/versions.mjs";
-// @ts-expect-error untyped .mjs
-import { buildPlan } from "../../cli/commands/rollout.mjs";
-// @ts-expect-error untyped .mjs
-import { perMinute, tailQuery } from "../../cli/commands/clicks.mjs";
-// @ts-expect-error untyped .mjs
-import { renderRollout, rolloutLine, stageTimer } from "../../cli/lib/rollout-view.mjs";
+import { configPath, resolveConnection, writeConfigFile, DEFAULT_URL } from "../../cli/lib/config.ts";
+import { formatApiError, pointerIssues, ApiError } from "../../cli/lib/errors.ts";
+import { renderPatch, patchOf } from "../../cli/lib/diff.ts";
+import { parseDuration, formatSeconds } from "../../cli/lib/duration.ts";
+import { renderTable } from "../../cli/lib/table.ts";
+import { bar, LiveBlock } from "../../cli/lib/progress.ts";
+import { colors, stripAnsi, colorEnabled } from "../../cli/lib/colors.ts";
+import { defaultIdempotencyKey } from "../../cli/commands/versions.ts";
+import { buildPlan } from "../../cli/commands/rollout.ts";
+import { perMinute, tailQuery } from "../../cli/commands/clicks.ts";
+import { renderRollout, rolloutLine, stageTimer } from "../../cli/lib/rollout-view.ts";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "edgeplane-cli-unit-"));
 const on = colors(true);
@@ -150,7 +140,7 @@ describe("small helpers", () => {
   it("redraws a live block in place, clearing leftovers and clipping to the terminal width", () => {
     let written = "";
     const stream = { columns: 12, write: (s: string) => ((written += s), true) };
-    const live = new LiveBlock(stream);
+    const live = new LiveBlock(stream as unknown as NodeJS.WriteStream);
     live.render(["one", on.red("two is a long line")]);
     expect(written).toBe("\x1b[2Kone\n\x1b[2Ktwo is a l…\n");
     written = "";
@@ -197,7 +187,7 @@ describe("small helpers", () => {
 });
 
 describe("rollout view", () => {
-  const rollout = {
+  const rollout: RolloutDetail = {
     rollout_id: "ro_1",
     namespace: "checkout",
     version: 3,
@@ -214,10 +204,17 @@ describe("rollout view", () => {
     stage_started_at: "2026-01-01T00:00:00.000Z",
     next_advance_at: "2026-01-01T00:02:00.000Z",
     paused_remaining_seconds: null,
+    started_by: "alice",
+    approved_by: null,
+    created_at: "2026-01-01T00:00:00.000Z",
+    updated_at: "2026-01-01T00:00:00.000Z",
+    ended_at: null,
+    end_reason: null,
     release: {
       namespace: "checkout",
       generation: 4,
       stable: 2,
+      updated_at: "2026-01-01T00:00:00.000Z",
       regions: { eu: { stable: 2, candidate: 3, percent: 25, rollout_id: "ro_1" }, na: { stable: 2, candidate: null, percent: 0, rollout_id: null } },
     },
     clients: { eu: { "2": 5, "3": 2 } },

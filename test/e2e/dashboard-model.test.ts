@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
-// @ts-expect-error plain browser ES module without type declarations
-import * as M from "../../public/dashboard/model.js";
+import * as M from "../../dashboard/model.ts";
 
-/** The dashboard's pure data logic (public/dashboard/model.js), run in Node without a browser. */
+/** The dashboard's pure data logic (dashboard/model.ts), run in Node without a browser. */
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 10, 25, 12, 0, 0);
@@ -123,10 +122,10 @@ describe("late corrections", () => {
   });
 
   it("keeps the newest detections first, bounded", () => {
-    let list: unknown[] = [];
+    let list: ReturnType<typeof M.mergeRevisions> = [];
     list = M.mergeRevisions(list, [{ window: 1, before: 0, after: 1 }, { window: 2, before: 0, after: 1 }], 100, 3);
     list = M.mergeRevisions(list, [{ window: 3, before: 1, after: 2 }, { window: 4, before: 1, after: 2 }], 200, 3);
-    expect(list.map((r) => (r as { window: number }).window)).toEqual([4, 3, 2]);
+    expect(list.map((r) => r.window)).toEqual([4, 3, 2]);
   });
 });
 

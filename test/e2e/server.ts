@@ -27,8 +27,8 @@ export interface DevServer {
   persistDir: string;
   /** SIGKILL the whole wrangler/workerd process tree (a crash, not a shutdown). */
   kill(): Promise<void>;
-  /** Start again on the same port and persisted state. */
-  restart(): Promise<void>;
+  /** Start again on the same port and persisted state (`vars` override the ones it started with: a new deployment). */
+  restart(vars?: Record<string, string>): Promise<void>;
   /** Stop and delete the state. */
   dispose(): Promise<void>;
 }
@@ -40,7 +40,7 @@ export interface DevServer {
 export async function startDevServer(vars: Record<string, string> = {}): Promise<DevServer> {
   const persistDir = mkdtempSync(join(tmpdir(), "edgeplane-e2e-"));
   const port = await freePort();
-  const allVars = { ADMIN_TOKEN: E2E_ADMIN_TOKEN, CLICK_SIGNING_KEY: E2E_CLICK_KEY, TRUST_REGION_HEADER: "true", ...vars };
+  let allVars = { ADMIN_TOKEN: E2E_ADMIN_TOKEN, CLICK_SIGNING_KEY: E2E_CLICK_KEY, TRUST_REGION_HEADER: "true", ...vars };
   applyMigrations(persistDir);
   let child: ChildProcess | null = null;
   const url = `http://127.0.0.1:${port}`;
@@ -66,7 +66,10 @@ export async function startDevServer(vars: Record<string, string> = {}): Promise
     port,
     persistDir,
     kill: () => killTree("SIGKILL"),
-    restart: boot,
+    restart: (vars = {}) => {
+      allVars = { ...allVars, ...vars };
+      return boot();
+    },
     dispose: async () => {
       await killTree("SIGTERM");
       await killTree("SIGKILL");

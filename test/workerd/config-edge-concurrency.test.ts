@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createNamespace, publish, read, sleep, startRollout, uniqueNs } from "./config-helpers";
 
 // Bursts of concurrent reads right after each release change: every one answers, with the new version.
-// The edge never shares an in-flight read between requests (workerd refuses I/O continued in
+// The edge never awaits another request's in-flight read (workerd refuses I/O continued in
 // another request's context — seen as sporadic 500s by `npm run soak` after publishes).
 describe("edge reads under concurrency", () => {
   it("answers every concurrent read while releases change underneath", async () => {
@@ -13,7 +13,7 @@ describe("edge reads under concurrency", () => {
     for (let round = 0; round < 4; round++) {
       const v = await publish(ns, { feature: round % 2 === 0, name: `round-${round}` });
       expect((await startRollout(ns, v, "immediate")).status).toBe(201);
-      await sleep(250); // let the release cache expire so the burst below re-reads KV together
+      await sleep(800); // let the isolate and PoP copies expire (200 + 500 ms) so the burst below re-reads together
       const answers = await Promise.all(
         Array.from({ length: 24 }, (_, i) => read(ns, { client: `c-${round}-${i}`, region: ["eu", "na", "as"][i % 3] })),
       );

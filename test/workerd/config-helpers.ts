@@ -1,4 +1,4 @@
-import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
 import { api } from "./helpers";
 
@@ -66,10 +66,64 @@ export async function rollout(ns: string, id = "current"): Promise<any> {
 export async function runAlarmsUntil(ns: string, done: () => Promise<boolean>, max = 50): Promise<void> {
   for (let i = 0; i < max; i++) {
     if (await done()) return;
-    const ran = await runDurableObjectAlarm(stubFor(ns));
-    if (!ran) await new Promise((r) => setTimeout(r, 100));
+    await runDurableObjectAlarm(stubFor(ns));
+    // Outbox retries honour their backoff: an alarm run early delivers nothing, so let time pass.
+    await new Promise((r) => setTimeout(r, 100));
   }
   expect(await done()).toBe(true);
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * KV's copy of the release state once it has reached `generation` (default: the coordinator's
+ * current one). The outbox spaces release writes ≥ 1 s apart, so after quick changes the last one
+ * arrives with the coordinator's alarm.
+ */
+export async function kvRelease(ns: string, generation?: number): Promise<string> {
+  const want = generation ?? ((await release(ns)).generation as number);
+  for (let i = 0; i < 40; i++) {
+    const raw = await env.CONFIG_KV.get(`cfg:r:${ns}`);
+    if (raw && (JSON.parse(raw) as { generation: number }).generation >= want) return raw;
+    await runDurableObjectAlarm(stubFor(ns));
+    await sleep(100);
+  }
+  throw new Error(`KV never reached generation ${want} of ${ns}`);
+}
+
+/** Polls `check` until it holds (health reports reach the coordinator in batches, ≤ 1 s later). */
+export async function eventually(check: () => Promise<boolean>, tries = 40): Promise<void> {
+  for (let i = 0; i < tries && !(await check()); i++) await sleep(150);
+  expect(await check()).toBe(true);
+}
+
+/**
+ * Makes the coordinator's next `kv` KV writes and `d1` audit appends (D1 batches) fail, by swapping
+ * the live instance's bindings for wrapped ones (nothing in production code). Eviction drops the
+ * instance and with it the wrappers, as a real transient outage would end.
+ */
+export async function injectCoordinatorFaults(ns: string, faults: { kv?: number; d1?: number }): Promise<void> {
+  let kv = faults.kv ?? 0;
+  let d1 = faults.d1 ?? 0;
+  const run = runInDurableObject as unknown as (stub: DurableObjectStub, fn: (instance: { env: Env }) => void) => Promise<void>;
+  await run(stubFor(ns), (instance) => {
+    const real = instance.env;
+    const wrap = <T extends object>(target: T, method: string, fail: () => boolean, what: string): T =>
+      new Proxy(target, {
+        get: (t, p) => {
+          const v = Reflect.get(t, p) as unknown;
+          if (typeof v !== "function") return v;
+          if (p !== method) return (v as (...a: unknown[]) => unknown).bind(t);
+          return async (...args: unknown[]) => {
+            if (fail()) throw new Error(`injected ${what} failure`);
+            return (v as (...a: unknown[]) => unknown).apply(t, args);
+          };
+        },
+      });
+    instance.env = {
+      ...real,
+      CONFIG_KV: wrap(real.CONFIG_KV, "put", () => kv-- > 0, "KV"),
+      DB: wrap(real.DB, "batch", () => d1-- > 0, "D1"),
+    };
+  });
+}

@@ -1,7 +1,7 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, tokenFor } from "./helpers";
-import { createNamespace, publish, read, release, rollout, runAlarmsUntil, sleep, startRollout, stubFor, uniqueNs } from "./config-helpers";
+import { createNamespace, eventually, injectCoordinatorFaults, publish, read, release, rollout, runAlarmsUntil, sleep, startRollout, stubFor, uniqueNs } from "./config-helpers";
 
 const ALL = ["na", "sa", "eu", "af", "as", "oc", "an"];
 
@@ -19,14 +19,6 @@ async function withStableV1(prefix: string, extra: Record<string, unknown> = {})
   }
   expect(await publish(ns, { feature: true, name: "two" })).toBe(2);
   return ns;
-}
-
-/** Makes the coordinator's next KV / D1 writes fail (its test hook; not reachable over HTTP). */
-async function injectFaults(ns: string, faults: { kv?: number; d1?: number }): Promise<void> {
-  const run = runInDurableObject as unknown as (stub: DurableObjectStub, fn: (instance: { faults: object }) => void) => Promise<void>;
-  await run(stubFor(ns), (instance) => {
-    Object.assign(instance.faults, faults);
-  });
 }
 
 async function waitUntilDue(ns: string): Promise<void> {
@@ -260,6 +252,7 @@ describe("rollbacks", () => {
     const few = await send(Array.from({ length: 9 }, (_, i) => ({ client_id: `c${i}`, version: 2, status: "error", error: "boom" })));
     expect(few.body).toEqual({ accepted: 9 });
     await runDurableObjectAlarm(stubFor(ns));
+    await eventually(async () => JSON.stringify((await rollout(ns, id)).clients.eu) === JSON.stringify({ "1": 20, "2": 9 }));
     const mid = await rollout(ns, id);
     expect(mid.state).toBe("running");
     expect(mid.stages[0].health).toEqual(
@@ -271,8 +264,8 @@ describe("rollbacks", () => {
     expect(mid.clients.eu).toEqual({ "1": 20, "2": 9 });
     // The tenth candidate report makes 9/10 errors > 20%.
     expect((await api("POST", `/v1/configs/${ns}/reports`, { token: reader, headers: { "x-region": "eu" }, body: { client_id: "c9", version: 2, status: "ok" } })).status).toBe(202);
+    await eventually(async () => (await rollout(ns, id)).state === "rolled_back");
     const after = await rollout(ns, id);
-    expect(after.state).toBe("rolled_back");
     expect(after.end_reason).toContain("automatic rollback");
     const rel = await release(ns);
     expect(rel.stable).toBe(1);
@@ -306,7 +299,7 @@ describe("health gate while paused", () => {
 describe("outbox", () => {
   it("retries a failed KV write from the alarm; reads fall back to the coordinator meanwhile", async () => {
     const ns = await withStableV1("outbox");
-    await injectFaults(ns, { kv: 1 });
+    await injectCoordinatorFaults(ns, { kv: 1 });
     const v3 = await publish(ns, { feature: true, name: "three" });
     expect(await env.CONFIG_KV.get(`cfg:v:${ns}:${v3}`)).toBeNull();
     const pinned = await read(ns, { version: v3, client: "p" });
@@ -318,7 +311,7 @@ describe("outbox", () => {
 
   it("retries a failed audit append and the chain still verifies", async () => {
     const ns = await withStableV1("outbox-audit");
-    await injectFaults(ns, { d1: 1 });
+    await injectCoordinatorFaults(ns, { d1: 1 });
     const v3 = await publish(ns, { feature: true, name: "three" });
     const actions = async () => (await api("GET", `/admin/v1/audit?namespace=${ns}&limit=1000`)).body.entries.filter((e: any) => e.action === "version.created").map((e: any) => e.version);
     expect(await actions()).toEqual([1, 2]);

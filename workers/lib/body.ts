@@ -4,13 +4,25 @@ import { jsonNestingDepth, MAX_JSON_DEPTH } from "../../lib/json-depth";
 import type { AppContext } from "./context";
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
-const MAX_DRAIN_BYTES = 16 * 1024 * 1024;
 
-/** Reads the raw body as text, refusing more than `maxBytes` (413) without buffering past the limit. */
+/**
+ * Reads the raw body as text, refusing more than `maxBytes` (413) without buffering past the limit.
+ *
+ * An oversize body is read to its end (and discarded) before the 413 goes out, never cancelled:
+ * under `wrangler dev`, a request whose body the Worker leaves unread or cancels makes workerd reset
+ * the connection, the dev proxy's forward of the request rejects, and wrangler treats that as fatal
+ * and exits (workers-sdk#15709, #15203; fix proposed in workers-sdk#15448). Answering early does not
+ * help either: clients stop uploading once they have the answer, with the same reset. Reading costs
+ * bandwidth, not memory; in production Cloudflare caps request bodies (100-500 MB by plan) before the
+ * Worker runs. `drainUnread` does the same for every response whose handler never read the body.
+ */
 export async function readBodyText(c: AppContext, maxBytes: number): Promise<string> {
   const declared = Number(c.req.header("content-length") ?? "NaN");
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
   const body = c.req.raw.body;
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    if (body) await drain(body.getReader());
+    throw tooLarge(maxBytes);
+  }
   if (!body) return "";
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -20,14 +32,7 @@ export async function readBodyText(c: AppContext, maxBytes: number): Promise<str
     if (done) break;
     size += value.byteLength;
     if (size > maxBytes) {
-      // Read on (discarding, bounded) before answering: cancelling a body still being uploaded breaks
-      // the connection under `wrangler dev` and can take the whole dev server down (workers-sdk#15709, #15203).
-      for (let drained = size; drained < MAX_DRAIN_BYTES; ) {
-        const next = await reader.read();
-        if (next.done) break;
-        drained += next.value.byteLength;
-      }
-      await reader.cancel().catch(() => {});
+      await drain(reader);
       throw tooLarge(maxBytes);
     }
     chunks.push(value);
@@ -43,6 +48,22 @@ export async function readBodyText(c: AppContext, maxBytes: number): Promise<str
   } catch {
     throw badRequest("invalid_encoding", "Request body is not valid UTF-8");
   }
+}
+
+/** Reads a body to its end, keeping nothing; a client that went away just ends it. */
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  try {
+    for (;;) if ((await reader.read()).done) return;
+  } catch {
+    /* the client disconnected: nothing left to read */
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** Reads what the handler left unread of a request body (an early 401/404/400 …); see readBodyText. */
+export async function drainUnread(req: Request): Promise<void> {
+  if (req.body && !req.bodyUsed && !req.body.locked) await drain(req.body.getReader());
 }
 
 function tooLarge(maxBytes: number): ApiError {

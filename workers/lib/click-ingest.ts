@@ -1,5 +1,7 @@
 import { planForward, toTuples } from "../../lib/clicks/forward";
-import { shardName } from "../../lib/clicks/hash";
+import { EpochCache, epochShardName } from "../../lib/clicks/epochs";
+import { epochLoader } from "../../durable-objects/ClickEpochs";
+import { BufferChooser } from "../../lib/clicks/buffer-choice";
 import { clickSettings } from "../../lib/clicks/settings";
 import type { NormalizedClick, RejectionCounts } from "../../lib/clicks/types";
 
@@ -23,11 +25,13 @@ const LOCATION_HINTS: Record<string, DurableObjectLocationHint> = {
   OC: "oc",
 };
 
-/** Names of every ClickBuffer the edge may use (tests and tools enumerate them). */
-export function clickBufferNames(env: Env): string[] {
+/**
+ * Names of the ClickBuffers the edge uses at the floor count (CLICK_BUFFERS per group; tests and tools
+ * enumerate them). Under load an isolate spreads over more slots (`slots`, see lib/clicks/buffer-choice.ts).
+ */
+export function clickBufferNames(env: Env, slots = clickSettings(env).buffersPerGroup): string[] {
   const groups = ["any", ...Object.values(LOCATION_HINTS)];
-  const per = clickSettings(env).buffersPerGroup;
-  return groups.flatMap((g) => Array.from({ length: per }, (_, i) => `buffer:${g}:${i}`));
+  return groups.flatMap((g) => Array.from({ length: slots }, (_, i) => `buffer:${g}:${i}`));
 }
 
 /**
@@ -43,20 +47,34 @@ export async function ingestClicks(env: Env, clicks: NormalizedClick[], rejected
   const settings = clickSettings(env);
   const receivedAt = Date.now();
   if (settings.mode === "direct") {
-    const plan = planForward([{ receivedAt, clicks: toTuples(clicks), rejected }], settings.shards, Math.floor(Math.random() * settings.shards));
+    epochCache ??= new EpochCache(epochLoader(env, true));
+    const epoch = await epochCache.current(receivedAt);
+    const plan = planForward([{ receivedAt, clicks: toTuples(clicks), rejected }], epoch.shards, Math.floor(Math.random() * epoch.shards));
     const results = await Promise.all(
       [...plan].map(([s, batch]) => {
-        const name = shardName(s);
+        const name = epochShardName(epoch.epoch, s);
         return env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name)).ingest(name, "edge", 0, batch);
       }),
     );
     return { duplicates: results.reduce((sum, r) => sum + r.duplicates, 0) };
   }
   const hint = opts.continent ? LOCATION_HINTS[opts.continent.toUpperCase()] : undefined;
-  const name = `buffer:${hint ?? "any"}:${Math.floor(Math.random() * settings.buffersPerGroup)}`;
+  chooser ??= new BufferChooser(settings.buffersPerGroup, crypto.getRandomValues(new Uint32Array(1))[0]);
+  const name = `buffer:${hint ?? "any"}:${chooser.slot()}`;
   const stub = env.CLICK_BUFFER.get(bufferId(env, name), hint ? { locationHint: hint } : undefined);
-  await stub.store(name, receivedAt, JSON.stringify(toTuples(clicks)), clicks.length, rejected);
+  const res = await stub.store(name, receivedAt, JSON.stringify(toTuples(clicks)), clicks.length, rejected);
+  if (res && typeof res.load === "number") chooser.report(res.load, Date.now());
   return {};
+}
+
+/** Direct mode only: this isolate's copy of the shard epochs. */
+let epochCache: EpochCache | null = null;
+/** This isolate's buffer choice (slot count follows the buffers' load reports). */
+let chooser: BufferChooser | null = null;
+
+/** The isolate's buffer chooser, for tests and the bench (null before the first buffered ingest). */
+export function isolateBufferChooser(): BufferChooser | null {
+  return chooser;
 }
 
 const ids = new Map<string, DurableObjectId>();

@@ -32,9 +32,10 @@ export function installFallbacks(app: Hono<AppEnv>): void {
       .filter((r) => r.method !== "ALL")
       .map((r) => ({
         method: r.method,
-        re: new RegExp("^" + r.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\/\*$/, "(?:/.*)?").replace(/:[A-Za-z0-9_]+(\{[^}]*\})?/g, "[^/]+") + "/?$"),
+        re: new RegExp("^" + r.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\/\*$/, "(?:/.*)?").replace(/:[A-Za-z0-9_]+(\{[^}]*\})?/g, "[^/]+") + "$"),
       }));
     const path = new URL(c.req.url).pathname;
+    // Routes have no trailing slash: "/x/" is not "/x" (a 405 naming GET for a GET would mislead).
     const allowed = [...new Set(matchers.filter((m) => m.re.test(path)).map((m) => m.method))];
     if (allowed.length > 0) {
       if (allowed.includes("GET")) allowed.push("HEAD");
@@ -42,7 +43,9 @@ export function installFallbacks(app: Hono<AppEnv>): void {
         Allow: allowed.join(", "),
       });
     }
-    return c.json(errorBody("not_found", `No route for ${c.req.method} ${path}`), 404);
+    const trimmed = path.length > 1 && path.endsWith("/") ? path.replace(/\/+$/, "") : null;
+    const hint = trimmed && matchers.some((m) => m.method === c.req.method && m.re.test(trimmed)) ? { without_trailing_slash: trimmed } : null;
+    return c.json(errorBody("not_found", `No route for ${c.req.method} ${path}`, hint), 404);
   });
 }
 

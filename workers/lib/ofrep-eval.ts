@@ -64,6 +64,8 @@ function tableOf(blob: CachedBlob): FlagTable {
 
 export interface Evaluation {
   release: ReleaseState;
+  /** The coordinator could not be reached and the last known release answered (X-Config-Stale). */
+  stale: boolean;
   /** null: the namespace exists but has no released version yet. */
   result: { table: FlagTable; evaluated: Evaluated } | null;
 }
@@ -75,7 +77,7 @@ export interface Evaluation {
  * split by a rollout and no targeting key was sent.
  */
 export async function evaluateNamespace(c: AppContext, ns: string, req: EvalRequest, minGeneration: number | null): Promise<Evaluation> {
-  const release = await getRelease(c.env, ns, minGeneration);
+  const { state: release, stale } = await getRelease(c.env, ns, minGeneration);
   if (!release) throw ofrepError(404, "FLAG_NOT_FOUND", "namespace_not_found", `Namespace '${ns}' does not exist`, { namespace: ns });
   const region = requestRegion(c);
   const place = placement(release, region);
@@ -83,8 +85,8 @@ export async function evaluateNamespace(c: AppContext, ns: string, req: EvalRequ
     throw ofrepError(400, "TARGETING_KEY_MISSING", "targeting_key_missing", "A rollout splits this region by client: context.targetingKey is required", { region });
   }
   const version = resolveVersion(release, region, req.targetingKey);
-  if (version === null) return { release, result: null };
+  if (version === null) return { release, stale, result: null };
   const blob = await getVersionBlob(c.env, ns, version);
   if (!blob) throw new ApiError(500, "version_unavailable", `Version ${version} of '${ns}' could not be read`);
-  return { release, result: { table: tableOf(blob), evaluated: { version, generation: release.generation, reason: place.reason } } };
+  return { release, stale, result: { table: tableOf(blob), evaluated: { version, generation: release.generation, reason: place.reason } } };
 }

@@ -1,14 +1,7 @@
+import { REGION_RE } from "../../lib/regions";
 import type { AppContext } from "./context";
 
-const REGION_RE = /^[a-z][a-z0-9-]{0,31}$/;
-
-/** The configured region set (var REGIONS), e.g. ["na","sa","eu",...]. */
-export function configuredRegions(env: Env): string[] {
-  return String(env.REGIONS ?? "na,sa,eu,af,as,oc,an")
-    .split(",")
-    .map((r) => r.trim().toLowerCase())
-    .filter((r) => REGION_RE.test(r));
-}
+export { configuredRegions } from "../../lib/regions";
 
 /**
  * The region of a request: `X-Region` when TRUST_REGION_HEADER=true (local dev and tests only),

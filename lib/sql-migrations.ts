@@ -1,0 +1,24 @@
+/**
+ * Versioned schema for a Durable Object's SQLite storage — the one helper every object uses:
+ * `meta.schema_version` records how many of the ordered migrations have run; the constructor runs the
+ * missing ones (inside blockConcurrencyWhile). Migration i brings the schema to version i + 1.
+ */
+export function migrateSqlSchema(sql: SqlStorage, migrations: readonly string[]): number {
+  sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)");
+  const row = sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'schema_version'").toArray()[0];
+  let version = row ? Number(row.value) : 0;
+  for (; version < migrations.length; version++) {
+    sql.exec(migrations[version]);
+    sql.exec("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", version + 1);
+  }
+  return version;
+}
+
+export function readMeta(sql: SqlStorage, key: string): number | string | null {
+  const row = sql.exec<{ value: number | string | null }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0];
+  return row ? row.value : null;
+}
+
+export function writeMeta(sql: SqlStorage, key: string, value: number | string): void {
+  sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
+}
