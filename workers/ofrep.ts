@@ -61,6 +61,9 @@ ofrepApp.onError((err, c: Context<AppEnv>) => {
   return new Response(JSON.stringify(body), { status, headers });
 });
 
+/** As on GET /v1/configs/:ns: the answer came from the last known release (coordinator unreachable). */
+const staleHeader = (stale: boolean): Record<string, string> => (stale ? { "X-Config-Stale": "1" } : {});
+
 function namespaceParam(c: AppContext): string {
   const ns = c.req.param("ns") ?? "";
   if (!NAMESPACE_RE.test(ns)) throw badRequest("invalid_namespace", `'${ns}' is not a valid namespace name`, { pattern: NAMESPACE_RE.source });
@@ -106,9 +109,6 @@ async function bulkEtag(table: FlagTable | null, e: Evaluated | null, url: strin
   return `W/"${await sha256Prefix(`${flags}\n${url ?? ""}`)}"`;
 }
 
-/** Marks an answer from the last known release (coordinator unreachable), as GET /v1/configs does. */
-const staleHeader = (stale: boolean): Record<string, string> => (stale ? { "X-Config-Stale": "1" } : {});
-
 ofrepApp.post("/:ns/ofrep/v1/evaluate/flags/:key", requireAuth("config.read"), async (c) => {
   const ns = namespaceParam(c);
   const key = c.req.param("key");
@@ -126,7 +126,7 @@ ofrepApp.post("/:ns/ofrep/v1/evaluate/flags", requireAuth("config.read"), async 
   await ofrepRateLimit(c, ns, req.targetingKey, null);
   // A re-fetch triggered by a stream event names the generation it announced: never answer older.
   const minGeneration = generationFromTag(c.req.query("flagConfigEtag"));
-  const { release, result, stale } = await evaluateNamespace(c, ns, req, minGeneration);
+  const { release, stale, result } = await evaluateNamespace(c, ns, req, minGeneration);
   // The stream URL is stable for one client within its credential window, so the ETag is too.
   const clientKey = req.targetingKey ?? c.req.header("cf-connecting-ip") ?? "";
   const url = await streamUrl(c, ns, clientKey);

@@ -64,7 +64,7 @@ function tableOf(blob: CachedBlob): FlagTable {
 
 export interface Evaluation {
   release: ReleaseState;
-  /** True when the coordinator could not be reached and the last known release answered. */
+  /** The coordinator could not be reached and the last known release answered (X-Config-Stale). */
   stale: boolean;
   /** null: the namespace exists but has no released version yet. */
   result: { table: FlagTable; evaluated: Evaluated } | null;

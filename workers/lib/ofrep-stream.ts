@@ -120,8 +120,8 @@ export async function openStream(c: AppContext, ns: string): Promise<Response> {
   expiry = setTimeout(close, Math.max(1, check.exp - now) * 1000);
 
   // Also compare with the release state the read path sees (covers a leaf that missed a broadcast).
-  const release = await getRelease(c.env, ns, null).catch(() => null);
-  if (release?.state) offer(streamEventOf(release.state));
+  const release = (await getRelease(c.env, ns, null).catch(() => null))?.state;
+  if (release) offer(streamEventOf(release));
 
   return new Response(readable, {
     status: 200,
