@@ -7,6 +7,7 @@ import * as access from "../../lib/api/admin-access";
 import * as cfg from "../../lib/api/admin-config";
 import * as clicks from "../../lib/api/clicks";
 import * as edge from "../../lib/api/config-edge";
+import * as ofrep from "../../lib/api/ofrep";
 import type { Permission } from "../../lib/roles";
 import { ErrorBody } from "../../lib/api/common";
 
@@ -62,6 +63,37 @@ export const OPERATIONS: Operation[] = [
     body: edge.Reports,
     example: { reports: [{ client_id: "device-42", version: 2, status: "ok" }] },
     responses: { 202: ok(edge.ReportsAccepted, "Accepted") },
+  },
+
+  // ---- OpenFeature Remote Evaluation Protocol (base URL <origin>/v1/configs/<ns>; docs/clients.md)
+  {
+    method: "POST",
+    path: "/v1/configs/:ns/ofrep/v1/evaluate/flags/:key",
+    tag: "config",
+    summary: "OFREP: evaluate one flag (a top-level key of the namespace's values)",
+    permission: "config.read",
+    body: ofrep.OfrepEvaluationRequest,
+    example: { context: { targetingKey: "device-42" } },
+    responses: { 200: ok(ofrep.OfrepFlag), 400: ok(ofrep.OfrepError, "PARSE_ERROR, INVALID_CONTEXT or TARGETING_KEY_MISSING"), 404: ok(ofrep.OfrepError, "FLAG_NOT_FOUND"), 429: { description: "rate limited; Retry-After in seconds" } },
+  },
+  {
+    method: "POST",
+    path: "/v1/configs/:ns/ofrep/v1/evaluate/flags",
+    tag: "config",
+    summary: "OFREP: evaluate every flag (bulk), with the event stream to watch",
+    permission: "config.read",
+    body: ofrep.OfrepEvaluationRequest,
+    example: { context: { targetingKey: "device-42" } },
+    headers: [{ name: "If-None-Match", description: "the ETag of an earlier bulk answer" }],
+    responses: { 200: ok(ofrep.OfrepBulk), 304: { description: "Not modified (ETag matched)" }, 400: ok(ofrep.OfrepError, "PARSE_ERROR or INVALID_CONTEXT"), 429: { description: "rate limited; Retry-After in seconds" } },
+  },
+  {
+    method: "GET",
+    path: "/v1/configs/:ns/ofrep/v1/events",
+    tag: "config",
+    summary: "OFREP event stream (SSE): refetchEvaluation on every release change; the URL's signed credential is the auth",
+    permission: null,
+    responses: { 200: { description: "text/event-stream", contentType: "text/event-stream" }, 401: { description: "missing, bad or expired stream credential" } },
   },
 
   // ---- namespaces
