@@ -1,9 +1,9 @@
 import { badRequest } from "../lib/errors";
-import { NAMESPACE_RE } from "../lib/roles";
 import { MAX_CLIENT_ID, Reports } from "../lib/api/config-edge";
-import { assertScope, requireAuth } from "./lib/auth";
+import { requireAuth } from "./lib/auth";
 import { readJson } from "./lib/body";
 import { newSubApp } from "./lib/app-factory";
+import { matchesEtag, namespaceParam } from "./lib/config-request";
 import type { AppContext } from "./lib/context";
 import { responseBody } from "./lib/config-cache";
 import { configHeaders, readConfig } from "./lib/config-read";
@@ -17,19 +17,6 @@ const VERSION_RE = /^[1-9][0-9]{0,9}$/;
 const GENERATION_RE = /^[0-9]{1,15}$/;
 const REPORTS_BODY_LIMIT = 1024 * 1024;
 
-function namespaceParam(c: AppContext): string {
-  const ns = c.req.param("ns") ?? "";
-  if (!NAMESPACE_RE.test(ns)) throw badRequest("invalid_namespace", `'${ns}' is not a valid namespace name`, { pattern: NAMESPACE_RE.source });
-  assertScope(c, ns);
-  return ns;
-}
-
-/** True when an If-None-Match list names `etag` (weak comparison, as RFC 9110 asks for GET). */
-function matchesEtag(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  if (header.trim() === "*") return true;
-  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
-}
 
 configEdgeApp.get("/:ns", requireAuth("config.read"), async (c) => {
   const ns = namespaceParam(c);

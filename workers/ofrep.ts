@@ -3,8 +3,9 @@ import { cors } from "hono/cors";
 import { badRequest, fromRpcError } from "../lib/errors";
 import { NAMESPACE_RE } from "../lib/roles";
 import { bulkJson, flagJson, generationFromTag, type Evaluated, type FlagTable, type OfrepErrorCode } from "../lib/ofrep/evaluate";
-import { assertScope, requireAuth } from "./lib/auth";
+import { requireAuth } from "./lib/auth";
 import { newSubApp } from "./lib/app-factory";
+import { matchesEtag, namespaceParam } from "./lib/config-request";
 import type { AppContext, AppEnv } from "./lib/context";
 import { renderError } from "./lib/errors-handler";
 import { evaluateNamespace, ofrepError, readEvalRequest } from "./lib/ofrep-eval";
@@ -64,20 +65,6 @@ ofrepApp.onError((err, c: Context<AppEnv>) => {
 /** As on GET /v1/configs/:ns: the answer came from the last known release (coordinator unreachable). */
 const staleHeader = (stale: boolean): Record<string, string> => (stale ? { "X-Config-Stale": "1" } : {});
 
-function namespaceParam(c: AppContext): string {
-  const ns = c.req.param("ns") ?? "";
-  if (!NAMESPACE_RE.test(ns)) throw badRequest("invalid_namespace", `'${ns}' is not a valid namespace name`, { pattern: NAMESPACE_RE.source });
-  assertScope(c, ns);
-  return ns;
-}
-
-/** True when an If-None-Match list names `etag` (weak comparison). */
-function matchesEtag(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  if (header.trim() === "*") return true;
-  const want = etag.replace(/^W\//, "");
-  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === want);
-}
 
 async function sha256Prefix(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
