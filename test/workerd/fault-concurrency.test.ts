@@ -286,9 +286,9 @@ describe("concurrent publishers while deliveries fail and the coordinator is evi
 
 describe("the audit hash chain under concurrency", () => {
   it("changes in many namespaces and token creations at once: chain verifies, seqs contiguous, each event exactly once", async () => {
-    const namespaces = Array.from({ length: 24 }, () => uniqueNs("chain"));
+    const namespaces = Array.from({ length: 12 }, () => uniqueNs("chain"));
     const VERSIONS = 4;
-    const TOKENS = 60;
+    const TOKENS = 30;
     const before = (await wholeAudit()).length;
 
     // Every namespace: create, then publish concurrently, then start a rollout — all namespaces and
@@ -325,5 +325,5 @@ describe("the audit hash chain under concurrency", () => {
     const created = added.filter((e) => e.action === "token.created").map((e) => e.details.token_id as string);
     expect([...created].sort()).toEqual(tokens.map((t) => t.body.id as string).sort());
     expect(added.length).toBe(namespaces.length * (VERSIONS + 2) + TOKENS);
-  }, 180_000); // 24 coordinators and 60 token routes contend for one audit chain: slow on a loaded 2-core machine
+  });
 });
