@@ -140,7 +140,7 @@ export class ClickShard extends DurableObject<Env> {
       storage: ctx.storage,
       source: () => this.source(),
       aggregators: () => this.settings.aggregators,
-      aggregator: (i) => env.CLICK_AGGREGATOR.get(env.CLICK_AGGREGATOR.idFromName(aggregatorName(i))),
+      aggregator: (i) => this.env.CLICK_AGGREGATOR.get(this.env.CLICK_AGGREGATOR.idFromName(aggregatorName(i))),
       db: () => this.db,
     });
     void ctx.blockConcurrencyWhile(async () => {
