@@ -5,6 +5,7 @@ import { MAX_FLUSH_CELLS } from "../../durable-objects/clicks/flush-pipeline";
 import { aggregatorOfCell } from "../../lib/clicks/aggregators";
 import { planForward, type ClickTuple } from "../../lib/clicks/forward";
 import { AGGREGATORS, aggregatorStub, allAggregators, allBuffers, allShards, countsFor, drainPipeline, events, postClicks, uniqueCampaign } from "./clicks-helpers";
+import { api } from "./helpers";
 
 async function forwardAll(): Promise<void> {
   for (let round = 0; round < 5; round++) for (const b of allBuffers()) await runDurableObjectAlarm(b);
@@ -53,9 +54,18 @@ describe("outages drain, they do not jam", () => {
     for (const s of allShards()) await runDurableObjectAlarm(s);
     expect((await aggregatorStub(agg).state()).openCells).toBeGreaterThan(0);
     expect(await alarmOf(agg)).toBeGreaterThanOrEqual(retryAt!);
+    // the operator sees the stuck aggregator in GET /api/v1/clicks/pipeline
+    const pipeline = await api("GET", "/api/v1/clicks/pipeline");
+    expect(pipeline.status).toBe(200);
+    expect(pipeline.body.aggregators).toHaveLength(AGGREGATORS);
+    const stuck = pipeline.body.aggregators.find((a: { name: string }) => a.name === `agg:${agg}`);
+    expect(stuck.frozen_flush).not.toBeNull();
+    expect(stuck.open_cells).toBeGreaterThan(0);
     await setAggregatorDb(agg, (real) => real);
     await drainPipeline();
     expect((await countsFor(campaign)).total).toBe(800);
+    const after = await api("GET", "/api/v1/clicks/pipeline");
+    expect(after.body.aggregators.find((a: { name: string }) => a.name === `agg:${agg}`)).toMatchObject({ open_cells: 0, frozen_flush: null });
   });
 
   it("an Analytics Engine error part-way re-sends nothing already written and does not loop the alarm", async () => {
