@@ -402,8 +402,9 @@ export class ClickShard extends DurableObject<Env> {
     const now = Date.now();
     let retryAt: number | null = null;
     try {
+      const openedAt = this.openSince ?? now;
       this.openSince = null; // cells left open below (a backlog, or ingested meanwhile) are open from now on
-      await this.handoff.step();
+      await this.handoff.step(openedAt);
     } catch (err) {
       retryAt = this.handoff.retryAt(this.settings.flushIntervalMs);
       console.error(`click shard ${this.name}: hand-off failed, retrying`, (err as Error)?.message ?? String(err));

@@ -58,8 +58,10 @@ export interface PipelineState {
 
 export class FlushPipeline {
   private readonly sql: SqlStorage;
-  /** When the oldest open cell arrived (null: none open). */
+  /** When the oldest open cell was opened, at the shard that handed it off (null: none open). */
   openSince: number | null = null;
+  /** When the last flush was frozen: flushes are at least an interval apart (≤ 1 D1 row per cell per interval). */
+  private lastFreezeAt = 0;
   /**
    * No alarm before this (epoch ms): a failed flush's backoff (or an Analytics Engine error's). New
    * cells must not pull the alarm forward over it, or every object would hit a failing D1 at every interval.
@@ -79,12 +81,20 @@ export class FlushPipeline {
     if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) this.openSince = Date.now();
   }
 
-  /** Adds partial counts to the open cells (inside the caller's transaction); returns when to flush them. */
-  addOpen(cellsJson: string, statsJson: string, now: number): number {
+  /**
+   * Adds partial counts to the open cells (inside the caller's transaction); returns when to flush them.
+   * `openedAt` is when the shard opened the oldest of them: the interval runs from there, so the shard's
+   * hand-off delay does not add to freshness (ack → D1 ≤ forward delay + interval + one batch).
+   */
+  addOpen(cellsJson: string, statsJson: string, now: number, openedAt = now): number {
     if (cellsJson !== "[]") this.sql.exec(UPSERT_OPEN_CELLS, cellsJson);
     if (statsJson !== "[]") this.sql.exec(UPSERT_OPEN_STATS, statsJson);
-    this.openSince ??= now;
-    return this.openSince + this.flushIntervalMs;
+    this.openSince = Math.min(this.openSince ?? now, openedAt, now);
+    return this.nextFlushAt();
+  }
+
+  private nextFlushAt(): number {
+    return Math.max((this.openSince ?? Date.now()) + this.flushIntervalMs, this.lastFreezeAt + this.flushIntervalMs);
   }
 
   /**
@@ -110,7 +120,7 @@ export class FlushPipeline {
     else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) {
       // a backlog (more than one flush's worth waited) drains at once, flush after flush
       const backlog = this.hasRows(`SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1 OFFSET ${MAX_FLUSH_CELLS - 1}`);
-      next = backlog ? Date.now() : (this.openSince ?? Date.now()) + this.flushIntervalMs;
+      next = backlog ? Date.now() : this.nextFlushAt();
     }
     return next === null ? null : Math.max(next, this.backoffUntil);
   }
@@ -176,6 +186,7 @@ export class FlushPipeline {
       ).rowsWritten;
       this.sql.exec("UPDATE stats SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
       this.sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (?, ?)", flushId, Date.now());
+      this.lastFreezeAt = Date.now();
       if (moved < MAX_FLUSH_CELLS || !this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.openSince = null;
       return flushId;
     });

@@ -6,7 +6,7 @@ import { MAX_FLUSH_CELLS, OPEN } from "./flush-pipeline";
 
 /** The shard's table of frozen hand-offs: one row per (flush, aggregator), deleted when that aggregator acknowledged it. */
 export const PARTS_TABLE = `CREATE TABLE parts (flush_id INTEGER NOT NULL, agg INTEGER NOT NULL, cells TEXT NOT NULL, stats TEXT NOT NULL,
-  PRIMARY KEY (flush_id, agg)) WITHOUT ROWID;`;
+  opened_at INTEGER NOT NULL, PRIMARY KEY (flush_id, agg)) WITHOUT ROWID;`;
 
 const MAX_RETRY_MS = 30_000;
 
@@ -35,22 +35,27 @@ export class ShardHandoff {
     this.sql = host.storage.sql;
   }
 
-  /** Sends the frozen flush, or freezes the open cells into a new one and sends that. Throws when a part was not acknowledged. */
-  async step(): Promise<void> {
+  /**
+   * Sends the frozen flush, or freezes the open cells (the oldest opened at `openedAt`) into a new one and
+   * sends that. Throws when a part was not acknowledged.
+   */
+  async step(openedAt: number): Promise<void> {
     let flushId = this.frozenFlushId();
     if (flushId !== null && !this.hasRows(`SELECT 1 FROM parts WHERE flush_id = ${flushId} LIMIT 1`)) {
-      await this.fenceLegacy(flushId);
+      await this.fenceLegacy(flushId, openedAt);
       if (this.frozenFlushId() !== flushId) return;
     }
     if (flushId === null) {
       if (!this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) return;
-      flushId = this.freeze();
+      flushId = this.freeze(openedAt);
     }
     const source = this.host.source();
-    const parts = this.sql.exec<{ agg: number; cells: string; stats: string }>("SELECT agg, cells, stats FROM parts WHERE flush_id = ?", flushId).toArray();
+    const parts = this.sql
+      .exec<{ agg: number; cells: string; stats: string; opened_at: number }>("SELECT agg, cells, stats, opened_at FROM parts WHERE flush_id = ?", flushId)
+      .toArray();
     const sent = await Promise.allSettled(
       parts.map(async (p) => {
-        await this.host.aggregator(p.agg).apply(aggregatorName(p.agg), source, flushId, p.cells, p.stats);
+        await this.host.aggregator(p.agg).apply(aggregatorName(p.agg), source, flushId, p.cells, p.stats, p.opened_at);
         this.acknowledged(flushId, p.agg);
       }),
     );
@@ -93,7 +98,7 @@ export class ShardHandoff {
    * atomically. The first flush id of a shard is the current time in ms, so a shard whose storage was
    * reset starts above the ids it used before (it hands off far fewer than 1 000 flushes a second).
    */
-  private freeze(): number {
+  private freeze(openedAt: number): number {
     return this.host.storage.transactionSync(() => {
       const flushId = Number(readMeta(this.sql, "next_flush_id") ?? Date.now());
       writeMeta(this.sql, "next_flush_id", flushId + 1);
@@ -105,13 +110,13 @@ export class ShardHandoff {
       );
       this.sql.exec("UPDATE stats SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
       this.sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (?, ?)", flushId, Date.now());
-      this.splitIntoParts(flushId);
+      this.splitIntoParts(flushId, openedAt);
       return flushId;
     });
   }
 
   /** Groups the cells and statistics under `flushId` by aggregator into `parts` rows (inside a transaction). */
-  private splitIntoParts(flushId: number): void {
+  private splitIntoParts(flushId: number, openedAt: number): void {
     const count = this.host.aggregators();
     const byAgg = new Map<number, { cells: unknown[]; stats: unknown[] }>();
     const part = (i: number) => {
@@ -126,7 +131,14 @@ export class ShardHandoff {
       part(aggregatorOfMinute(Number(row[0]), count)).stats.push(row);
     }
     for (const [agg, p] of byAgg) {
-      this.sql.exec("INSERT INTO parts (flush_id, agg, cells, stats) VALUES (?, ?, ?, ?)", flushId, agg, JSON.stringify(p.cells), JSON.stringify(p.stats));
+      this.sql.exec(
+        "INSERT INTO parts (flush_id, agg, cells, stats, opened_at) VALUES (?, ?, ?, ?, ?)",
+        flushId,
+        agg,
+        JSON.stringify(p.cells),
+        JSON.stringify(p.stats),
+        openedAt,
+      );
     }
     this.sql.exec("DELETE FROM cells WHERE flush_id = ?", flushId);
     this.sql.exec("DELETE FROM stats WHERE flush_id = ?", flushId);
@@ -147,7 +159,7 @@ export class ShardHandoff {
    * if the old code's row is there (same totals), the flush is done; else the fence makes any late copy
    * of the old batch fail on the ledger's key, and the flush goes to the aggregators like any other.
    */
-  private async fenceLegacy(flushId: number): Promise<void> {
+  private async fenceLegacy(flushId: number, openedAt: number): Promise<void> {
     const totals = this.sql.exec<{ cells: number; clicks: number | null }>("SELECT count(*) AS cells, sum(n) AS clicks FROM cells WHERE flush_id = ?", flushId).one();
     const clicks = Number(totals.clicks ?? 0);
     const db = this.host.db();
@@ -164,7 +176,7 @@ export class ShardHandoff {
       applied = row !== null && row.cells === Number(totals.cells) && row.clicks === clicks;
     }
     this.host.storage.transactionSync(() => {
-      if (!applied) return this.splitIntoParts(flushId);
+      if (!applied) return this.splitIntoParts(flushId, openedAt);
       this.sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT c, a, r, sum(n) FROM cells WHERE flush_id = ? GROUP BY c, a, r", flushId);
       for (const t of ["cells", "stats", "flushes"]) this.sql.exec(`DELETE FROM ${t} WHERE flush_id = ?`, flushId);
     });
