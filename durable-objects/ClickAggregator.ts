@@ -36,6 +36,7 @@ export class ClickAggregator extends DurableObject<Env> {
     this.pipeline = new FlushPipeline(
       { storage: ctx.storage, db: () => this.db, analytics: () => this.env.CLICKS_AE, source: () => this.name ?? `agg:${ctx.id.toString()}` },
       clickSettings(env).flushIntervalMs,
+      clickSettings(env).handoffDelayMs,
     );
     void ctx.blockConcurrencyWhile(async () => {
       migrateSqlSchema(this.sql, MIGRATIONS);

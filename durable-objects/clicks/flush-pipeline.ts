@@ -68,9 +68,16 @@ export class FlushPipeline {
    */
   backoffUntil = 0;
 
+  /**
+   * @param flushIntervalMs flushes are at least this far apart (≤ 1 D1 row per cell per interval)
+   * @param heldUpstreamMs how long cells may wait upstream before they are added (the shards' hand-off
+   *   delay): a cell is flushed this much less than an interval after it was added, so that it leaves
+   *   the pipeline an interval after it was opened, as when shards flushed to D1 themselves.
+   */
   constructor(
     private readonly host: PipelineHost,
     private readonly flushIntervalMs: number,
+    private readonly heldUpstreamMs = 0,
   ) {
     this.sql = host.storage.sql;
   }
@@ -84,7 +91,7 @@ export class FlushPipeline {
   /**
    * Adds partial counts to the open cells (inside the caller's transaction); returns when to flush them.
    * `openedAt` is when the shard opened the oldest of them: the interval runs from there, so the shard's
-   * hand-off delay does not add to freshness (ack → D1 ≤ forward delay + interval + one batch).
+   * hand-off delay does not add to freshness (ack → D1 ≈ forward delay + interval + one batch).
    */
   addOpen(cellsJson: string, statsJson: string, now: number, openedAt = now): number {
     if (cellsJson !== "[]") this.sql.exec(UPSERT_OPEN_CELLS, cellsJson);
@@ -94,7 +101,7 @@ export class FlushPipeline {
   }
 
   private nextFlushAt(): number {
-    return Math.max((this.openSince ?? Date.now()) + this.flushIntervalMs, this.lastFreezeAt + this.flushIntervalMs);
+    return Math.max((this.openSince ?? Date.now()) + this.flushIntervalMs - this.heldUpstreamMs, this.lastFreezeAt + this.flushIntervalMs);
   }
 
   /**
