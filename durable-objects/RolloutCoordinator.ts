@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { canonicalJson, contentHash, sha256Hex } from "../lib/canonical-json";
-import { ApiError, fromRpcError } from "../lib/errors";
+import { ApiError, asApiError } from "../lib/errors";
 import {
   COORDINATOR_MIGRATIONS,
   type CandidateRow,
@@ -140,7 +140,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
     try {
       return { ok: true, value: await fn() };
     } catch (e) {
-      const api = fromRpcError(e);
+      const api = asApiError(e);
       if (!api) throw e;
       return { ok: false, error: { status: api.status, code: api.code, message: api.message, details: api.details } };
     }
