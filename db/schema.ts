@@ -72,6 +72,27 @@ export const clickCounts = sqliteTable(
 );
 
 /**
+ * Clicks per UTC day and dimension cell: minute rows of `click_counts` older than
+ * CLICK_MINUTE_RETENTION_DAYS, added here and deleted there in one D1 batch by the retention job
+ * (lib/clicks/retention.ts); deleted past CLICK_DAILY_RETENTION_DAYS.
+ */
+export const clickCountsDaily = sqliteTable(
+  "click_counts_daily",
+  {
+    /** Epoch milliseconds of the start of the UTC day. */
+    day: integer("day").notNull(),
+    campaignId: text("campaign_id").notNull(),
+    adId: text("ad_id").notNull(),
+    region: text("region").notNull(),
+    clicks: integer("clicks").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.day, t.campaignId, t.adId, t.region] }),
+    index("click_counts_daily_campaign_idx").on(t.campaignId, t.day),
+  ],
+);
+
+/**
  * One row per applied flush, written in the same D1 batch as the counts it applies: replaying a flush
  * whose answer was lost hits the primary key and rolls the whole batch back, so nothing counts twice.
  */
@@ -85,7 +106,11 @@ export const clickFlushLedger = sqliteTable(
     cells: integer("cells").notNull().default(0),
     clicks: integer("clicks").notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.source, t.flushId] })],
+  (t) => [
+    primaryKey({ columns: [t.source, t.flushId] }),
+    // The retention job finds rows past the safe age through it without scanning the ledger.
+    index("click_flush_ledger_flushed_idx").on(t.flushedAt),
+  ],
 );
 
 /** Ingest health per arrival minute and source: accepted, duplicates, too_late, future, invalid. */

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import { ApiError, toRpcError } from "../lib/errors";
+import { ApiError } from "../lib/errors";
+import { failure, success, type Outcome } from "../lib/outcome";
 import { planForward, type ClickTuple, type PendingBatch } from "../lib/clicks/forward";
 import { EpochCache, epochShardName } from "../lib/clicks/epochs";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
@@ -103,17 +104,16 @@ export class ClickBuffer extends DurableObject<Env> {
    * Stores one request's accepted clicks (`clicks`: JSON of ClickTuple[], stored as is) and its
    * rejection counts. Durable when it returns. Concurrent calls are group-committed: the first one
    * waits one macrotask, every call that arrives meanwhile joins, and one transaction stores them all.
+   * Refused (a failed Outcome, lib/outcome.ts) with 503 `ingest_overloaded` while too much is pending.
    */
-  async store(name: string, receivedAt: number, clicks: string, count: number, rejected: RejectionCounts): Promise<StoreResult> {
+  async store(name: string, receivedAt: number, clicks: string, count: number, rejected: RejectionCounts): Promise<Outcome<StoreResult>> {
     const load = this.countStoreCall(Date.now());
     if (this.name === null) {
       this.name = name;
       writeMeta(this.sql, "name", name);
     }
     if (this.pending >= MAX_PENDING_CLICKS) {
-      throw toRpcError(
-        new ApiError(503, "ingest_overloaded", "The click pipeline is catching up; retry shortly", { retry_after_seconds: 5 }),
-      );
+      return failure(new ApiError(503, "ingest_overloaded", "The click pipeline is catching up; retry shortly", { retry_after_seconds: 5 }));
     }
     this.pending += count;
     this.queue.push({ receivedAt, clicks, count, rejected });
@@ -147,7 +147,7 @@ export class ClickBuffer extends DurableObject<Env> {
     });
     // The output gate holds this answer until the transaction above is durable.
     await this.commit;
-    return { load };
+    return success({ load });
   }
 
   /** Counts a store RPC; returns the larger of this second's and the last second's counts so far. */

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { canonicalJson, contentHash, sha256Hex } from "../lib/canonical-json";
-import { ApiError, fromRpcError } from "../lib/errors";
+import { ApiError } from "../lib/errors";
+import { outcomeOf, type Outcome } from "../lib/outcome";
 import {
   COORDINATOR_MIGRATIONS,
   type CandidateRow,
@@ -13,7 +14,6 @@ import {
 import type { HealthVerdict } from "../lib/config/health";
 import { gate, nextStep, pauseClock, refuseControl, resumeClock, stageEntry } from "../lib/config/rollout-machine";
 import { migrateSqlSchema } from "../lib/sql-migrations";
-import { validateValues } from "../lib/config/json-schema";
 import type { NormalizedPlan } from "../lib/config/plan";
 import type { ReleaseState } from "../lib/config/release";
 import { wasReleased } from "../lib/config/released";
@@ -21,7 +21,6 @@ import { releaseView, rolloutView } from "../lib/config/rollout-view";
 import {
   type ControlAction,
   type NamespaceInfo,
-  type Outcome,
   type ReportBatch,
   type RolloutDetail,
   type RolloutState,
@@ -132,182 +131,138 @@ export class RolloutCoordinator extends DurableObject<Env> {
   }
 
   // ---------------------------------------------------------------- RPC surface
-  // Domain errors (404, 409, 422, …) travel back as values: an exception thrown across RPC is logged
+  // Every RPC method answers an Outcome (lib/outcome.ts): its body runs in `outcomeOf`, which turns the
+  // domain errors it throws (404, 409, 422, …) into values — an exception thrown across RPC is logged
   // by the runtime as "Uncaught Error" even when the caller handles it, i.e. on every ordinary 404.
   // workers/lib/config-coordinator.ts turns them back into ApiErrors at the edge.
 
-  private async guard<T>(fn: () => Promise<T>): Promise<Outcome<T>> {
-    try {
-      return { ok: true, value: await fn() };
-    } catch (e) {
-      const api = fromRpcError(e);
-      if (!api) throw e;
-      return { ok: false, error: { status: api.status, code: api.code, message: api.message, details: api.details } };
-    }
-  }
-
-  putNamespace(...args: Parameters<RolloutCoordinator["doPutNamespace"]>) {
-    return this.guard(() => this.doPutNamespace(...args));
-  }
-  getNamespace(...args: Parameters<RolloutCoordinator["doGetNamespace"]>) {
-    return this.guard(() => this.doGetNamespace(...args));
-  }
-  validate(...args: Parameters<RolloutCoordinator["doValidate"]>) {
-    return this.guard(() => this.doValidate(...args));
-  }
-  createVersion(...args: Parameters<RolloutCoordinator["doCreateVersion"]>) {
-    return this.guard(() => this.doCreateVersion(...args));
-  }
-  listVersions(...args: Parameters<RolloutCoordinator["doListVersions"]>) {
-    return this.guard(() => this.doListVersions(...args));
-  }
-  getVersion(...args: Parameters<RolloutCoordinator["doGetVersion"]>) {
-    return this.guard(() => this.doGetVersion(...args));
-  }
-  getVersionBlob(...args: Parameters<RolloutCoordinator["doGetVersionBlob"]>) {
-    return this.guard(() => this.doGetVersionBlob(...args));
-  }
-  getRelease(...args: Parameters<RolloutCoordinator["doGetRelease"]>) {
-    return this.guard(() => this.doGetRelease(...args));
-  }
-  rollback(...args: Parameters<RolloutCoordinator["doRollback"]>) {
-    return this.guard(() => this.doRollback(...args));
-  }
-  startRollout(...args: Parameters<RolloutCoordinator["doStartRollout"]>) {
-    return this.guard(() => this.doStartRollout(...args));
-  }
-  getRollout(...args: Parameters<RolloutCoordinator["doGetRollout"]>) {
-    return this.guard(() => this.doGetRollout(...args));
-  }
-  listRollouts(...args: Parameters<RolloutCoordinator["doListRollouts"]>) {
-    return this.guard(() => this.doListRollouts(...args));
-  }
-  control(...args: Parameters<RolloutCoordinator["doControl"]>) {
-    return this.guard(() => this.doControl(...args));
-  }
-  report(...args: Parameters<RolloutCoordinator["doReport"]>) {
-    return this.guard(() => this.doReport(...args));
-  }
-
   // ---------------------------------------------------------------- namespace
 
-  private async doPutNamespace(
+  putNamespace(
     ns: string,
     input: { schema: unknown; description?: string; approvals_required?: 0 | 1 },
     actor: string,
-  ): Promise<{ created: boolean; namespace: NamespaceInfo }> {
-    const schemaHash = await contentHash(input.schema);
-    const created = await this.commit(() => {
-      const existing = this.store.nsRow();
-      if (existing && existing.name !== ns) fail(500, "coordinator_mismatch", "Request routed to the wrong coordinator");
-      const now = new Date().toISOString();
-      const schema = canonicalJson(input.schema);
-      const description = input.description ?? existing?.description ?? "";
-      const approvals = input.approvals_required ?? (existing?.approvals_required === 1 ? 1 : 0);
-      if (!existing) {
-        this.sql.exec(
-          "INSERT INTO namespace (id, name, schema, description, approvals_required, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
-          ns, schema, description, approvals, now, now,
-        );
-        this.audit(ns, actor, "namespace.created", { details: { description, approvals_required: approvals, schema_hash: schemaHash } });
-        this.releaseChanged();
-        return true;
-      }
-      const changed = existing.schema !== schema || existing.description !== description || existing.approvals_required !== approvals;
-      if (changed) {
-        this.sql.exec("UPDATE namespace SET schema = ?, description = ?, approvals_required = ?, updated_at = ? WHERE id = 1", schema, description, approvals, now);
-        this.audit(ns, actor, "namespace.updated", {
-          details: {
-            schema_changed: existing.schema !== schema,
-            description,
-            approvals_required: { from: existing.approvals_required, to: approvals },
-            schema_hash: schemaHash,
-          },
-        });
-        this.outbox.enqueue("d1_namespace", null);
-      }
-      return false;
+  ): Promise<Outcome<{ created: boolean; namespace: NamespaceInfo }>> {
+    return outcomeOf(async () => {
+      const schemaHash = await contentHash(input.schema);
+      const created = await this.commit(() => {
+        const existing = this.store.nsRow();
+        if (existing && existing.name !== ns) fail(500, "coordinator_mismatch", "Request routed to the wrong coordinator");
+        const now = new Date().toISOString();
+        const schema = canonicalJson(input.schema);
+        const description = input.description ?? existing?.description ?? "";
+        const approvals = input.approvals_required ?? (existing?.approvals_required === 1 ? 1 : 0);
+        if (!existing) {
+          this.sql.exec(
+            "INSERT INTO namespace (id, name, schema, description, approvals_required, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
+            ns, schema, description, approvals, now, now,
+          );
+          this.audit(ns, actor, "namespace.created", { details: { description, approvals_required: approvals, schema_hash: schemaHash } });
+          this.releaseChanged();
+          return true;
+        }
+        const changed = existing.schema !== schema || existing.description !== description || existing.approvals_required !== approvals;
+        if (changed) {
+          this.sql.exec("UPDATE namespace SET schema = ?, description = ?, approvals_required = ?, updated_at = ? WHERE id = 1", schema, description, approvals, now);
+          this.audit(ns, actor, "namespace.updated", {
+            details: {
+              schema_changed: existing.schema !== schema,
+              description,
+              approvals_required: { from: existing.approvals_required, to: approvals },
+              schema_hash: schemaHash,
+            },
+          });
+          this.outbox.enqueue("d1_namespace", null);
+        }
+        return false;
+      });
+      return { created, namespace: this.nsInfo(this.requireNs(ns)) };
     });
-    return { created, namespace: this.nsInfo(this.requireNs(ns)) };
   }
 
-  private async doGetNamespace(ns: string): Promise<NamespaceInfo> {
-    return this.nsInfo(this.requireNs(ns));
+  getNamespace(ns: string): Promise<Outcome<NamespaceInfo>> {
+    return outcomeOf(async () => {
+      return this.nsInfo(this.requireNs(ns));
+    });
   }
 
   // ---------------------------------------------------------------- versions
 
-  /** Every schema violation of `values` (empty when valid); 404 for an unknown namespace. */
-  private async doValidate(ns: string, values: Record<string, unknown>): Promise<ReturnType<typeof validateValues>> {
-    const row = this.requireNs(ns);
-    return validateValues(JSON.parse(row.schema), values);
-  }
-
-  private async doCreateVersion(
+  createVersion(
     ns: string,
     input: { values: Record<string, unknown>; message: string; idempotencyKey?: string | null; schemaHash: string },
     actor: string,
-  ): Promise<{ version: number; hash: string; created_at: string; replayed: boolean }> {
-    const hash = await contentHash(input.values);
-    const fingerprint = await sha256Hex(canonicalJson({ values: input.values, message: input.message }));
-    // The edge validated the values against the schema with this hash (validation is kept off this
-    // single-writer object); refuse if the schema changed since. Keys are scoped to their actor.
-    const before = this.store.nsRow();
-    const schemaHash = before ? await sha256Hex(before.schema) : null;
-    const idemKey = input.idempotencyKey ? JSON.stringify([actor, input.idempotencyKey]) : null;
-    return this.commit(() => {
-      const row = this.requireNs(ns);
-      if (idemKey) {
-        const prior = this.sql
-          .exec<{ version: number; hash: string; created_at: string; idem_fingerprint: string }>(
-            "SELECT version, hash, created_at, idem_fingerprint FROM versions WHERE idem_key = ?",
-            idemKey,
-          )
-          .toArray()[0];
-        if (prior) {
-          if (prior.idem_fingerprint !== fingerprint) {
-            fail(422, "idempotency_key_reused", "This Idempotency-Key was used with a different request body", { version: prior.version });
+  ): Promise<Outcome<{ version: number; hash: string; created_at: string; replayed: boolean }>> {
+    return outcomeOf(async () => {
+      const hash = await contentHash(input.values);
+      const fingerprint = await sha256Hex(canonicalJson({ values: input.values, message: input.message }));
+      // The edge validated the values against the schema with this hash (validation is kept off this
+      // single-writer object); refuse if the schema changed since. Keys are scoped to their actor.
+      const before = this.store.nsRow();
+      const schemaHash = before ? await sha256Hex(before.schema) : null;
+      const idemKey = input.idempotencyKey ? JSON.stringify([actor, input.idempotencyKey]) : null;
+      return this.commit(() => {
+        const row = this.requireNs(ns);
+        if (idemKey) {
+          const prior = this.sql
+            .exec<{ version: number; hash: string; created_at: string; idem_fingerprint: string }>(
+              "SELECT version, hash, created_at, idem_fingerprint FROM versions WHERE idem_key = ?",
+              idemKey,
+            )
+            .toArray()[0];
+          if (prior) {
+            if (prior.idem_fingerprint !== fingerprint) {
+              fail(422, "idempotency_key_reused", "This Idempotency-Key was used with a different request body", { version: prior.version });
+            }
+            return { version: prior.version, hash: prior.hash, created_at: prior.created_at, replayed: true };
           }
-          return { version: prior.version, hash: prior.hash, created_at: prior.created_at, replayed: true };
         }
-      }
-      if (row.schema !== before?.schema || input.schemaHash !== schemaHash) fail(409, "schema_changed", "The namespace's schema changed while the values were being validated; retry");
-      const version = this.store.latestVersion() + 1;
-      const now = new Date().toISOString();
-      this.sql.exec(
-        "INSERT INTO versions (version, hash, values_json, author, message, created_at, idem_key, idem_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        version, hash, JSON.stringify(input.values), actor, input.message, now, idemKey, idemKey ? fingerprint : null,
-      );
-      this.outbox.enqueue("kv_version", { version });
-      this.outbox.enqueue("d1_namespace", null);
-      this.audit(ns, actor, "version.created", { version, details: { hash, message: input.message } });
-      return { version, hash, created_at: now, replayed: false };
+        if (row.schema !== before?.schema || input.schemaHash !== schemaHash) fail(409, "schema_changed", "The namespace's schema changed while the values were being validated; retry");
+        const version = this.store.latestVersion() + 1;
+        const now = new Date().toISOString();
+        this.sql.exec(
+          "INSERT INTO versions (version, hash, values_json, author, message, created_at, idem_key, idem_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+          version, hash, JSON.stringify(input.values), actor, input.message, now, idemKey, idemKey ? fingerprint : null,
+        );
+        this.outbox.enqueue("kv_version", { version });
+        this.outbox.enqueue("d1_namespace", null);
+        this.audit(ns, actor, "version.created", { version, details: { hash, message: input.message } });
+        return { version, hash, created_at: now, replayed: false };
+      });
     });
   }
 
-  private async doListVersions(ns: string, opts: { before?: number; limit: number }): Promise<{ versions: VersionSummary[]; next_cursor: string | null }> {
-    this.requireNs(ns);
-    const before = opts.before ?? Number.MAX_SAFE_INTEGER;
-    const rows = this.sql
-      .exec<Omit<VersionRow, "values_json">>(
-        "SELECT version, hash, author, message, created_at FROM versions WHERE version < ? ORDER BY version DESC LIMIT ?",
-        before,
-        opts.limit + 1,
-      )
-      .toArray();
-    const page = rows.slice(0, opts.limit).map((r) => ({ version: r.version, hash: r.hash, author: r.author, message: r.message, created_at: r.created_at }));
-    return { versions: page, next_cursor: rows.length > opts.limit ? String(page[page.length - 1].version) : null };
+  listVersions(ns: string, opts: { before?: number; limit: number }): Promise<Outcome<{ versions: VersionSummary[]; next_cursor: string | null }>> {
+    return outcomeOf(async () => {
+      this.requireNs(ns);
+      const before = opts.before ?? Number.MAX_SAFE_INTEGER;
+      const rows = this.sql
+        .exec<Omit<VersionRow, "values_json">>(
+          "SELECT version, hash, author, message, created_at FROM versions WHERE version < ? ORDER BY version DESC LIMIT ?",
+          before,
+          opts.limit + 1,
+        )
+        .toArray();
+      const page = rows.slice(0, opts.limit).map((r) => ({ version: r.version, hash: r.hash, author: r.author, message: r.message, created_at: r.created_at }));
+      return { versions: page, next_cursor: rows.length > opts.limit ? String(page[page.length - 1].version) : null };
+    });
   }
 
-  private async doGetVersion(ns: string, version: number): Promise<VersionDetail> {
-    this.requireNs(ns);
-    const r = this.store.versionRow(version);
-    if (!r) fail(404, "version_not_found", `Namespace '${ns}' has no version ${version}`, { namespace: ns, version });
-    return { namespace: ns, version: r.version, hash: r.hash, author: r.author, message: r.message, created_at: r.created_at, values: JSON.parse(r.values_json) };
+  getVersion(ns: string, version: number): Promise<Outcome<VersionDetail>> {
+    return outcomeOf(async () => {
+      this.requireNs(ns);
+      const r = this.store.versionRow(version);
+      if (!r) fail(404, "version_not_found", `Namespace '${ns}' has no version ${version}`, { namespace: ns, version });
+      return { namespace: ns, version: r.version, hash: r.hash, author: r.author, message: r.message, created_at: r.created_at, values: JSON.parse(r.values_json) };
+    });
   }
 
   /** The KV blob of a version, for the edge when KV does not have it (yet). Null when unknown. */
-  private async doGetVersionBlob(ns: string, version: number): Promise<VersionBlob | null> {
+  getVersionBlob(ns: string, version: number): Promise<Outcome<VersionBlob | null>> {
+    return outcomeOf(() => this.versionBlob(ns, version));
+  }
+
+  private versionBlob(ns: string, version: number): VersionBlob | null {
     const row = this.store.nsRow();
     if (!row || row.name !== ns) return null;
     const r = this.store.versionRow(version);
@@ -316,160 +271,174 @@ export class RolloutCoordinator extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- release
 
-  private async doGetRelease(ns: string): Promise<ReleaseState> {
-    this.requireNs(ns);
-    return this.releaseState(ns);
+  getRelease(ns: string): Promise<Outcome<ReleaseState>> {
+    return outcomeOf(async () => {
+      this.requireNs(ns);
+      return this.releaseState(ns);
+    });
   }
 
   /** Emergency rollback: every region to `toVersion` at once, cancelling any active rollout. */
-  private async doRollback(ns: string, toVersion: number, reason: string, actor: string): Promise<ReleaseState> {
-    await this.commit(() => {
-      this.requireNs(ns);
-      if (!this.store.versionRow(toVersion)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${toVersion}`, { namespace: ns, version: toVersion });
-      const previous = this.store.stable();
-      if (toVersion !== previous && !wasReleased(this.sql, toVersion)) {
-        fail(409, "version_never_released", `Version ${toVersion} has never been released; start a rollout (with its approvals) instead`, { version: toVersion, stable: previous });
-      }
-      const ro = this.store.activeRollout();
-      if (ro) {
-        this.endRollout(ro, "rolled_back", `emergency rollback to ${toVersion}: ${reason}`);
-        this.audit(ns, actor, "rollout.rolled_back", { version: ro.version, rolloutId: ro.id, details: { to_version: toVersion, reason, state_before: ro.state } });
-      }
-      this.sql.exec("DELETE FROM release_regions");
-      this.store.setMeta("stable", JSON.stringify(toVersion));
-      this.releaseChanged();
-      this.audit(ns, actor, "release.rolled_back", {
-        version: toVersion,
-        rolloutId: ro?.id ?? null,
-        details: { from_stable: previous, to_version: toVersion, reason, cancelled_rollout: ro?.id ?? null },
+  rollback(ns: string, toVersion: number, reason: string, actor: string): Promise<Outcome<ReleaseState>> {
+    return outcomeOf(async () => {
+      await this.commit(() => {
+        this.requireNs(ns);
+        if (!this.store.versionRow(toVersion)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${toVersion}`, { namespace: ns, version: toVersion });
+        const previous = this.store.stable();
+        if (toVersion !== previous && !wasReleased(this.sql, toVersion)) {
+          fail(409, "version_never_released", `Version ${toVersion} has never been released; start a rollout (with its approvals) instead`, { version: toVersion, stable: previous });
+        }
+        const ro = this.store.activeRollout();
+        if (ro) {
+          this.endRollout(ro, "rolled_back", `emergency rollback to ${toVersion}: ${reason}`);
+          this.audit(ns, actor, "rollout.rolled_back", { version: ro.version, rolloutId: ro.id, details: { to_version: toVersion, reason, state_before: ro.state } });
+        }
+        this.sql.exec("DELETE FROM release_regions");
+        this.store.setMeta("stable", JSON.stringify(toVersion));
+        this.releaseChanged();
+        this.audit(ns, actor, "release.rolled_back", {
+          version: toVersion,
+          rolloutId: ro?.id ?? null,
+          details: { from_stable: previous, to_version: toVersion, reason, cancelled_rollout: ro?.id ?? null },
+        });
       });
+      return this.releaseState(ns);
     });
-    return this.releaseState(ns);
   }
 
   // ---------------------------------------------------------------- rollouts
 
-  private async doStartRollout(ns: string, input: { version: number; plan: NormalizedPlan }, actor: string): Promise<RolloutDetail> {
-    const id = "ro_" + crypto.randomUUID().replace(/-/g, "").slice(0, 20);
-    await this.commit(() => {
-      const row = this.requireNs(ns);
-      if (!this.store.versionRow(input.version)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${input.version}`, { namespace: ns, version: input.version });
-      const active = this.store.activeRollout();
-      if (active) fail(409, "rollout_in_progress", `Rollout ${active.id} is ${active.state}; finish, abort or roll it back first`, { rollout_id: active.id, state: active.state });
-      const stable = this.store.stable();
-      if (stable === input.version) fail(409, "already_released", `Version ${input.version} is already the stable version everywhere`, { version: input.version });
-      const seq = this.sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM rollouts").one().s ?? 0;
-      const now = Date.now();
-      const state: RolloutState = row.approvals_required === 1 ? "pending_approval" : "running";
-      this.sql.exec(
-        `INSERT INTO rollouts (id, seq, version, from_version, plan, state, stage_index, stage_started_at, next_advance_at,
-           paused_remaining_ms, stage_history, started_by, approved_by, created_at, updated_at, ended_at, end_reason)
-         VALUES (?, ?, ?, ?, ?, ?, 0, NULL, NULL, NULL, '[]', ?, NULL, ?, ?, NULL, NULL)`,
-        id, seq + 1, input.version, stable, JSON.stringify(input.plan), state, actor, iso(now), iso(now),
-      );
-      this.audit(ns, actor, "rollout.started", { version: input.version, rolloutId: id, details: { from_version: stable, state, plan: input.plan } });
-      if (state === "running") {
-        this.enterStage(this.store.rolloutById(id)!, 0, now);
-        this.advanceDue(ns, now);
-      } else {
-        this.outbox.enqueue("d1_namespace", null);
-      }
-    });
-    await this.scheduleAlarm();
-    return this.rolloutDetail(ns, this.store.rolloutById(id)!);
-  }
-
-  private async doGetRollout(ns: string, id: string): Promise<RolloutDetail> {
-    this.requireNs(ns);
-    const ro = id === "current" ? this.store.activeRollout() : this.store.rolloutById(id);
-    if (!ro) {
-      if (id === "current") fail(404, "no_active_rollout", `Namespace '${ns}' has no active rollout`, { namespace: ns });
-      fail(404, "rollout_not_found", `Namespace '${ns}' has no rollout '${id}'`, { namespace: ns, rollout_id: id });
-    }
-    return this.rolloutDetail(ns, ro);
-  }
-
-  private async doListRollouts(ns: string, limit: number): Promise<RolloutDetail[]> {
-    this.requireNs(ns);
-    const rows = this.sql.exec<RolloutRow>("SELECT * FROM rollouts ORDER BY seq DESC LIMIT ?", limit).toArray();
-    return rows.map((r) => this.rolloutDetail(ns, r));
-  }
-
-  private async doControl(ns: string, action: ControlAction, id: string, actor: string): Promise<RolloutDetail> {
-    await this.commit(() => {
-      this.requireNs(ns);
-      const ro = this.store.rolloutById(id);
-      if (!ro) fail(404, "rollout_not_found", `Namespace '${ns}' has no rollout '${id}'`, { namespace: ns, rollout_id: id });
-      const now = Date.now();
-      const refusal = refuseControl(action, ro, actor);
-      if (refusal) fail(refusal.status, refusal.code, refusal.message, refusal.details);
-      switch (action) {
-        case "approve": {
-          this.sql.exec("UPDATE rollouts SET state = 'running', approved_by = ?, updated_at = ? WHERE id = ?", actor, iso(now), id);
-          this.audit(ns, actor, "rollout.approved", { version: ro.version, rolloutId: id, details: { started_by: ro.started_by } });
+  startRollout(ns: string, input: { version: number; plan: NormalizedPlan }, actor: string): Promise<Outcome<RolloutDetail>> {
+    return outcomeOf(async () => {
+      const id = "ro_" + crypto.randomUUID().replace(/-/g, "").slice(0, 20);
+      await this.commit(() => {
+        const row = this.requireNs(ns);
+        if (!this.store.versionRow(input.version)) fail(404, "version_not_found", `Namespace '${ns}' has no version ${input.version}`, { namespace: ns, version: input.version });
+        const active = this.store.activeRollout();
+        if (active) fail(409, "rollout_in_progress", `Rollout ${active.id} is ${active.state}; finish, abort or roll it back first`, { rollout_id: active.id, state: active.state });
+        const stable = this.store.stable();
+        if (stable === input.version) fail(409, "already_released", `Version ${input.version} is already the stable version everywhere`, { version: input.version });
+        const seq = this.sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM rollouts").one().s ?? 0;
+        const now = Date.now();
+        const state: RolloutState = row.approvals_required === 1 ? "pending_approval" : "running";
+        this.sql.exec(
+          `INSERT INTO rollouts (id, seq, version, from_version, plan, state, stage_index, stage_started_at, next_advance_at,
+             paused_remaining_ms, stage_history, started_by, approved_by, created_at, updated_at, ended_at, end_reason)
+           VALUES (?, ?, ?, ?, ?, ?, 0, NULL, NULL, NULL, '[]', ?, NULL, ?, ?, NULL, NULL)`,
+          id, seq + 1, input.version, stable, JSON.stringify(input.plan), state, actor, iso(now), iso(now),
+        );
+        this.audit(ns, actor, "rollout.started", { version: input.version, rolloutId: id, details: { from_version: stable, state, plan: input.plan } });
+        if (state === "running") {
           this.enterStage(this.store.rolloutById(id)!, 0, now);
           this.advanceDue(ns, now);
-          break;
-        }
-        case "pause": {
-          const remaining = pauseClock(ro, now).paused_remaining_ms;
-          this.sql.exec("UPDATE rollouts SET state = 'paused', paused_remaining_ms = ?, next_advance_at = NULL, updated_at = ? WHERE id = ?", remaining, iso(now), id);
-          this.audit(ns, actor, "rollout.paused", { version: ro.version, rolloutId: id, details: { stage_index: ro.stage_index, remaining_bake_seconds: remaining / 1000 } });
+        } else {
           this.outbox.enqueue("d1_namespace", null);
-          break;
         }
-        case "resume": {
-          const next = resumeClock(ro, now).next_advance_at;
-          this.sql.exec("UPDATE rollouts SET state = 'running', paused_remaining_ms = NULL, next_advance_at = ?, updated_at = ? WHERE id = ?", next, iso(now), id);
-          this.audit(ns, actor, "rollout.resumed", { version: ro.version, rolloutId: id, details: { stage_index: ro.stage_index, next_advance_at: iso(next) } });
-          this.advanceDue(ns, now);
-          break;
-        }
-        case "promote": {
-          this.sql.exec("UPDATE rollouts SET next_advance_at = ?, updated_at = ? WHERE id = ?", now, iso(now), id);
-          this.audit(ns, actor, "rollout.promoted", { version: ro.version, rolloutId: id, details: { stage_index: ro.stage_index } });
-          this.advanceDue(ns, now);
-          break;
-        }
-        case "abort": {
-          this.endRollout(ro, "aborted", `aborted by ${actor}`);
-          if (ro.state !== "pending_approval") {
-            this.sql.exec("DELETE FROM release_regions");
-            this.releaseChanged();
-          }
-          this.audit(ns, actor, "rollout.aborted", { version: ro.version, rolloutId: id, details: { stage_index: ro.stage_index, state_before: ro.state } });
-          break;
-        }
-      }
+      });
+      await this.scheduleAlarm();
+      return this.rolloutDetail(ns, this.store.rolloutById(id)!);
     });
-    await this.scheduleAlarm();
-    return this.rolloutDetail(ns, this.store.rolloutById(id)!);
+  }
+
+  getRollout(ns: string, id: string): Promise<Outcome<RolloutDetail>> {
+    return outcomeOf(async () => {
+      this.requireNs(ns);
+      const ro = id === "current" ? this.store.activeRollout() : this.store.rolloutById(id);
+      if (!ro) {
+        if (id === "current") fail(404, "no_active_rollout", `Namespace '${ns}' has no active rollout`, { namespace: ns });
+        fail(404, "rollout_not_found", `Namespace '${ns}' has no rollout '${id}'`, { namespace: ns, rollout_id: id });
+      }
+      return this.rolloutDetail(ns, ro);
+    });
+  }
+
+  listRollouts(ns: string, limit: number): Promise<Outcome<RolloutDetail[]>> {
+    return outcomeOf(async () => {
+      this.requireNs(ns);
+      const rows = this.sql.exec<RolloutRow>("SELECT * FROM rollouts ORDER BY seq DESC LIMIT ?", limit).toArray();
+      return rows.map((r) => this.rolloutDetail(ns, r));
+    });
+  }
+
+  control(ns: string, action: ControlAction, id: string, actor: string): Promise<Outcome<RolloutDetail>> {
+    return outcomeOf(async () => {
+      await this.commit(() => {
+        this.requireNs(ns);
+        const ro = this.store.rolloutById(id);
+        if (!ro) fail(404, "rollout_not_found", `Namespace '${ns}' has no rollout '${id}'`, { namespace: ns, rollout_id: id });
+        const now = Date.now();
+        const refusal = refuseControl(action, ro, actor);
+        if (refusal) fail(refusal.status, refusal.code, refusal.message, refusal.details);
+        switch (action) {
+          case "approve": {
+            this.sql.exec("UPDATE rollouts SET state = 'running', approved_by = ?, updated_at = ? WHERE id = ?", actor, iso(now), id);
+            this.audit(ns, actor, "rollout.approved", { version: ro.version, rolloutId: id, details: { started_by: ro.started_by } });
+            this.enterStage(this.store.rolloutById(id)!, 0, now);
+            this.advanceDue(ns, now);
+            break;
+          }
+          case "pause": {
+            const remaining = pauseClock(ro, now).paused_remaining_ms;
+            this.sql.exec("UPDATE rollouts SET state = 'paused', paused_remaining_ms = ?, next_advance_at = NULL, updated_at = ? WHERE id = ?", remaining, iso(now), id);
+            this.audit(ns, actor, "rollout.paused", { version: ro.version, rolloutId: id, details: { stage_index: ro.stage_index, remaining_bake_seconds: remaining / 1000 } });
+            this.outbox.enqueue("d1_namespace", null);
+            break;
+          }
+          case "resume": {
+            const next = resumeClock(ro, now).next_advance_at;
+            this.sql.exec("UPDATE rollouts SET state = 'running', paused_remaining_ms = NULL, next_advance_at = ?, updated_at = ? WHERE id = ?", next, iso(now), id);
+            this.audit(ns, actor, "rollout.resumed", { version: ro.version, rolloutId: id, details: { stage_index: ro.stage_index, next_advance_at: iso(next) } });
+            this.advanceDue(ns, now);
+            break;
+          }
+          case "promote": {
+            this.sql.exec("UPDATE rollouts SET next_advance_at = ?, updated_at = ? WHERE id = ?", now, iso(now), id);
+            this.audit(ns, actor, "rollout.promoted", { version: ro.version, rolloutId: id, details: { stage_index: ro.stage_index } });
+            this.advanceDue(ns, now);
+            break;
+          }
+          case "abort": {
+            this.endRollout(ro, "aborted", `aborted by ${actor}`);
+            if (ro.state !== "pending_approval") {
+              this.sql.exec("DELETE FROM release_regions");
+              this.releaseChanged();
+            }
+            this.audit(ns, actor, "rollout.aborted", { version: ro.version, rolloutId: id, details: { stage_index: ro.stage_index, state_before: ro.state } });
+            break;
+          }
+        }
+      });
+      await this.scheduleAlarm();
+      return this.rolloutDetail(ns, this.store.rolloutById(id)!);
+    });
   }
 
   /**
    * Health reports from clients, aggregated at the edge: counted per (rollout, stage, version, region)
    * and per client. `accepted`/`ignored` count reports; versions that do not exist are ignored.
    */
-  private async doReport(ns: string, region: string, batch: ReportBatch): Promise<{ accepted: number; ignored: number; rolled_back: boolean; latest_version: number }> {
-    // Reports are hot and usually change no release state: commit without the outbox round trip
-    // unless the health gate fired.
-    const { fired: rolledBack, accepted, ignored, latest } = this.ctx.storage.transactionSync(() => {
-      let fired = false;
-      this.requireNs(ns);
-      const now = Date.now();
-      const ro = this.store.activeRollout();
-      const counting = ro && (ro.state === "running" || ro.state === "paused");
-      const latest = this.store.latestVersion();
-      const { accepted, ignored } = countReports(this.sql, region, batch, latest, counting ? ro : null, now);
-      if (counting && ro && ro.state === "running") fired = this.checkHealth(ns, ro, now);
-      if (++this.reportCalls % 50 === 1) this.store.pruneClients(now);
-      return { fired, accepted, ignored, latest };
+  report(ns: string, region: string, batch: ReportBatch): Promise<Outcome<{ accepted: number; ignored: number; rolled_back: boolean; latest_version: number }>> {
+    return outcomeOf(async () => {
+      // Reports are hot and usually change no release state: commit without the outbox round trip
+      // unless the health gate fired.
+      const { fired: rolledBack, accepted, ignored, latest } = this.ctx.storage.transactionSync(() => {
+        let fired = false;
+        this.requireNs(ns);
+        const now = Date.now();
+        const ro = this.store.activeRollout();
+        const counting = ro && (ro.state === "running" || ro.state === "paused");
+        const latest = this.store.latestVersion();
+        const { accepted, ignored } = countReports(this.sql, region, batch, latest, counting ? ro : null, now);
+        if (counting && ro && ro.state === "running") fired = this.checkHealth(ns, ro, now);
+        if (++this.reportCalls % 50 === 1) this.store.pruneClients(now);
+        return { fired, accepted, ignored, latest };
+      });
+      if (rolledBack) {
+        await this.ctx.storage.setAlarm(Date.now() + OUTBOX_SAFETY_MS);
+        await this.drainQuietly();
+      }
+      return { accepted, ignored, rolled_back: rolledBack, latest_version: latest };
     });
-    if (rolledBack) {
-      await this.ctx.storage.setAlarm(Date.now() + OUTBOX_SAFETY_MS);
-      await this.drainQuietly();
-    }
-    return { accepted, ignored, rolled_back: rolledBack, latest_version: latest };
   }
 
   // ---------------------------------------------------------------- rollout state machine (synchronous)
@@ -633,7 +602,7 @@ export class RolloutCoordinator extends DurableObject<Env> {
   private sinks(ns: string): OutboxSinks {
     return coordinatorSinks(this.env, ns, this.store, {
       releaseState: () => this.releaseState(ns),
-      versionBlob: (version) => this.doGetVersionBlob(ns, version),
+      versionBlob: async (version) => this.versionBlob(ns, version),
     });
   }
 }

@@ -28,25 +28,7 @@ export function errorBody(code: string, message: string, details: unknown = null
   return { error: { code, message, details } };
 }
 
-/**
- * Errors thrown inside a Durable Object reach the caller over RPC as plain Errors: the class is lost
- * but the message survives. We encode ApiErrors into the message so the edge can rebuild them.
- */
-const RPC_PREFIX = "edgeplane-api-error:";
-
-export function toRpcError(err: ApiError): Error {
-  return new Error(RPC_PREFIX + JSON.stringify({ s: err.status, c: err.code, m: err.message, d: err.details }));
-}
-
-export function fromRpcError(err: unknown): ApiError | null {
-  if (err instanceof ApiError) return err;
-  const msg = err instanceof Error ? err.message : typeof err === "string" ? err : "";
-  const at = msg.indexOf(RPC_PREFIX);
-  if (at < 0) return null;
-  try {
-    const p = JSON.parse(msg.slice(at + RPC_PREFIX.length)) as { s: number; c: string; m: string; d: unknown };
-    return new ApiError(p.s, p.c, p.m, p.d);
-  } catch {
-    return null;
-  }
+/** The ApiError `err` is, if it is one (RPC failures arrive as Outcomes, lib/outcome.ts). */
+export function asApiError(err: unknown): ApiError | null {
+  return err instanceof ApiError ? err : null;
 }

@@ -11,6 +11,7 @@ import { clickLinksApp } from "./click-links";
 import { drainUnread } from "./lib/body";
 import { openapiApp } from "./openapi";
 import { ofrepApp } from "./ofrep";
+import { scheduled } from "./retention";
 
 export { RolloutCoordinator } from "../durable-objects/RolloutCoordinator";
 export { ClickShard } from "../durable-objects/ClickShard";
@@ -60,4 +61,10 @@ app.route("/", openapiApp);
 app.onError(renderError);
 installFallbacks(app);
 
-export default app;
+export { app };
+
+/** The Worker: HTTP through the Hono app; the Cron Trigger runs the click retention job. */
+export default {
+  fetch: app.fetch,
+  scheduled,
+} satisfies ExportedHandler<Env>;

@@ -28,18 +28,27 @@ metricsApp.use("*", async (c, next) => {
   c.header("Cache-Control", "no-store");
 });
 
+/**
+ * Where minute resolution begins: days before it were rolled up (CLICK_MINUTE_RETENTION_DAYS), so
+ * windows there are whole UTC days and the answered range is widened to whole days. Null: none yet.
+ */
+function dailyBefore(ms: number): string | null {
+  return ms > 0 ? toRfc3339(ms) : null;
+}
+
 metricsApp.get("/metrics", async (c) => {
   const q = parseQuery(MetricsQuery, c.req.queries());
   const granularity = q.granularity ?? "minute";
   const groupBy = q.group_by ?? [];
   const range = resolveRange(q, granularity, Date.now());
-  const rows = await clickSeries(c.env.DB, {
+  const answer = await clickSeries(c.env.DB, {
     ...range,
     granularity,
     groupBy,
     filters: q,
     limit: MAX_SERIES_ROWS + 1,
   });
+  const rows = answer.rows;
   if (rows.length > MAX_SERIES_ROWS) {
     throw new ApiError(422, "too_many_rows", `The answer would exceed ${MAX_SERIES_ROWS} series rows; narrow the range, filter, group by fewer dimensions or use a coarser granularity`, {
       max_rows: MAX_SERIES_ROWS,
@@ -49,8 +58,9 @@ metricsApp.get("/metrics", async (c) => {
   }
   return c.json({
     granularity,
-    from: toRfc3339(range.from),
-    to: toRfc3339(range.to),
+    from: toRfc3339(answer.from),
+    to: toRfc3339(answer.to),
+    daily_before: dailyBefore(answer.dailyBefore),
     group_by: groupBy,
     series: rows.map((r) => ({
       window_start: toRfc3339(r.bucket),
@@ -66,12 +76,13 @@ metricsApp.get("/top", async (c) => {
   const q = parseQuery(TopQuery, c.req.queries());
   const by = q.by ?? "campaign";
   const range = resolveRange(q, "minute", Date.now(), MAX_TOP_RANGE_MS / MINUTE_MS);
-  const rows = await topClicks(c.env.DB, { ...range, by, limit: q.limit ?? TOP_LIMIT_DEFAULT, filters: q });
+  const answer = await topClicks(c.env.DB, { ...range, by, limit: q.limit ?? TOP_LIMIT_DEFAULT, filters: q });
   return c.json({
     by,
-    from: toRfc3339(range.from),
-    to: toRfc3339(range.to),
-    items: rows.map((r) => (by === "ad" ? { campaign_id: r.campaignId, ad_id: r.adId, clicks: r.clicks } : { campaign_id: r.campaignId, clicks: r.clicks })),
+    from: toRfc3339(answer.from),
+    to: toRfc3339(answer.to),
+    daily_before: dailyBefore(answer.dailyBefore),
+    items: answer.rows.map((r) => (by === "ad" ? { campaign_id: r.campaignId, ad_id: r.adId, clicks: r.clicks } : { campaign_id: r.campaignId, clicks: r.clicks })),
   });
 });
 

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { cors } from "hono/cors";
-import { badRequest, fromRpcError } from "../lib/errors";
+import { badRequest, asApiError } from "../lib/errors";
 import { NAMESPACE_RE } from "../lib/roles";
 import { bulkJson, flagJson, generationFromTag, type Evaluated, type FlagTable, type OfrepErrorCode } from "../lib/ofrep/evaluate";
 import { requireAuth } from "./lib/auth";
@@ -39,7 +39,7 @@ ofrepApp.use(
  */
 ofrepApp.onError((err, c: Context<AppEnv>) => {
   const res = renderError(err, c);
-  const api = fromRpcError(err);
+  const api = asApiError(err);
   const details = (api?.details ?? null) as Record<string, unknown> | null;
   const status = res.status;
   const errorCode: OfrepErrorCode =

@@ -50,10 +50,16 @@ export const TopParams = z.object({
 });
 export const IngestStatsParams = z.object({ from: Instant.optional(), to: Instant.optional(), granularity: Granularity.optional() });
 
+const DailyBefore = Timestamp.nullable().meta({
+  description:
+    "Minute cells of days before this instant were rolled up into whole days (CLICK_MINUTE_RETENTION_DAYS): windows before it are whole UTC days whatever the granularity, and from/to are widened to whole days there. Null when no day was rolled up yet.",
+});
+
 export const MetricsSeries = z.object({
   granularity: Granularity,
   from: Timestamp,
   to: Timestamp,
+  daily_before: DailyBefore,
   group_by: z.array(z.enum(["campaign", "ad", "region"])),
   series: z.array(
     z.object({ window_start: Timestamp, campaign_id: z.string().optional(), ad_id: z.string().optional(), region: z.string().optional(), clicks: z.number().int() }),
@@ -63,6 +69,7 @@ export const TopClicks = z.object({
   by: z.enum(["campaign", "ad"]),
   from: Timestamp,
   to: Timestamp,
+  daily_before: DailyBefore,
   items: z.array(z.object({ campaign_id: z.string(), ad_id: z.string().optional(), clicks: z.number().int() })),
 });
 const IngestCounts = { accepted: z.number().int(), duplicates: z.number().int(), too_late: z.number().int(), future: z.number().int(), invalid: z.number().int() };

@@ -40,3 +40,15 @@ export function windowCount(from: number, to: number, granularity: Granularity):
 function mod(a: number, b: number): number {
   return ((a % b) + b) % b;
 }
+
+/**
+ * The range a click query really answers when every day before `dailyBefore` (a UTC midnight; 0 = none)
+ * is kept only as a whole day (rolled up by the retention job): widened outward to whole days where it
+ * reaches into that zone, unchanged elsewhere.
+ */
+export function withDailyZone(from: number, to: number, dailyBefore: number): { from: number; to: number } {
+  return {
+    from: from < dailyBefore ? windowStart(from, "day") : from,
+    to: to < dailyBefore ? windowCeil(to, "day") : to,
+  };
+}

@@ -103,5 +103,5 @@ export interface RolloutDetail {
   clients: Record<string, Record<string, number>>;
 }
 
-/** What a coordinator RPC returns: the value, or the domain error to render (see workers/lib/config-coordinator.ts). */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; error: { status: number; code: string; message: string; details: unknown } };
+/** What a coordinator RPC returns: the value, or the domain error to render (lib/outcome.ts). */
+export type { Outcome } from "../outcome";

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { clickSettings } from "../../lib/clicks/settings";
 import { windowStart } from "../../lib/clicks/windows";
 import { api, tokenFor } from "./helpers";
-import { allBuffers, countsFor, drainPipeline, events, postClicks, uniqueCampaign } from "./clicks-helpers";
+import { NO_REJECTIONS } from "../../lib/clicks/types";
+import { allBuffers, bufferStub, countsFor, drainPipeline, events, postClicks, uniqueCampaign } from "./clicks-helpers";
 
 async function pendingBatches(): Promise<number> {
   let n = 0;
@@ -124,6 +125,7 @@ describe("POST /v1/clicks: bad requests store nothing", () => {
     const r = await postClicks(events(campaign, 5));
     expect(r.status).toBe(503);
     expect(r.body.error.code).toBe("ingest_overloaded");
+    expect(r.headers.get("retry-after")).toBe("5");
     expect(await pendingBatches()).toBe(before);
     for (const b of allBuffers()) {
       await runInDurableObject(b, (buffer: ClickBuffer) => {
@@ -133,6 +135,25 @@ describe("POST /v1/clicks: bad requests store nothing", () => {
     expect((await postClicks(events(campaign, 5))).status).toBe(200);
     await drainPipeline();
     expect((await countsFor(campaign)).total).toBe(5);
+  });
+
+  it("a full buffer answers store() with a failed Outcome (lib/outcome.ts), not an exception across RPC", async () => {
+    const name = `buffer:outcome-test:${uniqueCampaign()}`;
+    const buffer = bufferStub(name);
+    await runInDurableObject(buffer, (b: ClickBuffer) => {
+      b["pending"] += MAX_PENDING_CLICKS;
+    });
+    const refused = await buffer.store(name, Date.now(), "[]", 0, NO_REJECTIONS);
+    expect(refused).toEqual({
+      ok: false,
+      error: { status: 503, code: "ingest_overloaded", message: expect.any(String), details: { retry_after_seconds: 5 } },
+    });
+    expect((await buffer.state()).pendingBatches).toBe(0);
+    await runInDurableObject(buffer, (b: ClickBuffer) => {
+      b["pending"] -= MAX_PENDING_CLICKS;
+    });
+    expect(await buffer.store(name, Date.now(), "[]", 0, NO_REJECTIONS)).toEqual({ ok: true, value: { load: expect.any(Number) } });
+    expect((await buffer.state()).pendingBatches).toBe(1);
   });
 
   it("a request with only rejected events stores no click but still counts its rejections", async () => {

@@ -82,6 +82,7 @@ describe("GET /api/v1/clicks/metrics", () => {
       granularity: "minute",
       from: "2026-01-10T10:00:00.000Z",
       to: "2026-01-10T10:02:00.000Z",
+      daily_before: null,
       group_by: [],
       series: [
         { window_start: "2026-01-10T10:00:00.000Z", clicks: 11 },
@@ -235,6 +236,7 @@ describe("GET /api/v1/clicks/top", () => {
       by: "campaign",
       from: iso(FROM),
       to: iso(TO),
+      daily_before: null,
       items: [
         { campaign_id: "c1", clicks: 21 },
         { campaign_id: "c2", clicks: 18 },

@@ -2,7 +2,7 @@
 // valid requests, and the Worker's real answers match its response schemas.
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
-import app from "../../workers/index";
+import { app } from "../../workers/index";
 import { OPERATIONS, responsesOf, STATIC_ROUTES, type Operation } from "../../workers/openapi/operations";
 import { api, tokenFor } from "./helpers";
 

@@ -3,6 +3,8 @@ import { EpochCache, epochShardName } from "../../lib/clicks/epochs";
 import { epochLoader } from "../../durable-objects/ClickEpochs";
 import { BufferChooser } from "../../lib/clicks/buffer-choice";
 import { clickSettings } from "../../lib/clicks/settings";
+import { unwrap, type Outcome } from "../../lib/outcome";
+import type { StoreResult } from "../../durable-objects/ClickBuffer";
 import type { NormalizedClick, RejectionCounts } from "../../lib/clicks/types";
 
 export interface IngestResult {
@@ -62,8 +64,10 @@ export async function ingestClicks(env: Env, clicks: NormalizedClick[], rejected
   chooser ??= new BufferChooser(settings.buffersPerGroup, crypto.getRandomValues(new Uint32Array(1))[0]);
   const name = `buffer:${hint ?? "any"}:${chooser.slot()}`;
   const stub = env.CLICK_BUFFER.get(bufferId(env, name), hint ? { locationHint: hint } : undefined);
-  const res = await stub.store(name, receivedAt, JSON.stringify(toTuples(clicks)), clicks.length, rejected);
-  if (res && typeof res.load === "number") chooser.report(res.load, Date.now());
+  const answer: Outcome<StoreResult> | StoreResult = await stub.store(name, receivedAt, JSON.stringify(toTuples(clicks)), clicks.length, rejected);
+  // During a gradual deploy a buffer may still run the previous version, which answers `{load}` bare.
+  const res = "ok" in answer ? unwrap(answer) : answer;
+  if (typeof res?.load === "number") chooser.report(res.load, Date.now());
   return {};
 }
 

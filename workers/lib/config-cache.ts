@@ -1,4 +1,4 @@
-import { ApiError, fromRpcError } from "../../lib/errors";
+import { ApiError, asApiError } from "../../lib/errors";
 import { withTimeout } from "../../lib/timeout";
 import { releaseKey, versionKey } from "../../lib/config/kv-keys";
 import type { ReleaseState } from "../../lib/config/release";
@@ -104,7 +104,7 @@ async function fromCoordinator(env: Env, ns: string): Promise<ReleaseState | nul
   try {
     return await withTimeout(coordinator(env, ns).getRelease(ns), COORDINATOR_TIMEOUT_MS, "RolloutCoordinator.getRelease");
   } catch (e) {
-    if (fromRpcError(e)?.code === "namespace_not_found") return null;
+    if (asApiError(e)?.code === "namespace_not_found") return null;
     throw e;
   }
 }
@@ -223,7 +223,7 @@ export async function getVersionBlob(env: Env, ns: string, version: number): Pro
     try {
       blob = await withTimeout(coordinator(env, ns).getVersionBlob(ns, version), COORDINATOR_TIMEOUT_MS, "RolloutCoordinator.getVersionBlob");
     } catch (e) {
-      if (fromRpcError(e)?.code !== "namespace_not_found") throw unavailable(ns, null, e);
+      if (asApiError(e)?.code !== "namespace_not_found") throw unavailable(ns, null, e);
       blob = null;
     }
   }

@@ -1,15 +1,15 @@
 import type { Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { ApiError, errorBody, fromRpcError } from "../../lib/errors";
+import { ApiError, errorBody, asApiError } from "../../lib/errors";
 import type { AppEnv } from "./context";
 
 /** The one place where failures become `{"error": {code, message, details}}` responses. */
 export function renderError(err: unknown, c: Context<AppEnv>): Response {
-  const api = fromRpcError(err);
+  const api = asApiError(err);
   if (api) {
     const headers: Record<string, string> = {};
     if (api.status === 401) headers["WWW-Authenticate"] = 'Bearer realm="edgeplane"';
-    if (api.status === 429 && api.details && typeof api.details === "object" && "retry_after_seconds" in api.details) {
+    if ((api.status === 429 || api.status === 503) && api.details && typeof api.details === "object" && "retry_after_seconds" in api.details) {
       headers["Retry-After"] = String((api.details as { retry_after_seconds: number }).retry_after_seconds);
     }
     return c.json(errorBody(api.code, api.message, api.details), api.status as 400, headers);

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // `npm run soak`: a bounded soak test of edgeplane on this machine (loopback only). A few concurrent
 // workers mix config reads (200 and conditional 304), health reports and click beacons at a moderate
 // steady rate, while a publisher ships a new config version every so often. Every interval it prints
@@ -13,7 +12,35 @@ import { api, percentiles, sleep } from "../bench/lib/http.ts";
 import { cpuDelta, pgidListeningOn, rssByRole, sampleGroup } from "../bench/lib/proc.ts";
 import { writeJson } from "../bench/lib/report.ts";
 import { attachServer, startServer } from "../bench/lib/server.ts";
-import { ROOT } from "./wrangler-dev.mjs";
+import { ROOT } from "./wrangler-dev.ts";
+
+interface SoakOptions {
+  minutes: number;
+  rate: number;
+  workers: number;
+  interval: number;
+  publishEvery: number;
+  url?: string;
+  token?: string;
+  observability?: boolean;
+  out?: string;
+}
+
+type Op = "config_read" | "config_304" | "report" | "clicks";
+type ErrorBody = { error?: { code?: string } } | string | null | undefined;
+
+interface Sample {
+  t_s: number;
+  requests: number;
+  req_per_s: number;
+  errors: number;
+  clicks_acked: number;
+  rss_mib: Record<string, number>;
+  cpu_s: Record<string, number>;
+}
+
+const errorCode = (body: ErrorBody): string => (typeof body === "object" && body?.error?.code) || "unexpected";
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
 const opts = new Command()
   .name("npm run soak --")
@@ -28,15 +55,15 @@ const opts = new Command()
   .option("--observability", "keep wrangler dev's local trace store on (off by default, as in npm run bench)")
   .option("--out <file>", "JSON result path (default bench/results/soak-<timestamp>.json)")
   .parse()
-  .opts();
+  .opts<SoakOptions>();
 if (opts.url && !opts.token) throw new Error("--url needs --token");
 if (!(opts.minutes > 0 && opts.minutes <= 120)) throw new Error("--minutes must be in (0, 120]");
 
 if (!opts.observability && process.env.X_LOCAL_OBSERVABILITY === undefined) process.env.X_LOCAL_OBSERVABILITY = "false";
-const log = (...a) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}]`, ...a);
+const log = (...a: unknown[]): void => console.error(`[soak ${new Date().toISOString().slice(11, 19)}]`, ...a);
 const startedAt = new Date();
 const runId = `soak${startedAt.toISOString().replace(/\D/g, "").slice(4, 14)}${Math.random().toString(36).slice(2, 5)}`;
-const server = opts.url ? await attachServer(opts.url, opts.token) : await startServer({}, { log });
+const server = opts.url && opts.token ? await attachServer(opts.url, opts.token) : await startServer({}, { log });
 const pgid = server.pgid ?? pgidListeningOn(server.port);
 let exitCode = 0;
 
@@ -49,14 +76,20 @@ try {
   const campaign = `soak-${runId}`;
   log(`server ${server.url}; namespace '${ns}' v${version}; ${opts.workers} workers at ${opts.rate} req/s for ${opts.minutes} min`);
 
-  const stats = { ops: {}, statuses: {}, errors: {}, clicks: { sent: 0, acked: 0 }, publishes: 0 };
-  const lat = {};
-  const etags = new Map(clients.map((c) => [c.clientId, c.etag]));
-  const samplesOfErrors = {};
-  const count = (op, status, code, ms, body) => {
+  const stats = {
+    ops: {} as Record<string, number>,
+    statuses: {} as Record<string, number>,
+    errors: {} as Record<string, number>,
+    clicks: { sent: 0, acked: 0 },
+    publishes: 0,
+  };
+  const lat: Record<string, number[]> = {};
+  const etags = new Map<string, string | null>(clients.map((c) => [c.clientId, c.etag]));
+  const samplesOfErrors: Record<string, string[]> = {};
+  const count = (op: string, status: number | string, code: string | null, ms: number, body?: unknown): void => {
     if (code) {
       const list = (samplesOfErrors[`${op} ${status} ${code}`] ??= []);
-      if (list.length < 3) list.push(typeof body === "string" ? body.slice(0, 300) : JSON.stringify(body)?.slice(0, 300));
+      if (list.length < 3) list.push(typeof body === "string" ? body.slice(0, 300) : String(JSON.stringify(body)).slice(0, 300));
     }
     stats.ops[op] = (stats.ops[op] ?? 0) + 1;
     const k = `${op} ${status}`;
@@ -65,35 +98,36 @@ try {
     (lat[op] ??= []).push(ms);
   };
 
-  const ops = [
+  const ops: { name: Op; weight: number }[] = [
     { name: "config_read", weight: 35 },
     { name: "config_304", weight: 25 },
     { name: "report", weight: 20 },
     { name: "clicks", weight: 20 },
   ];
   const totalWeight = ops.reduce((a, o) => a + o.weight, 0);
-  const pick = () => {
+  const pick = (): Op => {
     let x = Math.random() * totalWeight;
     for (const o of ops) if ((x -= o.weight) < 0) return o.name;
     return ops[0].name;
   };
 
-  async function doOp(op) {
+  async function doOp(op: Op): Promise<boolean> {
     const c = clients[Math.floor(Math.random() * clients.length)];
     const readPath = `/v1/configs/${ns}?client_id=${encodeURIComponent(c.clientId)}`;
     if (op === "config_read" || op === "config_304") {
-      const headers = { "x-region": c.region, ...(op === "config_304" ? { "if-none-match": etags.get(c.clientId) } : {}) };
-      const r = await api(server.url, "GET", readPath, { token: tokens.reader, headers });
+      const etag = etags.get(c.clientId);
+      const headers: Record<string, string> = { "x-region": c.region, ...(op === "config_304" && etag ? { "if-none-match": etag } : {}) };
+      const r = await api<ErrorBody>(server.url, "GET", readPath, { token: tokens.reader, headers });
       if (r.status === 200) etags.set(c.clientId, r.headers.get("etag"));
       // A 200 to a conditional read is right after a publish (the client's ETag is stale).
       const ok = r.status === 200 || (op === "config_304" && r.status === 304);
-      count(op, r.status, ok ? null : (r.body?.error?.code ?? "unexpected"), r.ms, r.body);
+      count(op, r.status, ok ? null : errorCode(r.body), r.ms, r.body);
       return ok;
     }
     if (op === "report") {
       const body = { client_id: c.clientId, version, status: Math.random() < 0.02 ? "error" : "ok", ...(Math.random() < 0.02 ? { error: "soak" } : {}) };
-      const r = await api(server.url, "POST", `/v1/configs/${ns}/reports`, { token: tokens.reader, body, headers: { "x-region": c.region } });
-      count(op, r.status, r.status === 202 ? null : (r.body?.error?.code ?? "unexpected"), r.ms, r.body);
+      const r = await api<ErrorBody>(server.url, "POST", `/v1/configs/${ns}/reports`, { token: tokens.reader, body, headers: { "x-region": c.region } });
+      count(op, r.status, r.status === 202 ? null : errorCode(r.body), r.ms, r.body);
       return r.status === 202;
     }
     const n = 1 + Math.floor(Math.random() * 50);
@@ -101,7 +135,7 @@ try {
     stats.clicks.sent += n;
     const r = await sendClicks(server, events, { region: regions[Math.floor(Math.random() * regions.length)] });
     stats.clicks.acked += r.counted;
-    count(op, r.status, r.status === 200 ? null : (r.body?.error?.code ?? "unexpected"), r.ms, r.body);
+    count(op, r.status, r.status === 200 ? null : errorCode(r.body as ErrorBody), r.ms, r.body);
     return r.status === 200;
   }
 
@@ -116,7 +150,8 @@ try {
       try {
         await doOp(pick());
       } catch (e) {
-        count("network", "ERR", String(e?.cause?.code ?? e?.message ?? e), 0);
+        const err = e as { cause?: { code?: string }; message?: string };
+        count("network", "ERR", String(err?.cause?.code ?? err?.message ?? e), 0);
       }
       next += perWorkerGapMs;
       const wait = next - Date.now();
@@ -137,12 +172,12 @@ try {
         stats.publishes++;
         log(`published and rolled out v${v}`);
       } catch (e) {
-        count("publish", "ERR", String(e.message ?? e).slice(0, 120), 0);
+        count("publish", "ERR", String((e as Error)?.message ?? e).slice(0, 120), 0);
       }
     }
   };
 
-  const samples = [];
+  const samples: Sample[] = [];
   let prevSample = sampleGroup(pgid);
   let prevOps = 0;
   const reporter = async () => {
@@ -153,8 +188,8 @@ try {
         break;
       }
       const now = sampleGroup(pgid);
-      const totalOps = Object.values(stats.ops).reduce((a, b) => a + b, 0);
-      const s = { t_s: Math.round((Date.now() - t0) / 1000), requests: totalOps, req_per_s: Math.round((totalOps - prevOps) / opts.interval), errors: Object.values(stats.errors).reduce((a, b) => a + b, 0), clicks_acked: stats.clicks.acked, rss_mib: rssByRole(now), cpu_s: cpuDelta(prevSample, now) };
+      const totalOps = sum(Object.values(stats.ops));
+      const s: Sample = { t_s: Math.round((Date.now() - t0) / 1000), requests: totalOps, req_per_s: Math.round((totalOps - prevOps) / opts.interval), errors: sum(Object.values(stats.errors)), clicks_acked: stats.clicks.acked, rss_mib: rssByRole(now), cpu_s: cpuDelta(prevSample, now) };
       samples.push(s);
       prevSample = now;
       prevOps = totalOps;
@@ -177,22 +212,22 @@ try {
     finished_at: new Date().toISOString(),
     options: opts,
     server: { url: server.url, mode: server.private ? "private wrangler dev" : "--url", local_observability: process.env.X_LOCAL_OBSERVABILITY !== "false" },
-    requests: Object.values(stats.ops).reduce((a, b) => a + b, 0),
+    requests: sum(Object.values(stats.ops)),
     ops: stats.ops,
     statuses: stats.statuses,
     errors: stats.errors,
     error_samples: samplesOfErrors,
     latency_ms: Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, percentiles(v)])),
     publishes: stats.publishes,
-    clicks: { sent: stats.clicks.sent, acked: stats.clicks.acked, visible: settled, drained_in_ms: drain.drained ? Math.round(drain.ms) : null, missing: Math.max(0, stats.clicks.acked - settled), double_counted: Math.max(0, settled - stats.clicks.sent) },
+    clicks: { sent: stats.clicks.sent, acked: stats.clicks.acked, visible: settled, drained_in_ms: drain.drained && drain.ms !== null ? Math.round(drain.ms) : null, missing: Math.max(0, stats.clicks.acked - settled), double_counted: Math.max(0, settled - stats.clicks.sent) },
     rss_mib_samples: samples,
     rss_mib_end: rssByRole(end),
   };
-  const unexpected = Object.values(stats.errors).reduce((a, b) => a + b, 0);
-  result.verdict = unexpected === 0 && result.clicks.missing === 0 && result.clicks.double_counted === 0 ? "ok" : "FAILED";
-  if (result.verdict !== "ok") exitCode = 1;
+  const unexpected = sum(Object.values(stats.errors));
+  const verdict = unexpected === 0 && result.clicks.missing === 0 && result.clicks.double_counted === 0 ? "ok" : "FAILED";
+  if (verdict !== "ok") exitCode = 1;
   const out = opts.out ?? join(ROOT, "bench", "results", `soak-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
-  writeJson(out, result);
+  writeJson(out, { ...result, verdict });
   console.log(`\nsoak ${opts.minutes} min: ${result.requests} requests (${JSON.stringify(stats.ops)}), ${stats.publishes} publishes`);
   console.log(`statuses: ${JSON.stringify(stats.statuses)}`);
   console.log(`unexpected errors: ${unexpected ? JSON.stringify(stats.errors) : "none"}`);
@@ -200,9 +235,9 @@ try {
   for (const [op, p] of Object.entries(result.latency_ms)) console.log(`  ${op.padEnd(12)} p50 ${p.p50} ms  p99 ${p.p99} ms  (n=${p.n})`);
   console.log(`clicks: sent ${result.clicks.sent}, acked ${result.clicks.acked}, visible in metrics ${settled} (all visible ${drain.drained ? `${result.clicks.drained_in_ms} ms after the load` : "NOT within 60 s"}; missing ${result.clicks.missing}, double counted ${result.clicks.double_counted})`);
   console.log(`memory (RSS MiB) over time: ${samples.map((s) => `t=${s.t_s}s ${s.rss_mib["workerd:worker"] ?? "?"}`).join(", ")}; end ${JSON.stringify(result.rss_mib_end)}`);
-  console.log(`verdict: ${result.verdict}\nresult: ${out}`);
+  console.log(`verdict: ${verdict}\nresult: ${out}`);
 } catch (e) {
-  console.error(`\nsoak FAILED: ${e.message ?? e}`);
+  console.error(`\nsoak FAILED: ${(e as Error)?.message ?? e}`);
   exitCode = 1;
 } finally {
   await server.stop();
