@@ -1,9 +1,12 @@
 import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ClickAggregator } from "../../durable-objects/ClickAggregator";
+import type { ClickShard } from "../../durable-objects/ClickShard";
 import { aggregatorOfCell, aggregatorOfMinute } from "../../lib/clicks/aggregators";
+import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../../lib/clicks/flush-sql";
 import { planForward, type ClickTuple } from "../../lib/clicks/forward";
 import { windowStart } from "../../lib/clicks/windows";
+import { writeMeta } from "../../lib/sql-migrations";
 import { aggregatorAnswersLost, restoreBindings } from "./bindings";
 import { AGGREGATORS, allAggregators, countsFor, uniqueCampaign } from "./clicks-helpers";
 
@@ -199,5 +202,70 @@ describe("shard → aggregator hand-off", () => {
     for (const a of allAggregators()) await runDurableObjectAlarm(a);
     expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
     for (const a of allAggregators()) expect((await a.state()).openCells).toBe(0);
+  });
+});
+
+describe("upgrade: a flush a shard froze before aggregators existed", () => {
+  /** A shard holding one flush frozen the old way (cells under flush id 7, no parts), written straight into its storage. */
+  async function legacyFrozen(name: string, clicks: ClickTuple[], now: number) {
+    const shard = env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
+    const counts: CountRow[] = Object.entries(truth(clicks)).map(([k, n]) => {
+      const [w, a, r] = k.split("|");
+      return [Number(w), clicks[0][1], a, r, n];
+    });
+    const unique = counts.reduce((sum, c) => sum + c[4], 0);
+    const stats: StatsRow[] = [[windowStart(now), clicks.length, clicks.length - unique, 0, 0, 0]];
+    await runInDurableObject(shard, (s: ClickShard, state) => {
+      state.storage.transactionSync(() => {
+        const sql = s["sql"];
+        writeMeta(sql, "name", name);
+        for (const [w, c, a, r, n] of counts) sql.exec("INSERT INTO cells (flush_id, w, c, a, r, n) VALUES (7, ?, ?, ?, ?, ?)", w, c, a, r, n);
+        const [minute, accepted, duplicates] = stats[0];
+        sql.exec("INSERT INTO stats (flush_id, minute, accepted, duplicates, invalid, too_late, future) VALUES (7, ?, ?, ?, 0, 0, 0)", minute, accepted, duplicates);
+        sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (7, ?)", Date.now());
+      });
+      s["name"] = name;
+      return state.storage.setAlarm(Date.now() + 60_000); // run below by runDurableObjectAlarm
+    });
+    return { shard, counts, stats };
+  }
+
+  async function drain(shard: DurableObjectStub<ClickShard>): Promise<void> {
+    await runDurableObjectAlarm(shard);
+    for (const a of allAggregators()) await runDurableObjectAlarm(a);
+    expect((await shard.state()).frozenFlush).toBeNull();
+  }
+
+  it("already in D1 (the old code's answer was lost): not counted again", async () => {
+    const campaign = uniqueCampaign("legacy-done");
+    const name = `${campaign}:0`;
+    const now = Date.now();
+    const clicks = load(campaign, 300, now);
+    const { shard, counts, stats } = await legacyFrozen(name, clicks, now);
+    // what the old code sent: one batch with its ledger row (source = the shard's name)
+    const old = flushStatements(name, 7, new Date().toISOString(), counts, stats);
+    await env.DB.batch(old.map((s) => env.DB.prepare(s.sql).bind(...s.params)));
+    await drain(shard);
+    expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
+  });
+
+  it("not in D1: fenced in the ledger, then handed off; a late copy of the old batch is refused", async () => {
+    const campaign = uniqueCampaign("legacy-open");
+    const name = `${campaign}:0`;
+    const now = Date.now();
+    const clicks = load(campaign, 300, now);
+    const { shard, counts, stats } = await legacyFrozen(name, clicks, now);
+    await drain(shard);
+    expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
+    const fence = await env.DB.prepare("SELECT cells FROM click_flush_ledger WHERE source = ? AND flush_id = 7").bind(name).first<{ cells: number }>();
+    expect(fence?.cells).toBe(-1);
+    // the old code's batch, arriving late, hits the fence and D1 rolls it back whole
+    const old = flushStatements(name, 7, new Date().toISOString(), counts, stats);
+    const late = await env.DB.batch(old.map((s) => env.DB.prepare(s.sql).bind(...s.params))).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isLedgerConflict(late)).toBe(true);
+    expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
   });
 });
