@@ -131,3 +131,13 @@ export function aggregatorAnswersLost(lost: () => boolean): boolean[] {
   }) as unknown as typeof ns.get);
   return answers;
 }
+
+/** Every ClickAggregator.apply() fails before reaching the aggregator (an aggregator outage, as seen by the shards). */
+export function aggregatorsDown(): void {
+  const ns = env.CLICK_AGGREGATOR;
+  replace(ns, "get", (() => ({
+    apply: async () => {
+      throw new Error("Durable Object is overloaded. Too many requests queued. (injected)");
+    },
+  })) as unknown as typeof ns.get);
+}

@@ -1,10 +1,12 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ClickAggregator } from "../../durable-objects/ClickAggregator";
+import type { ClickShard } from "../../durable-objects/ClickShard";
 import { MAX_FLUSH_CELLS } from "../../durable-objects/clicks/flush-pipeline";
 import { aggregatorOfCell } from "../../lib/clicks/aggregators";
 import { planForward, type ClickTuple } from "../../lib/clicks/forward";
 import { AGGREGATORS, aggregatorStub, allAggregators, allBuffers, allShards, countsFor, drainPipeline, events, postClicks, uniqueCampaign } from "./clicks-helpers";
+import { aggregatorsDown, restoreBindings } from "./bindings";
 import { api } from "./helpers";
 
 async function forwardAll(): Promise<void> {
@@ -66,6 +68,28 @@ describe("outages drain, they do not jam", () => {
     expect((await countsFor(campaign)).total).toBe(800);
     const after = await api("GET", "/api/v1/clicks/pipeline");
     expect(after.body.aggregators.find((a: { name: string }) => a.name === `agg:${agg}`)).toMatchObject({ open_cells: 0, frozen_flush: null });
+  });
+
+  it("a failed hand-off's backoff survives new traffic at the shard, and nothing is lost", async () => {
+    const campaign = uniqueCampaign("handoff-down");
+    aggregatorsDown();
+    await postClicks(events(campaign, 300, { ts: Date.now() - 2_000 }));
+    await forwardAll();
+    for (let k = 0; k < 5; k++) for (const s of allShards()) await runDurableObjectAlarm(s); // 5 failures: 200 ms · 2⁵
+    const states = await Promise.all(allShards().map((s) => s.state()));
+    const stuck = states.findIndex((st) => st.frozenFlush !== null);
+    expect(stuck).toBeGreaterThanOrEqual(0);
+    const shardAlarm = () => runInDurableObject(allShards()[stuck], (_s: ClickShard, state) => state.storage.getAlarm());
+    const retryAt = await shardAlarm();
+    expect(retryAt! - Date.now()).toBeGreaterThan(2_000);
+    // more clicks for every shard while the aggregators are unreachable: they wait in open cells
+    await postClicks(events(campaign, 300, { ts: Date.now() - 2_000, idPrefix: `${campaign}-more` }));
+    await forwardAll();
+    expect((await allShards()[stuck].state()).openCells).toBeGreaterThan(0);
+    expect(await shardAlarm()).toBeGreaterThanOrEqual(retryAt!);
+    restoreBindings();
+    await drainPipeline();
+    expect((await countsFor(campaign)).total).toBe(600);
   });
 
   it("an Analytics Engine error part-way re-sends nothing already written and does not loop the alarm", async () => {
