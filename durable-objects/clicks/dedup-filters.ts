@@ -2,9 +2,11 @@ import { IN_SLICE, partitionTable, sliceSigned, SLICES } from "../../lib/clicks/
 import { KeyBloom } from "../../lib/clicks/key-bloom";
 
 /**
- * Filters in memory at most (all partitions' blocks together). Past it, the least recently used
- * blocks are dropped from memory (they stay stored) and a block that does not fit is not loaded: its
- * keys are looked up in the partition's B-tree instead. docs/production.md §4 sizes shards below it.
+ * Filters in memory at most (all partitions' blocks together, plus the one block a merge step is
+ * updating). Past it, the oldest partitions' blocks leave memory (they stay stored) and are not
+ * loaded again: their keys are looked up in the partition's B-tree instead — correct, but a B-tree read
+ * per key per such partition. Every lookup probes every partition, so recency of use says nothing;
+ * the oldest partition is the next to expire. docs/production.md §4 sizes shards to stay below it.
  */
 export const MAX_FILTER_BYTES = 48 * 2 ** 20;
 /** One block is one row; DO SQLite rows are at most 2 MB. 1 MiB holds ≈ 840 000 keys at 1 %. */
@@ -24,46 +26,45 @@ type Slot = KeyBloom | null | undefined; // null: the slice holds no keys; undef
  */
 export class DedupFilters {
   private readonly slots = new Map<number, Slot[]>();
-  private readonly used = new Map<number, number[]>();
+  /** Partitions whose blocks did not fit: probed in their B-tree (until a partition is dropped). */
+  private readonly unloadable = new Set<number>();
   private bytes = 0;
-  private clock = 0;
 
-  constructor(private readonly sql: SqlStorage) {}
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly budget = MAX_FILTER_BYTES,
+  ) {}
 
   /** Forgets everything in memory (after a rollback, or when the object reloads). */
   clear(): void {
     this.slots.clear();
-    this.used.clear();
+    this.unloadable.clear();
     this.bytes = 0;
   }
 
   /** A new, empty partition: all its blocks are known to be empty, nothing to load. */
   created(p: number): void {
     this.slots.set(p, new Array<Slot>(SLICES).fill(null));
-    this.used.set(p, new Array<number>(SLICES).fill(0));
   }
 
   dropped(p: number): void {
     for (const b of this.slots.get(p) ?? []) if (b) this.bytes -= b.byteLength;
     this.slots.delete(p);
-    this.used.delete(p);
+    this.unloadable.clear(); // memory freed: the others may fit now
     this.sql.exec("DELETE FROM dedup_blooms WHERE p = ?", p);
-  }
-
-  /** Starts a lookup round: blocks used in it are not evicted during it. */
-  round(): void {
-    this.clock++;
   }
 
   /** The filter of partition `p`, slice `j` for a lookup: null when the slice is empty. */
   forLookup(p: number, j: number): KeyBloom | null | typeof UNKNOWN {
     const slot = this.slot(p, j);
-    const used = this.used.get(p);
-    if (used) used[j] = this.clock;
     if (slot !== undefined) return slot;
+    if (this.unloadable.has(p)) return UNKNOWN;
     const row = this.read(p, j);
     if (row === null) return this.keep(p, j, null);
-    if (!this.makeRoom(row.bits.byteLength)) return UNKNOWN;
+    if (!this.makeRoom(row.bits.byteLength, p)) {
+      this.unloadable.add(p); // not read again until memory frees up (a partition dropped)
+      return UNKNOWN;
+    }
     return this.keep(p, j, KeyBloom.fromBytes(row.bits, row.keys));
   }
 
@@ -73,6 +74,7 @@ export class DedupFilters {
     if (slot === undefined) {
       const row = this.read(p, j);
       slot = row === null ? null : KeyBloom.fromBytes(row.bits, row.keys);
+      this.makeRoom(row?.bits.byteLength ?? 0, p);
       this.keep(p, j, slot);
     }
     return slot ?? this.replace(p, j, KeyBloom.forKeys(Math.max(MIN_BLOCK_KEYS, expectKeys * GROWTH)));
@@ -120,12 +122,8 @@ export class DedupFilters {
 
   private keep<T extends KeyBloom | null>(p: number, j: number, bloom: T): T {
     let slots = this.slots.get(p);
-    if (!slots) {
-      this.slots.set(p, (slots = new Array<Slot>(SLICES).fill(undefined)));
-      this.used.set(p, new Array<number>(SLICES).fill(0));
-    }
+    if (!slots) this.slots.set(p, (slots = new Array<Slot>(SLICES).fill(undefined)));
     slots[j] = bloom;
-    this.used.get(p)![j] = this.clock;
     if (bloom) this.bytes += bloom.byteLength;
     return bloom;
   }
@@ -136,21 +134,17 @@ export class DedupFilters {
     return this.keep(p, j, bloom);
   }
 
-  /** Evicts least recently used blocks (not used in this round) until `need` more bytes fit. */
-  private makeRoom(need: number): boolean {
-    while (this.bytes + need > MAX_FILTER_BYTES) {
-      let victimP = -1;
-      let victimJ = -1;
-      let oldest = this.clock;
-      for (const [p, slots] of this.slots) {
-        const used = this.used.get(p)!;
-        for (let j = 0; j < SLICES; j++) {
-          if (slots[j] && used[j] < oldest) [oldest, victimP, victimJ] = [used[j], p, j];
-        }
-      }
-      if (victimP < 0) return false;
-      this.bytes -= this.slots.get(victimP)![victimJ]!.byteLength;
-      this.slots.get(victimP)![victimJ] = undefined;
+  /** Evicts blocks of partitions older than `p`, oldest first, until `need` more bytes fit. */
+  private makeRoom(need: number, p: number): boolean {
+    while (this.bytes + need > this.budget) {
+      let victim = -1;
+      for (const [q, slots] of this.slots) if (q < p && (victim < 0 || q < victim) && slots.some((b) => b)) victim = q;
+      if (victim < 0) return false;
+      const slots = this.slots.get(victim)!;
+      const j = slots.findIndex((b) => b);
+      this.bytes -= slots[j]!.byteLength;
+      slots[j] = undefined;
+      this.unloadable.add(victim);
     }
     return true;
   }

@@ -65,11 +65,13 @@ export class DedupIndex {
   private readonly spanMs: number;
   private probed = 0;
 
+  /** `filterBudget`: bytes of filters kept in memory at most (MAX_FILTER_BYTES; smaller in tests). */
   constructor(
     private readonly sql: SqlStorage,
     horizonMs: number,
+    filterBudget?: number,
   ) {
-    this.filters = new DedupFilters(sql);
+    this.filters = new DedupFilters(sql, filterBudget);
     this.spanMs = partitionSpanMs(horizonMs);
   }
 
@@ -181,7 +183,6 @@ export class DedupIndex {
 
   /** The candidates found in a partition: filter first, then the B-tree for the filter's positives. */
   private findInPartitions(keys: string[], candidates: number[]): Set<string> {
-    this.filters.round();
     const parts = [...this.parts.keys()];
     const probes = new Map<number, string[]>();
     for (const i of candidates) {

@@ -125,6 +125,28 @@ describe("dedup partitions", () => {
     expect(probed).toBeLessThan(fresh * 0.05);
   });
 
+  it("filter memory is bounded: past the budget the oldest partitions are probed in their B-trees, and every answer is the same", async () => {
+    const name = `budget-${uniqueCampaign()}`;
+    await runInDurableObject(shardNamed(name), (shard: ClickShard, state) => {
+      const now = Date.now();
+      for (let i = 0; i < 3; i++) expect(index(shard).dedup(keysJson(`${name}-${i}`, 0, 20_000), now + horizonMs - i * span)).toHaveLength(20_000);
+      expect(index(shard).stats()).toMatchObject({ partitions: 3, logKeys: 0, mergingKeys: 0 });
+      const budget = 40_000; // about one partition's blocks (20 000 keys × 15 bits)
+      const small = new DedupIndex(state.storage.sql, horizonMs, budget);
+      small.open();
+      for (let i = 0; i < 3; i++) expect(small.dedup(keysJson(`${name}-${i}`, 0, 20_000), now + horizonMs)).toEqual([]);
+      const afterOld = small.stats();
+      expect(afterOld.filterBytes).toBeGreaterThan(0);
+      expect(afterOld.filterBytes).toBeLessThanOrEqual(budget);
+      expect(small.dedup(keysJson(`${name}-new`, 0, 5_000), now + horizonMs)).toHaveLength(5_000);
+      const afterNew = small.stats();
+      // new keys went to the B-tree of the partitions whose filters did not fit (about 2 of 3)
+      expect(afterNew.probed - afterOld.probed).toBeGreaterThan(5_000);
+      expect(afterNew.filterBytes).toBeLessThanOrEqual(budget);
+    });
+    await abortAllDurableObjects(); // the shard's own in-memory index did not see `small`'s appends
+  });
+
   it("migrates today's schema: the single dedup B-tree and its log are carried into partitions", async () => {
     const name = `migrate-${uniqueCampaign()}`;
     const now = Date.now();
