@@ -54,7 +54,17 @@ export class DedupFilters {
     this.sql.exec("DELETE FROM dedup_blooms WHERE p = ?", p);
   }
 
-  /** The filter of partition `p`, slice `j` for a lookup: null when the slice is empty. */
+  /**
+   * The blocks of partition `p` as they are in memory (undefined: not loaded; null: empty slice), for a
+   * lookup loop; call forLookup for a slot that is undefined.
+   */
+  loaded(p: number): readonly Slot[] {
+    let slots = this.slots.get(p);
+    if (!slots) this.slots.set(p, (slots = new Array<Slot>(SLICES).fill(undefined)));
+    return slots;
+  }
+
+  /** The filter of partition `p`, slice `j` for a lookup (loaded if it fits): null when the slice is empty. */
   forLookup(p: number, j: number): KeyBloom | null | typeof UNKNOWN {
     const slot = this.slot(p, j);
     if (slot !== undefined) return slot;

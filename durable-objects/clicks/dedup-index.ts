@@ -184,21 +184,23 @@ export class DedupIndex {
   /** The candidates found in a partition: filter first, then the B-tree for the filter's positives. */
   private findInPartitions(keys: string[], candidates: number[]): Set<string> {
     const parts = [...this.parts.keys()];
-    const probes = new Map<number, string[]>();
+    const blocks = parts.map((p) => this.filters.loaded(p));
+    const probes = parts.map((): string[] => []);
     for (const i of candidates) {
       const k = keys[i];
       const j = sliceOfKey(k);
       const [hi, lo] = keyHalves(k);
-      for (const p of parts) {
-        const f = this.filters.forLookup(p, j);
+      for (let pi = 0; pi < parts.length; pi++) {
+        const slot = blocks[pi][j];
+        const f = slot === undefined ? this.filters.forLookup(parts[pi], j) : slot;
         if (f === null || (f !== UNKNOWN && !f.mightContain(hi, lo))) continue;
-        let list = probes.get(p);
-        if (!list) probes.set(p, (list = []));
-        list.push(k);
+        probes[pi].push(k);
       }
     }
     const seen = new Set<string>();
-    for (const [p, list] of probes) {
+    for (let pi = 0; pi < parts.length; pi++) {
+      const [p, list] = [parts[pi], probes[pi]];
+      if (list.length === 0) continue;
       this.probed += list.length;
       const q = `SELECT printf('0x%016x', value) FROM json_each(?) WHERE EXISTS (SELECT 1 FROM ${partitionTable(p)} WHERE k = value)`;
       for (const [k] of this.sql.exec(q, "[" + list.join(",") + "]").raw()) seen.add(String(k));
