@@ -83,7 +83,7 @@ describe("dedup partitions", () => {
     await abortAllDurableObjects(); // the shards' own in-memory indexes saw the tables go
   });
 
-  it("an object's start reads no keys: rows read while constructing are the same at 5 000 and 150 000 keys", async () => {
+  it("an object's start reads no keys: rows read while opening are the same at 100 000 and 400 000 keys", async () => {
     const startRows = async (n: number) => {
       const name = `start-${uniqueCampaign()}`;
       await ingestMany(name, name, n);
@@ -99,10 +99,11 @@ describe("dedup partitions", () => {
         return { notLevel0: counted.rowsRead(/dedup_log|dedup_merging/), all: counted.rowsRead() };
       });
     };
-    const small = await startRows(5_000);
-    const big = await startRows(150_000);
+    const small = await startRows(100_000);
+    const big = await startRows(400_000);
     expect(big.notLevel0).toBe(small.notLevel0);
-    expect(big.all).toBeLessThan(150_000 / 2);
+    expect(big.notLevel0).toBeLessThan(100);
+    expect(big.all).toBeLessThan(400_000 / 4);
   });
 
   it("filters survive a restart: duplicates are still found, filters load lazily, and new keys mostly skip the B-trees", async () => {
