@@ -2,6 +2,7 @@
 // Used by `npm start`, the end-to-end tests and the benchmark, so all three run the same way.
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
+import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -75,4 +76,18 @@ export async function waitForHealthy(url: string, timeoutMs = 60_000): Promise<v
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`server at ${url} not healthy after ${timeoutMs} ms (${last})`);
+}
+
+/** A TCP port free on 127.0.0.1 right now (the OS picks it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
 }

@@ -1,10 +1,11 @@
 // The system under test: a private `wrangler dev` (own port, own persisted state) or one given by --url.
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { applyMigrations, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.ts";
+import { applyMigrations, freePort, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.ts";
+
+export { freePort };
 
 export const BENCH_ADMIN_TOKEN = "bench-admin-token";
 export const BENCH_CLICK_KEY = "bench-click-signing-key";
@@ -35,17 +36,6 @@ export interface Server {
 
 export type Log = (...args: unknown[]) => void;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Only loopback targets: this tool generates load and must never point at someone else's host. */
 export function assertLoopback(url: string): string {

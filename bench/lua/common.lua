@@ -30,6 +30,16 @@ function tally(status, body)
   end
 end
 
+-- Counts one click ingest answer: acknowledged and duplicate events, requests with rejected events.
+function tally_ingest(status, body)
+  tally(status, body)
+  if status == 200 then
+    acked = acked + (tonumber(string.match(body, '"accepted"%s*:%s*(%d+)')) or 0)
+    duplicates = duplicates + (tonumber(string.match(body, '"duplicates"%s*:%s*(%d+)')) or 0)
+    if not string.find(body, '"rejected"%s*:%s*%[%s*%]') then requests_with_rejects = requests_with_rejects + 1 end
+  end
+end
+
 local function json(v)
   local t = type(v)
   if t == "table" then

@@ -144,16 +144,9 @@ function request()
 end
 
 function response(status, headers, body)
-  tally(status, body)
+  tally_ingest(status, body)
   outstanding = outstanding - 1
   responses = responses + 1
-  if status == 200 then
-    local a = tonumber(string.match(body, '"accepted"%s*:%s*(%d+)')) or 0
-    local d = tonumber(string.match(body, '"duplicates"%s*:%s*(%d+)')) or 0
-    acked = acked + a
-    duplicates = duplicates + d
-    if not string.find(body, '"rejected"%s*:%s*%[%s*%]') then requests_with_rejects = requests_with_rejects + 1 end
-  end
   if stopping and outstanding == 0 then finish() end
 end
 

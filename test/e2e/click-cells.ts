@@ -49,3 +49,72 @@ export async function metricsCells(baseUrl: string, campaign: string, from: numb
   }
   return out;
 }
+
+/**
+ * Posts one batch as an anonymous client. True = acknowledged (200 with every event accepted); false =
+ * not acknowledged (refused, reset, timed out, non-200), to be retried with the same click_ids.
+ */
+export async function postBatch(baseUrl: string, batch: ClickBatch): Promise<boolean> {
+  let r: Response;
+  try {
+    r = await fetch(baseUrl + "/v1/clicks", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-region": batch.region },
+      body: JSON.stringify({ events: batch.events }),
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch {
+    return false; // refused or reset: not acknowledged
+  }
+  const body = (await r.json().catch(() => null)) as { accepted?: number; rejected?: unknown[] } | null;
+  if (r.status !== 200) return false;
+  expect(body?.accepted, JSON.stringify(body)).toBe(batch.events.length);
+  expect(body?.rejected).toEqual([]);
+  return true;
+}
+
+/**
+ * Sends every batch with 8 concurrent senders. With `killAt`, `kill()` is called once that many batches
+ * are acknowledged (others in flight) and the senders stop; resolves after the kill.
+ */
+export async function sendAll(post: (b: ClickBatch) => Promise<boolean>, all: ClickBatch[], crash?: { killAt: number; kill: () => Promise<void> }): Promise<boolean[]> {
+  const acked = new Array<boolean>(all.length).fill(false);
+  let next = 0;
+  let ackedCount = 0;
+  let killed: Promise<void> | null = null;
+  const sender = async () => {
+    while (next < all.length && !killed) {
+      const i = next++;
+      acked[i] = await post(all[i]);
+      if (acked[i]) ackedCount++;
+      if (crash && !killed && ackedCount >= crash.killAt) killed = crash.kill();
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, sender));
+  await killed;
+  return acked;
+}
+
+/** A client that retries every batch not acknowledged (same click_ids), 8 at a time, until all are. */
+export async function retryUntilAcked(post: (b: ClickBatch) => Promise<boolean>, all: ClickBatch[], acked: boolean[]): Promise<void> {
+  for (let round = 0; round < 5 && acked.includes(false); round++) {
+    const todo = acked.flatMap((a, i) => (a ? [] : [i]));
+    for (let k = 0; k < todo.length; k += 8) await Promise.all(todo.slice(k, k + 8).map(async (i) => (acked[i] = await post(all[i]))));
+  }
+  expect(acked.every(Boolean)).toBe(true);
+}
+
+export const totalOf = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+export const sortedCells = (m: Map<string, number>) => Object.fromEntries([...m].sort());
+
+/** Polls the metrics until they hold as many clicks as `truth` (or the time is up); returns the last read. */
+export async function waitForCells(baseUrl: string, campaign: string, from: number, to: number, truth: Map<string, number>, timeoutMs: number): Promise<Map<string, number>> {
+  let seen = new Map<string, number>();
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    seen = await metricsCells(baseUrl, campaign, from, to);
+    if (totalOf(seen) >= totalOf(truth)) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return seen;
+}

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { metricsCells, truthCells, type ClickBatch, type ClickEvent } from "./click-cells";
+import { metricsCells, postBatch, retryUntilAcked, sendAll, sortedCells, totalOf, truthCells, waitForCells, type ClickBatch, type ClickEvent } from "./click-cells";
 import { http, startDevServer, type DevServer } from "./server";
 
 /**
@@ -36,81 +36,36 @@ function buildBatches(campaign: string, count: number, size: number, now: number
   return batches;
 }
 
-const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
-
-async function post(batch: ClickBatch): Promise<boolean> {
-  try {
-    const r = await fetch(server.url + "/v1/clicks", {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-region": batch.region },
-      body: JSON.stringify({ events: batch.events }),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const body = (await r.json()) as { accepted?: number; rejected?: unknown[] };
-    if (r.status !== 200) return false;
-    expect(body.accepted).toBe(batch.events.length);
-    expect(body.rejected).toEqual([]);
-    return true;
-  } catch {
-    return false; // connection refused/reset: not acknowledged
-  }
-}
+const post = (batch: ClickBatch) => postBatch(server.url, batch);
 
 describe("click pipeline survives SIGKILL mid-ingest", () => {
   it("acknowledged or retried clicks are counted exactly once", async () => {
     const campaign = `crash-${Date.now().toString(36)}`;
     const now = Date.now();
     const batches = buildBatches(campaign, 120, 40, now);
-    const acked = new Array<boolean>(batches.length).fill(false);
-
     // 8 concurrent senders; kill the server once about a third is acknowledged, while others are in flight.
-    let next = 0;
-    let ackedCount = 0;
-    let killed: Promise<void> | null = null;
-    const sender = async () => {
-      while (next < batches.length) {
-        const i = next++;
-        acked[i] = await post(batches[i]);
-        if (acked[i]) ackedCount++;
-        if (!killed && ackedCount >= batches.length / 3) killed = server.kill();
-        if (killed) return;
-      }
-    };
-    await Promise.all(Array.from({ length: 8 }, sender));
-    await killed;
+    const acked = await sendAll(post, batches, { killAt: batches.length / 3, kill: () => server.kill() });
     const ackedBeforeKill = acked.filter(Boolean).length;
     expect(ackedBeforeKill).toBeGreaterThan(0);
     expect(ackedBeforeKill).toBeLessThan(batches.length);
 
     await server.restart();
     // The client retries every batch that was not acknowledged, with the same click_ids.
-    for (let round = 0; round < 5 && acked.includes(false); round++) {
-      const todo = acked.flatMap((a, i) => (a ? [] : [i]));
-      for (let k = 0; k < todo.length; k += 8) {
-        await Promise.all(todo.slice(k, k + 8).map(async (i) => (acked[i] = await post(batches[i]))));
-      }
-    }
-    expect(acked.every(Boolean)).toBe(true);
+    await retryUntilAcked(post, batches, acked);
 
     const truth = truthCells(batches);
     const from = now - 4 * 3_600_000;
     const to = now + 10 * MINUTE;
-    let seen = new Map<string, number>();
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      seen = await metricsCells(server.url, campaign, from, to);
-      if (total(seen) >= total(truth)) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    expect(total(seen)).toBe(total(truth));
-    expect(Object.fromEntries([...seen].sort())).toEqual(Object.fromEntries([...truth].sort()));
+    const seen = await waitForCells(server.url, campaign, from, to, truth, 60_000);
+    expect(totalOf(seen)).toBe(totalOf(truth));
+    expect(sortedCells(seen)).toEqual(sortedCells(truth));
     // Several more flush intervals later nothing has been added (no late double count).
     await new Promise((r) => setTimeout(r, 1_500));
-    expect(total(await metricsCells(server.url, campaign, from, to))).toBe(total(truth));
+    expect(totalOf(await metricsCells(server.url, campaign, from, to))).toBe(totalOf(truth));
 
     // Replaying everything once more (a client that never saw its acks) changes nothing either.
     for (let k = 0; k < batches.length; k += 8) await Promise.all(batches.slice(k, k + 8).map(post));
     await new Promise((r) => setTimeout(r, 1_500));
-    expect(Object.fromEntries([...(await metricsCells(server.url, campaign, from, to))].sort())).toEqual(Object.fromEntries([...truth].sort()));
+    expect(sortedCells(await metricsCells(server.url, campaign, from, to))).toEqual(sortedCells(truth));
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { metricsCells, truthCells, type ClickBatch } from "./click-cells";
+import { metricsCells, postBatch, retryUntilAcked, sendAll, sortedCells, totalOf, truthCells, waitForCells, type ClickBatch } from "./click-cells";
 import { http, startDevServer, type DevServer } from "./server";
 
 /**
@@ -29,47 +29,8 @@ function batches(campaign: string, prefix: string, count: number, now: number): 
   }));
 }
 
-async function post(batch: ClickBatch): Promise<boolean> {
-  try {
-    const r = await fetch(server.url + "/v1/clicks", {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-region": batch.region },
-      body: JSON.stringify({ events: batch.events }),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const body = (await r.json()) as { accepted?: number };
-    return r.status === 200 && body.accepted === batch.events.length;
-  } catch {
-    return false; // refused or reset: not acknowledged
-  }
-}
-
-/** Sends every batch with 8 concurrent senders; `killAt` = acknowledged count at which the server is SIGKILLed. */
-async function send(all: ClickBatch[], killAt?: number): Promise<boolean[]> {
-  const acked = new Array<boolean>(all.length).fill(false);
-  let next = 0;
-  let ackedCount = 0;
-  let killed: Promise<void> | null = null;
-  const sender = async () => {
-    while (next < all.length && !killed) {
-      const i = next++;
-      acked[i] = await post(all[i]);
-      if (acked[i]) ackedCount++;
-      if (killAt !== undefined && !killed && ackedCount >= killAt) killed = server.kill();
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, sender));
-  await killed;
-  return acked;
-}
-
-async function retryUntilAcked(all: ClickBatch[], acked: boolean[]): Promise<void> {
-  for (let round = 0; round < 5 && acked.includes(false); round++) {
-    const todo = acked.flatMap((a, i) => (a ? [] : [i]));
-    for (let k = 0; k < todo.length; k += 8) await Promise.all(todo.slice(k, k + 8).map(async (i) => (acked[i] = await post(all[i]))));
-  }
-  expect(acked.every(Boolean)).toBe(true);
-}
+const post = (batch: ClickBatch) => postBatch(server.url, batch);
+const send = (all: ClickBatch[], killAt?: number) => sendAll(post, all, killAt === undefined ? undefined : { killAt, kill: () => server.kill() });
 
 async function epochShards(): Promise<number[]> {
   const r = await http(server.url, "GET", "/api/v1/clicks/pipeline");
@@ -77,21 +38,12 @@ async function epochShards(): Promise<number[]> {
   return (r.body.epochs as { shards: number }[]).map((e) => e.shards);
 }
 
-const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
-const sorted = (m: Map<string, number>) => Object.fromEntries([...m].sort());
-
 async function expectMetrics(campaign: string, truth: Map<string, number>, from: number, to: number): Promise<void> {
-  let seen = new Map<string, number>();
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    seen = await metricsCells(server.url, campaign, from, to);
-    if (total(seen) >= total(truth)) break;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  expect(total(seen)).toBe(total(truth));
+  const seen = await waitForCells(server.url, campaign, from, to, truth, 90_000);
+  expect(totalOf(seen)).toBe(totalOf(truth));
   // several flush intervals later nothing more arrives (no late double count)
   await new Promise((r) => setTimeout(r, 2_000));
-  expect(sorted(await metricsCells(server.url, campaign, from, to))).toEqual(sorted(truth));
+  expect(sortedCells(await metricsCells(server.url, campaign, from, to))).toEqual(sortedCells(truth));
 }
 
 describe("changing CLICK_SHARDS across deployments, with replays and a crash", () => {
@@ -101,9 +53,9 @@ describe("changing CLICK_SHARDS across deployments, with replays and a crash", (
     const from = now - 10 * MINUTE;
     const to = now + 10 * MINUTE;
     const first = batches(campaign, "a", 10_000, now);
-    await retryUntilAcked(first, await send(first));
+    await retryUntilAcked(post, first, await send(first));
     let truth = truthCells(first);
-    expect(total(truth)).toBe(10_000);
+    expect(totalOf(truth)).toBe(10_000);
     await expectMetrics(campaign, truth, from, to);
     expect(await epochShards()).toEqual([4]);
 
@@ -115,9 +67,9 @@ describe("changing CLICK_SHARDS across deployments, with replays and a crash", (
     const acked = await send(second, 60);
     expect(acked.filter(Boolean).length).toBeLessThan(second.length);
     await server.restart();
-    await retryUntilAcked(second, acked);
+    await retryUntilAcked(post, second, acked);
     truth = truthCells(second);
-    expect(total(truth)).toBe(15_000);
+    expect(totalOf(truth)).toBe(15_000);
     await expectMetrics(campaign, truth, from, to);
     expect(await epochShards()).toEqual([4, 16]);
 
@@ -125,9 +77,9 @@ describe("changing CLICK_SHARDS across deployments, with replays and a crash", (
     await server.kill();
     await server.restart({ CLICK_SHARDS: "3" });
     const third = [...batches(campaign, "c", 2_000, now), ...second];
-    await retryUntilAcked(third, await send(third));
+    await retryUntilAcked(post, third, await send(third));
     truth = truthCells([...second, ...third]);
-    expect(total(truth)).toBe(17_000);
+    expect(totalOf(truth)).toBe(17_000);
     await expectMetrics(campaign, truth, from, to);
     expect(await epochShards()).toEqual([4, 16, 3]);
   });

@@ -1,14 +1,9 @@
 import { expect } from "vitest";
+import { OFREP_TYPED_VALUES } from "../shared/ofrep-values.ts";
 import { http } from "./server";
 
 /** Every OFREP value type as a top-level key of a namespace's values. */
-export const ALL_TYPES = {
-  on: true,
-  title: "hello",
-  limit: 42,
-  ratio: 0.25,
-  obj: { a: 1, nested: { b: [1, 2] } },
-} as const;
+export const ALL_TYPES = OFREP_TYPED_VALUES;
 
 /** A namespace with an open schema and `versions` published; v1 released everywhere. Returns a reader token. */
 export async function setupNamespace(base: string, ns: string, versions: Record<string, unknown>[]): Promise<string> {

@@ -1,25 +1,15 @@
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { applyMigrations, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.ts";
+import { applyMigrations, freePort, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.ts";
+import { jsonRequestInit, readAnswer, type JsonAnswer, type JsonRequestOptions } from "../shared/json-http.ts";
+
+export { freePort };
 
 export const E2E_ADMIN_TOKEN = "e2e-admin-token";
 export const E2E_CLICK_KEY = "e2e-click-signing-key";
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface DevServer {
   url: string;
@@ -79,27 +69,7 @@ export async function startDevServer(vars: Record<string, string> = {}): Promise
 }
 
 /** JSON over HTTP against a dev server. */
-export async function http(
-  base: string,
-  method: string,
-  path: string,
-  opts: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<{ status: number; body: any; headers: Headers }> {
-  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-  const token = opts.token === undefined ? E2E_ADMIN_TOKEN : opts.token;
-  if (token) headers.authorization = `Bearer ${token}`;
-  let body: string | undefined;
-  if (opts.body !== undefined) {
-    body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
-    headers["content-type"] ??= "application/json";
-  }
-  const res = await fetch(base + path, { method, headers, body, redirect: "manual" });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    /* keep text */
-  }
-  return { status: res.status, body: parsed, headers: res.headers };
+export async function http(base: string, method: string, path: string, opts: JsonRequestOptions = {}): Promise<JsonAnswer> {
+  const { headers, body } = jsonRequestInit(opts, E2E_ADMIN_TOKEN);
+  return readAnswer(await fetch(base + path, { method, headers, body, redirect: "manual" }));
 }

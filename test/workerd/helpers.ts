@@ -1,30 +1,12 @@
 import { SELF } from "cloudflare:test";
+import { jsonRequestInit, readAnswer, type JsonAnswer, type JsonRequestOptions } from "../shared/json-http";
 
 export const ADMIN = "test-admin-token";
 
 /** A JSON request against the Worker under test (in-process, real bindings). */
-export async function api(
-  method: string,
-  path: string,
-  opts: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<{ status: number; body: any; headers: Headers }> {
-  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-  const token = opts.token === undefined ? ADMIN : opts.token;
-  if (token) headers.authorization = `Bearer ${token}`;
-  let body: string | undefined;
-  if (opts.body !== undefined) {
-    body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
-    headers["content-type"] ??= "application/json";
-  }
-  const res = await SELF.fetch("http://edgeplane.test" + path, { method, headers, body });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    /* keep text */
-  }
-  return { status: res.status, body: parsed, headers: res.headers };
+export async function api(method: string, path: string, opts: JsonRequestOptions = {}): Promise<JsonAnswer> {
+  const { headers, body } = jsonRequestInit(opts, ADMIN);
+  return readAnswer(await SELF.fetch("http://edgeplane.test" + path, { method, headers, body }));
 }
 
 /** Creates a token with the given role and scope and returns its secret. */

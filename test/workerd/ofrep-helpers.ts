@@ -1,14 +1,11 @@
 import { expect } from "vitest";
+import { OFREP_TYPED_VALUES } from "../shared/ofrep-values";
 import { api } from "./helpers";
 import { publish, startRollout, uniqueNs } from "./config-helpers";
 
-/** Every OFREP value type as a top-level key. */
+/** Every OFREP value type as a top-level key, plus an array and a null (evaluated as they are). */
 export const ALL_TYPES = {
-  on: true,
-  title: "hello",
-  limit: 42,
-  ratio: 0.25,
-  obj: { a: 1, nested: { b: [1, 2] } },
+  ...OFREP_TYPED_VALUES,
   list: ["x", "y"],
   nothing: null,
 };

@@ -2,24 +2,39 @@
 // itself uses (lib/api/*), so a change of the contract is a type error here, in the CLI and in the
 // dashboard at once.
 import type {
+  AuditList,
+  AuditQueryInput,
+  AuditVerify,
+  ClickLinkCreated,
+  ConfigRead,
+  CreateClickLinkBody,
+  CreateTokenBody,
   CreateVersionBody,
+  HealthReport,
+  IngestStats,
+  IngestStatsParams,
+  MetricsParams,
+  MetricsSeries,
   NamespaceInfo,
   NamespaceList,
   PutNamespaceBody,
   ReleaseState,
+  ReportsAccepted,
   RollbackBody,
   RolloutAction,
   RolloutDetail,
   RolloutList,
   StartRolloutRequest,
+  TokenCreated,
+  TokenList,
+  TokenRevoked,
+  TopClicks,
+  TopParams,
   VersionCreated,
   VersionDetail,
   VersionDiff,
   VersionList,
-} from "../../../lib/api/admin-config.ts";
-import type { AuditList, AuditQueryInput, AuditVerify, CreateTokenBody, TokenCreated, TokenList, TokenRevoked } from "../../../lib/api/admin-access.ts";
-import type { ClickLinkCreated, CreateClickLinkBody, IngestStats, IngestStatsParams, MetricsParams, MetricsSeries, TopClicks, TopParams } from "../../../lib/api/clicks.ts";
-import type { ConfigRead, HealthReport, ReportsAccepted } from "../../../lib/api/config-edge.ts";
+} from "./types.ts";
 import { seg, Transport, type TransportOptions } from "./http.ts";
 
 const ns = (name: string) => `/admin/v1/namespaces/${seg(name)}`;
