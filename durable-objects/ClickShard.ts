@@ -5,9 +5,11 @@ import { shardOfKey } from "../lib/clicks/hash";
 import { epochLoader } from "./ClickEpochs";
 import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../lib/clicks/flush-sql";
 import type { ShardBatch } from "../lib/clicks/forward";
-import { BITS_PER_KEY, KeyBloom, keyHalves } from "../lib/clicks/key-bloom";
+import { splitKeys } from "../lib/clicks/dedup-keys";
+import { keyHalves } from "../lib/clicks/key-bloom";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
 import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
+import { DedupIndex } from "./clicks/dedup-index";
 
 const MIGRATIONS = [
   `CREATE TABLE dedup (k INTEGER PRIMARY KEY, exp INTEGER NOT NULL);
@@ -32,30 +34,6 @@ const MIGRATIONS = [
 /** Open (not yet frozen) cells and statistics carry flush_id 0. */
 const OPEN = 0;
 
-/**
- * Durable dedup in two levels, like a size-tiered LSM tree (64-bit keys travel as JSON5 hex literals,
- * which json_each reads as exact integers):
- * - level 0, `dedup_log`: new keys appended in arrival order (no index: an append dirties only the
- *   last pages), mirrored in memory (`recentKeys`) where lookups are a Set probe;
- * - level 1, `dedup`: a B-tree on the key, summarized in memory by a Bloom filter; only keys the filter
- *   may hold (their duplicates, and ≈ 1 % of new keys) are probed in the B-tree, whose leaves are mostly
- *   not in SQLite's page cache. Level 0 is merged into it in key order once it holds
- *   max(MERGE_AT, |dedup| / MERGE_RATIO) keys (at most MAX_LOG_KEYS, which bounds the memory), so each
- *   merge rewrites the B-tree's pages once for many keys.
- * Inserting random keys straight into one B-tree dirties about one page per key, a fixed-size level 0
- * makes each key cost more as level 1 grows, and a B-tree probe per key cost more than the rest of the
- * pipeline together. Measured costs are in docs/bench.md.
- */
-const FIND_IN_MAIN = "SELECT printf('0x%016x', value) FROM json_each(?) WHERE EXISTS (SELECT 1 FROM dedup WHERE k = value)";
-const APPEND_LOG = "INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)";
-const MERGE_LOG = "INSERT INTO dedup (k, exp) SELECT k, exp FROM dedup_log WHERE true ORDER BY k ON CONFLICT DO NOTHING";
-export const MERGE_AT = 4096;
-export const MERGE_RATIO = 2;
-export const MAX_LOG_KEYS = 262_144;
-/** Level 1's Bloom filter: sized for twice the keys it holds, at most 8 MiB (≈ 6.7M keys at 1 %). */
-const MIN_BLOOM_KEYS = 65_536;
-const MAX_BLOOM_BITS = 2 ** 26;
-const MAIN_KEY_HALVES = "SELECT k >> 32, k & 4294967295 FROM dedup";
 const UPSERT_CELLS =
   "INSERT INTO cells (flush_id, w, c, a, r, n) SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 " +
   "FROM json_each(?) WHERE true ON CONFLICT (flush_id, w, c, a, r) DO UPDATE SET n = n + excluded.n";
@@ -65,10 +43,6 @@ const UPSERT_STATS =
   "ON CONFLICT (flush_id, minute) DO UPDATE SET accepted = accepted + excluded.accepted, duplicates = duplicates + excluded.duplicates, " +
   "invalid = invalid + excluded.invalid, too_late = too_late + excluded.too_late, future = future + excluded.future";
 
-/** The dedup key space is swept for expired keys in 256 slices of 2^56 keys, one slice per alarm. */
-export const SWEEP_SLICES = 256;
-const SWEEP_SLICE = "DELETE FROM dedup WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2";
-const SWEEP_CLAIMS = "DELETE FROM claims WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2";
 const CLAIMED_BY = "SELECT printf('0x%016x', k) FROM claims WHERE k IN (SELECT value FROM json_each(?)) AND cid = ?";
 const RECORD_CLAIMS = "INSERT INTO claims (k, cid, exp) SELECT value, ?, ? FROM json_each(?) WHERE true ON CONFLICT (k) DO NOTHING";
 /** Analytics Engine accepts at most 250 data points per invocation. */
@@ -121,12 +95,8 @@ export class ClickShard extends DurableObject<Env> {
    */
   private backoffUntil = 0;
   private openSince: number | null = null;
-  /** Level 0 of the dedup set: the keys in `dedup_log`, as keyHex strings. */
-  private readonly recentKeys = new Set<string>();
-  /** Rows in `dedup` (kept in meta as `dedup_keys`, so a restart need not count them). */
-  private mainKeys = 0;
-  /** Every key of `dedup` (and some deleted ones): a key it does not hold is not a duplicate there. */
-  private bloom = new KeyBloom(MIN_BLOOM_KEYS * BITS_PER_KEY);
+  /** The durable set of dedup keys (partitions, level 0, filters): durable-objects/clicks/dedup-index.ts. */
+  private readonly index: DedupIndex;
   /** True once `claims` may hold rows (resharding happened while this object lived). */
   private holdsClaims = false;
   /** The shard-count history (ClickEpochs), cached. */
@@ -138,11 +108,12 @@ export class ClickShard extends DurableObject<Env> {
     this.settings = clickSettings(env);
     this.db = env.DB;
     this.epochs = new EpochCache(epochLoader(env, true));
+    this.index = new DedupIndex(this.sql, this.settings.horizonMs);
     void ctx.blockConcurrencyWhile(async () => {
       migrateSqlSchema(this.sql, MIGRATIONS);
       const name = readMeta(this.sql, "name");
       this.name = typeof name === "string" ? name : null;
-      this.loadDedupState();
+      this.index.open();
       this.holdsClaims = this.hasRows("SELECT 1 FROM claims LIMIT 1");
       for (const r of this.sql.exec<{ source: string; last_forward: number }>("SELECT source, last_forward FROM sources")) {
         this.lastForward.set(r.source, r.last_forward);
@@ -200,7 +171,7 @@ export class ClickShard extends DurableObject<Env> {
    * before the re-send) is still this forward's to count.
    */
   private dedupOwn(keysJson: string, exp: number, name: string, source: string, forwardId: number): number[] {
-    const fresh = this.dedup(keysJson, exp);
+    const fresh = this.index.dedup(keysJson, exp);
     if (!this.holdsClaims || forwardId <= 0) return fresh;
     const keys = splitKeys(keysJson);
     const isFresh = new Set(fresh.map((i) => keys[i]));
@@ -258,7 +229,7 @@ export class ClickShard extends DurableObject<Env> {
     const exp = now + this.settings.horizonMs;
     const granted = this.atomically(() => {
       if (this.name === null) writeMeta(this.sql, "name", name);
-      const fresh = this.dedup(keysJson, exp);
+      const fresh = this.index.dedup(keysJson, exp);
       const out = fresh.map((i) => keys[i]);
       if (out.length > 0) {
         this.sql.exec(RECORD_CLAIMS, cid, exp, "[" + out.join(",") + "]");
@@ -284,22 +255,9 @@ export class ClickShard extends DurableObject<Env> {
     try {
       return this.ctx.storage.transactionSync(fn);
     } catch (err) {
-      this.loadDedupState();
+      this.index.reload();
       throw err;
     }
-  }
-
-  private loadDedupState(): void {
-    this.recentKeys.clear();
-    for (const [k] of this.sql.exec("SELECT printf('0x%016x', k) FROM dedup_log").raw()) this.recentKeys.add(String(k));
-    const mainKeys = readMeta(this.sql, "dedup_keys");
-    this.mainKeys = typeof mainKeys === "number" ? mainKeys : Number(this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM dedup").one().n);
-    this.rebuildBloom();
-  }
-
-  private rebuildBloom(): void {
-    this.bloom = new KeyBloom(Math.min(MAX_BLOOM_BITS, Math.max(MIN_BLOOM_KEYS, 2 * this.mainKeys) * BITS_PER_KEY));
-    for (const [hi, lo] of this.sql.exec(MAIN_KEY_HALVES).raw()) this.bloom.add(Number(hi), Number(lo));
   }
 
   /** Adds the events at indexes `fresh` (new keys) to the open cells, and the batch to the statistics. */
@@ -337,53 +295,13 @@ export class ClickShard extends DurableObject<Env> {
     if (stats.size > 0) this.sql.exec(UPSERT_STATS, JSON.stringify([...stats.values()]));
   }
 
-  /**
-   * Records the keys of a batch (`[0x…,…]`) that were not seen before, with expiry `exp`, and returns
-   * the indexes of their first occurrences. Runs inside ingest's transaction.
-   */
-  private dedup(keysJson: string, exp: number): number[] {
-    const keys = splitKeys(keysJson);
-    const candidates: number[] = [];
-    const inBatch = new Set<string>();
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i];
-      if (this.recentKeys.has(k) || inBatch.has(k)) continue;
-      inBatch.add(k);
-      candidates.push(i);
-    }
-    const toJson = (indexes: number[]) => (indexes.length === keys.length ? keysJson : "[" + indexes.map((i) => keys[i]).join(",") + "]");
-    let fresh = candidates;
-    const probe = this.mainKeys > 0 ? candidates.filter((i) => this.bloom.mightContain(...keyHalves(keys[i]))) : [];
-    if (probe.length > 0) {
-      const seen = new Set<string>();
-      for (const [k] of this.sql.exec(FIND_IN_MAIN, toJson(probe)).raw()) seen.add(String(k));
-      if (seen.size > 0) fresh = candidates.filter((i) => !seen.has(keys[i]));
-    }
-    if (fresh.length === 0) return fresh;
-    this.sql.exec(APPEND_LOG, exp, toJson(fresh));
-    for (const i of fresh) this.recentKeys.add(keys[i]);
-    if (this.recentKeys.size >= Math.min(MAX_LOG_KEYS, Math.max(MERGE_AT, this.mainKeys / MERGE_RATIO))) this.mergeLog();
-    return fresh;
-  }
-
-  /** Moves level 0 into level 1 (in key order) and empties it. */
-  private mergeLog(): void {
-    this.setMainKeys(this.mainKeys + this.sql.exec(MERGE_LOG).rowsWritten);
-    this.sql.exec("DELETE FROM dedup_log");
-    for (const k of this.recentKeys) this.bloom.add(...keyHalves(k));
-    this.recentKeys.clear();
-    // grow the filter with level 1, and rebuild it once swept keys make up most of what it holds
-    const outgrown = this.mainKeys > this.bloom.capacity && this.bloom.bits < MAX_BLOOM_BITS;
-    if (outgrown || this.bloom.added > 2 * this.mainKeys + MIN_BLOOM_KEYS) this.rebuildBloom();
-  }
-
   /** Sizes of this shard's state (bounded-memory checks, the bench and tests). */
   state(): ShardState {
     const count = (q: string) => Number(this.sql.exec<{ n: number }>(q).one().n);
     const frozen = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes LIMIT 1").toArray()[0];
     return {
       name: this.name,
-      dedupKeys: count("SELECT (SELECT count(*) FROM dedup) + (SELECT count(*) FROM dedup_log) AS n"),
+      dedupKeys: this.index.size(),
       openCells: count("SELECT count(*) AS n FROM cells WHERE flush_id = 0"),
       openStats: count("SELECT count(*) AS n FROM stats WHERE flush_id = 0"),
       frozenFlush: frozen ? frozen.flush_id : null,
@@ -406,7 +324,7 @@ export class ClickShard extends DurableObject<Env> {
     this.backoffUntil = retryAt ?? 0;
     const aeFailed = !this.drainAnalytics();
     if (aeFailed) this.backoffUntil = Math.max(this.backoffUntil, Date.now() + AE_RETRY_MS);
-    this.atomically(() => this.sweepSlice(now));
+    this.atomically(() => this.index.sweep(now));
 
     if (retryAt !== null) this.schedule(retryAt);
     else if (this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) this.schedule(Date.now());
@@ -415,7 +333,7 @@ export class ClickShard extends DurableObject<Env> {
       const backlog = this.hasRows(`SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1 OFFSET ${MAX_FLUSH_CELLS - 1}`);
       this.schedule(backlog ? Date.now() : (this.openSince ?? Date.now()) + this.settings.flushIntervalMs);
     }
-    else if (this.hasRows("SELECT 1 FROM dedup UNION ALL SELECT 1 FROM dedup_log UNION ALL SELECT 1 FROM claims LIMIT 1")) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
+    else if (this.index.holdsKeys()) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
   }
 
   private schedule(at: number): void {
@@ -555,32 +473,6 @@ export class ClickShard extends DurableObject<Env> {
     if (written > 0) this.sql.exec("DELETE FROM ae_outbox WHERE id <= ?", rows[written - 1].id);
     return ok;
   }
-
-  /**
-   * Deletes expired dedup keys in the next slice of level 1's key space. Level 0 holds the newest keys;
-   * once its oldest has expired (a shard that saw little traffic for a whole horizon), it is merged
-   * into level 1 so that the slices sweep it too.
-   */
-  private sweepSlice(now: number): number {
-    const slice = Number(readMeta(this.sql, "sweep_slice") ?? 0) % SWEEP_SLICES;
-    writeMeta(this.sql, "sweep_slice", (slice + 1) % SWEEP_SLICES);
-    const oldest = this.sql.exec<{ exp: number }>("SELECT exp FROM dedup_log ORDER BY rowid LIMIT 1").toArray()[0];
-    if (oldest && oldest.exp < now) this.mergeLog();
-    const swept = this.sql.exec(SWEEP_SLICE, slice - SWEEP_SLICES / 2, now).rowsWritten;
-    this.sql.exec(SWEEP_CLAIMS, slice - SWEEP_SLICES / 2, now);
-    if (swept > 0) this.setMainKeys(Math.max(0, this.mainKeys - swept));
-    return swept;
-  }
-
-  private setMainKeys(n: number): void {
-    this.mainKeys = n;
-    writeMeta(this.sql, "dedup_keys", n);
-  }
-}
-
-/** The keys of a `[0x…,…]` list. */
-function splitKeys(keysJson: string): string[] {
-  return keysJson.length > 2 ? keysJson.slice(1, -1).split(",") : [];
 }
 
 /** Indexes of the first occurrence of each key in `granted`. */

@@ -2,14 +2,15 @@
  * Versioned schema for a Durable Object's SQLite storage — the one helper every object uses:
  * `meta.schema_version` records how many of the ordered migrations have run; the constructor runs the
  * missing ones (inside blockConcurrencyWhile). Migration i brings the schema to version i + 1.
+ * A module that owns some of an object's tables keeps its own list under its own `versionKey`.
  */
-export function migrateSqlSchema(sql: SqlStorage, migrations: readonly string[]): number {
+export function migrateSqlSchema(sql: SqlStorage, migrations: readonly string[], versionKey = "schema_version"): number {
   sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)");
-  const row = sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'schema_version'").toArray()[0];
+  const row = sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = ?", versionKey).toArray()[0];
   let version = row ? Number(row.value) : 0;
   for (; version < migrations.length; version++) {
     sql.exec(migrations[version]);
-    sql.exec("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", version + 1);
+    sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", versionKey, version + 1);
   }
   return version;
 }

@@ -485,7 +485,8 @@ async function preload(server: Server, tokens: Tokens, workload: Workload, runId
     let dedupTables: Record<string, number> | undefined;
     if (server.persistDir) {
       const st = await shardStorage(server.persistDir, "ClickShard");
-      dedupTables = Object.fromEntries(Object.entries(st.totals.tables).filter(([k]) => /dedup/i.test(k)));
+      // keys live in level 0 (dedup_log, dedup_merging) and the partitions dedup_p<end>; not in dedup_parts/dedup_blooms
+      dedupTables = Object.fromEntries(Object.entries(st.totals.tables).filter(([k]) => /^dedup_(log|merging|p\d+)$/.test(k)));
       dedupRows = Object.keys(dedupTables).length ? Object.values(dedupTables).reduce((a, b) => a + b, 0) : null;
     }
     return {

@@ -1,20 +1,33 @@
 // Does a click shard's dedup state expire with the horizon? A private server with a short horizon
 // (ALLOWED_LATENESS_SECONDS + MAX_CLOCK_SKEW_SECONDS) takes a burst of clicks, then a light trickle
-// (so the shards' alarms keep firing, as under real traffic). ClickShard deletes expired dedup keys one
-// 1/256 slice of the key space per alarm, so the check waits until every shard has swept all 256
-// slices after the burst expired, then asserts that no burst key is left. The shards' SQLite files are
-// read directly (read-only) from the persisted state.
+// (so the shards' alarms keep firing, as under real traffic). ClickShard keeps dedup keys in partitions
+// by expiry time (dropped whole by the first alarm after their end) and level-0 logs (merged away within
+// 16 alarms); each alarm also sweeps one 1/256 slice of `claims`. The check waits until every shard has
+// run 256 alarms after the burst expired, then asserts that no burst key is left. The shards' SQLite
+// files are read directly (read-only) from the persisted state.
 import { countClicks, makeEvents, sendClicks } from "./clicks.ts";
 import { createToken } from "./fixture.ts";
 import { sleep } from "./http.ts";
 import { shardStorage, type Db, type StorageTotals } from "./shard-storage.ts";
 import { startServer, type Log } from "./server.ts";
 
-/** ClickShard sweeps expired dedup keys one slice per alarm (durable-objects/ClickShard.ts). */
+/** ClickShard advances `meta.sweep_slice` once per alarm (durable-objects/clicks/dedup-index.ts). */
 const SWEEP_SLICES = 256;
-/** ClickShard keeps dedup keys in two levels: `dedup_log` (new keys, append-only) and `dedup` (merged). */
-const DEDUP = "(SELECT k, exp FROM dedup UNION ALL SELECT k, exp FROM dedup_log)";
-const dedupRows = (tables: Record<string, number>): number | null => (tables.dedup === undefined ? null : tables.dedup + (tables.dedup_log ?? 0));
+/** Tables holding dedup keys: level 0 (`dedup_log`, `dedup_merging`) and the partitions `dedup_p<end s>`. */
+const KEY_TABLE = /^dedup_(log|merging|p\d+)$/;
+/**
+ * Every key with its expiry: exact in level 0; a partition's keys expire before its end, so `end - 1`
+ * is their latest possible expiry (at most a span, here 1 s, later than the real one).
+ */
+function dedupKeys(db: Db): string {
+  const names = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name).filter((n) => KEY_TABLE.test(n));
+  const parts = names.map((n) => (n.startsWith("dedup_p") ? `SELECT k, ${Number(n.slice(7)) * 1000 - 1} AS exp FROM ${n}` : `SELECT k, exp FROM ${n}`));
+  return parts.length ? `(${parts.join(" UNION ALL ")})` : "(SELECT 0 AS k, 0 AS exp WHERE false)";
+}
+const dedupRows = (tables: Record<string, number>): number | null => {
+  const names = Object.keys(tables).filter((n) => KEY_TABLE.test(n));
+  return names.length === 0 && tables.dedup_parts === undefined ? null : names.reduce((a, n) => a + tables[n], 0);
+};
 
 interface Probe {
   sweep_slice: number;
@@ -73,8 +86,8 @@ export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs
     const burstExpiry = Date.now() + horizonMs;
     const probe = (db: Db): Probe => ({
       sweep_slice: Number((db.prepare("SELECT value FROM meta WHERE key = 'sweep_slice'").get() as { value?: number } | undefined)?.value ?? 0),
-      burst_keys: Number((db.prepare(`SELECT count(*) AS n FROM ${DEDUP} WHERE exp <= ?`).get(burstExpiry) as { n: number }).n),
-      expired_keys: Number((db.prepare(`SELECT count(*) AS n FROM ${DEDUP} WHERE exp < ?`).get(Date.now()) as { n: number }).n),
+      burst_keys: Number((db.prepare(`SELECT count(*) AS n FROM ${dedupKeys(db)} WHERE exp <= ?`).get(burstExpiry) as { n: number }).n),
+      expired_keys: Number((db.prepare(`SELECT count(*) AS n FROM ${dedupKeys(db)} WHERE exp < ?`).get(Date.now()) as { n: number }).n),
     });
     const before = await shardStorage(server.persistDir as string, "ClickShard", probe);
     const dedupBefore = dedupRows(before.totals.tables);
@@ -122,7 +135,7 @@ export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs
     let sweptSlices = 0;
     let leftInSwept = 0;
     await shardStorage(server.persistDir as string, "ClickShard", (db, id) => {
-      const q = db.prepare(`SELECT count(*) AS n FROM ${DEDUP} WHERE k BETWEEN ((?1 - 128) << 56) AND (((?1 - 128) << 56) | 72057594037927935) AND exp <= ?2`);
+      const q = db.prepare(`SELECT count(*) AS n FROM ${dedupKeys(db)} WHERE k BETWEEN ((?1 - 128) << 56) AND (((?1 - 128) << 56) | 72057594037927935) AND exp <= ?2`);
       for (const slice of swept.get(id) ?? []) {
         sweptSlices++;
         leftInSwept += Number((q.get(slice, burstExpiry) as { n: number }).n);

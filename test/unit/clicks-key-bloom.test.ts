@@ -22,9 +22,20 @@ describe("KeyBloom", () => {
     expect(positives).toBeGreaterThan(0); // it is a Bloom filter, not a set
   });
 
-  it("rounds its size up to a power of two", () => {
+  it("rounds its size up to whole 32-bit words (at least 1024 bits), not to a power of two", () => {
     expect(new KeyBloom(1).bits).toBe(1024);
-    expect(new KeyBloom(5000).bits).toBe(8192);
+    expect(new KeyBloom(5000).bits).toBe(5024);
+    expect(KeyBloom.forKeys(100_000).bits).toBe(100_000 * BITS_PER_KEY);
+  });
+
+  it("is stored and restored as its bytes, with the same answers and count", () => {
+    const bloom = KeyBloom.forKeys(3_000);
+    for (let i = 0; i < 3_000; i++) bloom.add(...clickKey(`kept-${i}`));
+    const copy = KeyBloom.fromBytes(bloom.bytes(), bloom.added);
+    expect(copy.bits).toBe(bloom.bits);
+    expect(copy.added).toBe(3_000);
+    for (let i = 0; i < 3_000; i++) expect(copy.mightContain(...clickKey(`kept-${i}`))).toBe(true);
+    for (let i = 0; i < 3_000; i++) expect(copy.mightContain(...clickKey(`other-${i}`))).toBe(bloom.mightContain(...clickKey(`other-${i}`)));
   });
 });
 

@@ -1,6 +1,7 @@
 import { abortAllDurableObjects, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { MERGE_AT, MERGE_RATIO } from "../../durable-objects/ClickShard";
+import { MERGE_AT, MERGE_RATIO, type DedupIndex } from "../../durable-objects/clicks/dedup-index";
+import { partitionSpanMs, SLICES } from "../../lib/clicks/dedup-keys";
 import { planForward, type ClickTuple } from "../../lib/clicks/forward";
 import { shardName, shardOf } from "../../lib/clicks/hash";
 import { windowStart } from "../../lib/clicks/windows";
@@ -13,6 +14,8 @@ async function statsTotals(): Promise<{ accepted: number; duplicates: number; in
   ).first<{ accepted: number; duplicates: number; invalid: number; too_late: number; future: number }>();
   return r!;
 }
+
+const index = (shard: ClickShard) => shard["index"] as DedupIndex;
 
 describe("dedup", () => {
   it("counts a click_id once across requests, batches, shards and flushes", async () => {
@@ -66,7 +69,7 @@ describe("dedup", () => {
     expect((await countsFor(campaign)).total).toBe(MERGE_AT + 300);
   });
 
-  it("merges the small level into the big one only once it holds 1/MERGE_RATIO of it, and the count survives a crash", async () => {
+  it("merges level 0 only once it holds 1/MERGE_RATIO of the newest partition, a slice per step, and survives a crash mid-cycle", async () => {
     const campaign = uniqueCampaign();
     const now = Date.now();
     const tuples = (from: number, to: number) =>
@@ -76,31 +79,37 @@ describe("dedup", () => {
     const name = `tier-test-${campaign}`;
     const stub = () => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
     const levels = () =>
-      runInDurableObject(stub(), (_o: ClickShard, state) => {
-        const n = (q: string) => Number(state.storage.sql.exec<{ n: number }>(q).one().n);
-        return {
-          recent: n("SELECT count(*) AS n FROM dedup_log"),
-          main: n("SELECT count(*) AS n FROM dedup"),
-          meta: n("SELECT value AS n FROM meta WHERE key = 'dedup_keys'"),
-        };
+      runInDurableObject(stub(), (shard: ClickShard) => {
+        const { logKeys, mergingKeys, partitions } = index(shard).stats();
+        return { logKeys, mergingKeys, size: index(shard).size(), partitioned: partitions > 0 };
       });
     const big = MERGE_AT * MERGE_RATIO * 2; // past the point where the proportional threshold takes over
+    // one call crossing the trigger with many keys pays for a whole cycle (16 steps)
     expect(await stub().ingest(name, "test", 0, batchOf(0, big))).toMatchObject({ duplicates: 0 });
-    expect(await levels()).toEqual({ recent: 0, main: big, meta: big });
+    expect(await levels()).toEqual({ logKeys: 0, mergingKeys: 0, size: big, partitioned: true });
     const threshold = big / MERGE_RATIO;
     expect(threshold).toBeGreaterThan(MERGE_AT);
     expect(await stub().ingest(name, "test", 0, batchOf(big, big + threshold - 10))).toMatchObject({ duplicates: 0 });
-    expect(await levels()).toEqual({ recent: threshold - 10, main: big, meta: big });
-    await abortAllDurableObjects(); // the in-memory counts are rebuilt from storage
-    // both levels still deduplicate: 100 keys of each level and 100 new ones
+    expect(await levels()).toMatchObject({ logKeys: threshold - 10, mergingKeys: 0, size: big + threshold - 10 });
+    await abortAllDurableObjects(); // the in-memory levels are rebuilt from storage
     expect(await stub().ingest(name, "test", 0, batchOf(big - 100, big + 100))).toMatchObject({ accepted: 200, duplicates: 200 });
+    // 100 new keys cross the threshold: a cycle starts but this call only pays for one step of it
     expect(await stub().ingest(name, "test", 0, batchOf(big + threshold - 110, big + threshold + 100))).toMatchObject({ accepted: 210, duplicates: 100 });
-    // that crossed the threshold: one merge
-    expect(await levels()).toEqual({ recent: 0, main: big + threshold + 100, meta: big + threshold + 100 });
+    const mid = await levels();
+    expect(mid.logKeys).toBe(0);
+    expect(mid.mergingKeys).toBeGreaterThan(0);
+    expect(mid.size).toBe(big + threshold + 100);
+    await abortAllDurableObjects(); // a crash in the middle of a cycle: it resumes where it was
+    expect(await stub().ingest(name, "test", 0, batchOf(0, big + threshold + 100))).toMatchObject({ duplicates: big + threshold + 100 });
+    // the alarm's sweep advances the cycle a step at a time
+    await runInDurableObject(stub(), (shard: ClickShard) => {
+      for (let i = 0; i < SLICES; i++) index(shard).sweep(Date.now());
+    });
+    expect(await levels()).toEqual({ logKeys: 0, mergingKeys: 0, size: big + threshold + 100, partitioned: true });
     expect(await stub().ingest(name, "test", 0, batchOf(0, big + threshold + 100))).toMatchObject({ duplicates: big + threshold + 100 });
   });
 
-  it("a shard whose big level outgrows its Bloom filter rebuilds it and still finds every duplicate", async () => {
+  it("a partition's filter blocks grow as it fills and still find every duplicate", async () => {
     const campaign = uniqueCampaign();
     const now = Date.now();
     const batchOf = (from: number, to: number) =>
@@ -111,14 +120,15 @@ describe("dedup", () => {
       ).get(0)!;
     const name = `bloom-test-${campaign}`;
     const stub = env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
-    const bloomBits = () => runInDurableObject(stub, (shard: ClickShard) => (shard["bloom"] as { bits: number }).bits);
-    expect(await stub.ingest(name, "test", 0, batchOf(0, 10))).toMatchObject({ duplicates: 0 });
-    const initialBits = await bloomBits();
-    const total = Math.ceil((initialBits / 10) * 1.5); // past the filter's capacity
-    for (let from = 10; from < total; from += 50_000) {
-      expect(await stub.ingest(name, "test", 0, batchOf(from, Math.min(total, from + 50_000)))).toMatchObject({ duplicates: 0 });
+    const filterBytes = () => runInDurableObject(stub, (shard: ClickShard) => index(shard).stats().filterBytes);
+    expect(await stub.ingest(name, "test", 0, batchOf(0, MERGE_AT))).toMatchObject({ duplicates: 0 });
+    const initial = await filterBytes();
+    expect(initial).toBeGreaterThan(0);
+    const total = 150_000; // far past what the first blocks were sized for
+    for (let from = MERGE_AT; from < total; from += 30_000) {
+      expect(await stub.ingest(name, "test", 0, batchOf(from, Math.min(total, from + 30_000)))).toMatchObject({ duplicates: 0 });
     }
-    expect(await bloomBits()).toBeGreaterThan(initialBits);
+    expect(await filterBytes()).toBeGreaterThan(4 * initial);
     for (let from = 0; from < total; from += 50_000) {
       const to = Math.min(total, from + 50_000);
       expect(await stub.ingest(name, "test", 0, batchOf(from, to))).toMatchObject({ accepted: to - from, duplicates: to - from });
@@ -137,17 +147,17 @@ describe("dedup", () => {
     const before = await keysNow();
     expect(before).toBeGreaterThanOrEqual(300);
     const horizonMs = (Number(env.ALLOWED_LATENESS_SECONDS) + Number(env.MAX_CLOCK_SKEW_SECONDS)) * 1000;
-    // Sweep every slice of the key space as the alarm would, at a time just inside the horizon: nothing goes…
+    // Sweep as the alarm would (dropping partitions, merging level 0), just inside the horizon: nothing goes…
     for (let i = 0; i < SHARDS; i++) {
       await runInDurableObject(shardStub(i), (shard: ClickShard) => {
-        for (let s = 0; s < 256; s++) shard["sweepSlice"](Date.now() + horizonMs - 60_000);
+        for (let s = 0; s < 2 * SLICES; s++) index(shard).sweep(Date.now() + horizonMs - 60_000);
       });
     }
     expect(await keysNow()).toBe(before);
-    // …and just past it, everything does.
+    // …and one partition span past it (keys are kept by expiry span, dropped whole), everything does.
     for (let i = 0; i < SHARDS; i++) {
       await runInDurableObject(shardStub(i), (shard: ClickShard) => {
-        for (let s = 0; s < 256; s++) shard["sweepSlice"](Date.now() + horizonMs + 1_000);
+        for (let s = 0; s < 2 * SLICES; s++) index(shard).sweep(Date.now() + horizonMs + partitionSpanMs(horizonMs) + 1_000);
       });
     }
     expect(await keysNow()).toBe(0);

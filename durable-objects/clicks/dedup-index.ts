@@ -1,0 +1,322 @@
+import { partitionExpired, partitionOf, partitionSpanMs, partitionTable, sliceOfKey, SLICES, splitKeys } from "../../lib/clicks/dedup-keys";
+import { keyHalves } from "../../lib/clicks/key-bloom";
+import { migrateSqlSchema, readMeta, writeMeta } from "../../lib/sql-migrations";
+import { DedupFilters, UNKNOWN } from "./dedup-filters";
+
+/**
+ * The dedup index's own tables, versioned under `dedup_schema_version` (ClickShard's migrations v1–v4
+ * created `dedup`, `dedup_log` and `claims` before it; `dedup_log` keeps its shape and role).
+ * v1: partitions by expiry time; `dedup_legacy` makes open() carry the old single `dedup` B-tree over.
+ */
+const MIGRATIONS = [
+  `CREATE TABLE dedup_parts (p INTEGER PRIMARY KEY, keys INTEGER NOT NULL);
+   CREATE TABLE dedup_blooms (p INTEGER NOT NULL, slice INTEGER NOT NULL, keys INTEGER NOT NULL, bits BLOB NOT NULL,
+     PRIMARY KEY (p, slice)) WITHOUT ROWID;
+   INSERT INTO meta (key, value) VALUES ('dedup_legacy', 1) ON CONFLICT (key) DO UPDATE SET value = 1;`,
+];
+
+/** Level 0 is merged once it holds max(MERGE_AT, newest partition / MERGE_RATIO) keys, at most MAX_LOG_KEYS. */
+export const MERGE_AT = 4096;
+export const MERGE_RATIO = 2;
+export const MAX_LOG_KEYS = 65_536;
+const CREATE_LOG = "CREATE TABLE dedup_log (k INTEGER NOT NULL, exp INTEGER NOT NULL)";
+const APPEND_LOG = "INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)";
+const MERGE_SLICE = "dedup_merge_slice";
+/** Claims (resharding) are swept in 256 slices of 2^56 keys, one per sweep. */
+export const CLAIM_SWEEP_SLICES = 256;
+const SWEEP_CLAIMS = "DELETE FROM claims WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2";
+
+/** Keys of level 0 by partition, then by key slice (a merge step takes one slice of every partition). */
+type Level = Map<number, Set<string>[]>;
+
+export interface DedupStats {
+  partitions: number;
+  /** Keys in level 0: the log being appended to, and the one being merged. */
+  logKeys: number;
+  mergingKeys: number;
+  filterBytes: number;
+  /** Keys looked up in a partition's B-tree since the object started (filter positives and misses). */
+  probed: number;
+}
+
+/**
+ * A ClickShard's durable set of dedup keys (64-bit, keyHex form), each remembered until its expiry.
+ *
+ * - Partitions: keys are kept by expiry time, one table `dedup_p<end>` per partition (a span of
+ *   horizon / 24, an hour by default), dropped whole once its end has passed: expiry costs one DROP
+ *   per span, whatever the partition holds.
+ * - Level 0: new keys are appended to `dedup_log` (no index, so an append dirties only the last pages)
+ *   and mirrored in memory. Once it holds enough keys it becomes `dedup_merging` and is merged into the
+ *   partitions one key slice (1/16 of the key space) per step, in key order, so one step dirties only
+ *   that slice's B-tree pages and its filter block. Ingest pays a number of steps proportional to the
+ *   keys it added, so no call does unbounded work and a cycle ends before the next log fills.
+ * - Filters: each (partition, slice) has a Bloom filter block stored in `dedup_blooms`, written by the
+ *   step that changed it; they load lazily, so opening the object reads the catalogue and level 0 only.
+ *   A filter positive costs a B-tree probe; a key absent from every filter is new.
+ */
+export class DedupIndex {
+  private active: Level = new Map();
+  private activeKeys = 0;
+  private merging: Level | null = null;
+  private mergingKeys = 0;
+  /** Live partitions → keys held (`dedup_parts`). */
+  private readonly parts = new Map<number, number>();
+  private readonly filters: DedupFilters;
+  private readonly spanMs: number;
+  private probed = 0;
+
+  /** `filterBudget`: bytes of filters kept in memory at most (MAX_FILTER_BYTES; smaller in tests). */
+  constructor(
+    private readonly sql: SqlStorage,
+    horizonMs: number,
+    filterBudget?: number,
+  ) {
+    this.filters = new DedupFilters(sql, filterBudget);
+    this.spanMs = partitionSpanMs(horizonMs);
+  }
+
+  /** Migrates (once, carrying the old layout over) and loads the catalogue and level 0. */
+  open(): void {
+    migrateSqlSchema(this.sql, MIGRATIONS, "dedup_schema_version");
+    if (readMeta(this.sql, "dedup_legacy") !== null) this.carryLegacy();
+    this.reload();
+  }
+
+  /** Re-reads the in-memory state from storage (after a rolled-back transaction). */
+  reload(): void {
+    this.parts.clear();
+    for (const [p, keys] of this.sql.exec("SELECT p, keys FROM dedup_parts").raw()) this.parts.set(Number(p), Number(keys));
+    this.filters.clear();
+    this.active = new Map();
+    this.activeKeys = this.loadLevel("dedup_log", this.active, 0);
+    const step = readMeta(this.sql, MERGE_SLICE);
+    this.merging = step === null ? null : new Map();
+    this.mergingKeys = this.merging ? this.loadLevel("dedup_merging", this.merging, Number(step)) : 0;
+  }
+
+  /**
+   * Records the keys of a batch (`[0x…,…]`) not seen before, expiring at `exp`, and returns the indexes
+   * of their first occurrences. Call inside the caller's transaction (and reload() if it rolls back).
+   */
+  dedup(keysJson: string, exp: number, now = Date.now()): number[] {
+    const keys = splitKeys(keysJson);
+    const candidates: number[] = [];
+    const inBatch = new Set<string>();
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      if (inBatch.has(k) || this.inLevel0(k)) continue;
+      inBatch.add(k);
+      candidates.push(i);
+    }
+    let fresh = candidates;
+    if (this.parts.size > 0 && candidates.length > 0) {
+      const seen = this.findInPartitions(keys, candidates);
+      if (seen.size > 0) fresh = candidates.filter((i) => !seen.has(keys[i]));
+    }
+    if (fresh.length === 0) return fresh;
+    this.sql.exec(APPEND_LOG, exp, fresh.length === keys.length ? keysJson : "[" + fresh.map((i) => keys[i]).join(",") + "]");
+    const p = partitionOf(exp, this.spanMs);
+    for (const i of fresh) add(this.active, p, keys[i]);
+    this.activeKeys += fresh.length;
+    this.keepMerging(fresh.length, now);
+    return fresh;
+  }
+
+  /**
+   * Drops the partitions whose keys have all expired, advances a merge cycle by one step (so an idle
+   * shard still finishes it, and a log whose keys expired is emptied), and sweeps one slice of claims.
+   * Returns the partitions dropped.
+   */
+  sweep(now: number): number {
+    let dropped = 0;
+    for (const p of [...this.parts.keys()]) {
+      if (!partitionExpired(p, now)) continue;
+      this.sql.exec(`DROP TABLE IF EXISTS ${partitionTable(p)}`);
+      this.sql.exec("DELETE FROM dedup_parts WHERE p = ?", p);
+      this.filters.dropped(p);
+      this.parts.delete(p);
+      dropped++;
+    }
+    if (this.merging === null && [...this.active.keys()].some((p) => partitionExpired(p, now))) this.startCycle();
+    if (this.merging !== null) this.mergeStep(now);
+    const slice = Number(readMeta(this.sql, "sweep_slice") ?? 0) % CLAIM_SWEEP_SLICES;
+    writeMeta(this.sql, "sweep_slice", (slice + 1) % CLAIM_SWEEP_SLICES);
+    this.sql.exec(SWEEP_CLAIMS, slice - CLAIM_SWEEP_SLICES / 2, now);
+    return dropped;
+  }
+
+  /** Keys held (expired ones included until their partition is dropped). */
+  size(): number {
+    let n = this.activeKeys + this.mergingKeys;
+    for (const keys of this.parts.values()) n += keys;
+    return n;
+  }
+
+  /** True while anything is left to expire (the shard keeps its alarm for it). */
+  holdsKeys(): boolean {
+    return this.size() > 0 || this.merging !== null || this.sql.exec("SELECT 1 FROM claims LIMIT 1").toArray().length > 0;
+  }
+
+  stats(): DedupStats {
+    return { partitions: this.parts.size, logKeys: this.activeKeys, mergingKeys: this.mergingKeys, filterBytes: this.filters.loadedBytes, probed: this.probed };
+  }
+
+  /**
+   * Rebuilds partition `p`'s key count and filter blocks from its table (the legacy migration, and
+   * tools that load a partition's table directly). Reads every key of the partition.
+   */
+  adoptPartition(p: number): void {
+    const table = partitionTable(p);
+    const keys = Number(this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n);
+    this.sql.exec("INSERT INTO dedup_parts (p, keys) VALUES (?, ?) ON CONFLICT (p) DO UPDATE SET keys = excluded.keys", p, keys);
+    this.parts.set(p, keys);
+    this.filters.created(p);
+    for (let j = 0; j < SLICES; j++) this.filters.save(p, j, this.filters.rebuild(p, j));
+  }
+
+  private inLevel0(k: string): boolean {
+    const j = sliceOfKey(k);
+    for (const sets of this.active.values()) if (sets[j].has(k)) return true;
+    if (this.merging) for (const sets of this.merging.values()) if (sets[j].has(k)) return true;
+    return false;
+  }
+
+  /** The candidates found in a partition: filter first, then the B-tree for the filter's positives. */
+  private findInPartitions(keys: string[], candidates: number[]): Set<string> {
+    const parts = [...this.parts.keys()];
+    const blocks = parts.map((p) => this.filters.loaded(p));
+    const probes = parts.map((): string[] => []);
+    for (const i of candidates) {
+      const k = keys[i];
+      const j = sliceOfKey(k);
+      const [hi, lo] = keyHalves(k);
+      for (let pi = 0; pi < parts.length; pi++) {
+        const slot = blocks[pi][j];
+        const f = slot === undefined ? this.filters.forLookup(parts[pi], j) : slot;
+        if (f === null || (f !== UNKNOWN && !f.mightContain(hi, lo))) continue;
+        probes[pi].push(k);
+      }
+    }
+    const seen = new Set<string>();
+    for (let pi = 0; pi < parts.length; pi++) {
+      const [p, list] = [parts[pi], probes[pi]];
+      if (list.length === 0) continue;
+      this.probed += list.length;
+      const q = `SELECT printf('0x%016x', value) FROM json_each(?) WHERE EXISTS (SELECT 1 FROM ${partitionTable(p)} WHERE k = value)`;
+      for (const [k] of this.sql.exec(q, "[" + list.join(",") + "]").raw()) seen.add(String(k));
+    }
+    return seen;
+  }
+
+  private mergeTrigger(): number {
+    const newest = Math.max(0, ...this.parts.keys());
+    return Math.min(MAX_LOG_KEYS, Math.max(MERGE_AT, (this.parts.get(newest) ?? 0) / MERGE_RATIO));
+  }
+
+  /**
+   * Merge work keeps pace with ingest: `added` new keys pay for added × 16 / trigger steps, so a cycle
+   * (16 steps) ends before the next log reaches the trigger.
+   */
+  private keepMerging(added: number, now: number): void {
+    const trigger = this.mergeTrigger();
+    if (this.merging === null) {
+      if (this.activeKeys < trigger) return;
+      this.startCycle();
+    }
+    let steps = this.activeKeys >= 2 * trigger ? SLICES : Math.max(1, Math.ceil((added * SLICES) / trigger));
+    while (steps-- > 0 && this.merging !== null) this.mergeStep(now);
+  }
+
+  /** Level 0's log becomes the one being merged; new keys go to a fresh log. */
+  private startCycle(): void {
+    this.sql.exec("ALTER TABLE dedup_log RENAME TO dedup_merging");
+    this.sql.exec(CREATE_LOG);
+    writeMeta(this.sql, MERGE_SLICE, 0);
+    this.merging = this.active;
+    this.mergingKeys = this.activeKeys;
+    this.active = new Map();
+    this.activeKeys = 0;
+  }
+
+  /** Merges the next key slice of every partition in `dedup_merging`; drops it after the last slice. */
+  private mergeStep(now: number): void {
+    const j = Number(readMeta(this.sql, MERGE_SLICE) ?? 0);
+    for (const [p, sets] of this.merging!) {
+      const keys = sets[j];
+      if (keys.size === 0) continue;
+      this.mergingKeys -= keys.size;
+      if (!partitionExpired(p, now)) this.mergeInto(p, j, [...keys]);
+      sets[j] = new Set();
+    }
+    if (j + 1 < SLICES) {
+      writeMeta(this.sql, MERGE_SLICE, j + 1);
+      return;
+    }
+    this.sql.exec("DROP TABLE dedup_merging");
+    this.sql.exec("DELETE FROM meta WHERE key = ?", MERGE_SLICE);
+    this.merging = null;
+    this.mergingKeys = 0;
+  }
+
+  /** Inserts keys of slice `j` into partition `p` in key order, and adds them to its filter block. */
+  private mergeInto(p: number, j: number, keys: string[]): void {
+    const table = partitionTable(p);
+    if (!this.parts.has(p)) {
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS ${table} (k INTEGER PRIMARY KEY)`);
+      this.sql.exec("INSERT INTO dedup_parts (p, keys) VALUES (?, 0) ON CONFLICT (p) DO NOTHING", p);
+      this.parts.set(p, 0);
+      this.filters.created(p);
+    }
+    const added = this.sql.exec(`INSERT INTO ${table} (k) SELECT value FROM json_each(?) WHERE true ORDER BY value ON CONFLICT DO NOTHING`, "[" + keys.join(",") + "]").rowsWritten;
+    const held = (this.parts.get(p) ?? 0) + added;
+    this.parts.set(p, held);
+    this.sql.exec("UPDATE dedup_parts SET keys = ? WHERE p = ?", held, p);
+    // a new block is sized for what the biggest partition holds per slice (traffic is similar hour to hour)
+    const expect = Math.max(held, ...this.parts.values()) / SLICES;
+    const bloom = this.filters.forUpdate(p, j, expect);
+    for (const k of keys) bloom.add(...keyHalves(k));
+    this.filters.save(p, j, bloom);
+  }
+
+  /** Loads a log table into `level`, skipping slices below `fromSlice` (already merged). */
+  private loadLevel(table: string, level: Level, fromSlice: number): number {
+    let n = 0;
+    const span = this.spanMs;
+    for (const [k, exp] of this.sql.exec(`SELECT printf('0x%016x', k), exp FROM ${table}`).raw()) {
+      const key = String(k);
+      if (sliceOfKey(key) < fromSlice) continue;
+      if (add(level, partitionOf(Number(exp), span), key)) n++;
+    }
+    return n;
+  }
+
+  /**
+   * Migration from the single `dedup` B-tree (ClickShard schema v1–v4): its keys go into partitions
+   * by expiry (one pass per partition, in key order), each partition's filter is built once, and the
+   * table is dropped. `dedup_log` (level 0) keeps its role. Runs once, when the object first starts
+   * after the upgrade; its cost is proportional to the keys held (documented in docs/clicks-pipeline.md).
+   */
+  private carryLegacy(): void {
+    const ps = new Set<number>();
+    for (const [exp] of this.sql.exec(`SELECT DISTINCT exp / ${this.spanMs} FROM dedup`).raw()) ps.add(partitionOf(Number(exp) * this.spanMs, this.spanMs));
+    for (const p of ps) {
+      const table = partitionTable(p);
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS ${table} (k INTEGER PRIMARY KEY)`);
+      const end = p * 1000;
+      this.sql.exec(`INSERT INTO ${table} (k) SELECT k FROM dedup WHERE exp >= ? AND exp < ? ORDER BY k ON CONFLICT DO NOTHING`, end - this.spanMs, end);
+      this.adoptPartition(p);
+    }
+    this.sql.exec("DROP TABLE dedup");
+    this.sql.exec("DELETE FROM meta WHERE key IN ('dedup_legacy', 'dedup_keys')");
+  }
+}
+
+/** Adds `k` to partition `p` of a level; false when it was there. */
+function add(level: Level, p: number, k: string): boolean {
+  let sets = level.get(p);
+  if (!sets) level.set(p, (sets = Array.from({ length: SLICES }, () => new Set<string>())));
+  const set = sets[sliceOfKey(k)];
+  if (set.has(k)) return false;
+  set.add(k);
+  return true;
+}

@@ -1,0 +1,185 @@
+import { abortAllDurableObjects, env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { ClickShard } from "../../durable-objects/ClickShard";
+import { DedupIndex } from "../../durable-objects/clicks/dedup-index";
+import { partitionOf, partitionSpanMs, SLICES } from "../../lib/clicks/dedup-keys";
+import { planForward, type ClickTuple } from "../../lib/clicks/forward";
+import { clickKey, keyHex } from "../../lib/clicks/hash";
+import { uniqueCampaign } from "./clicks-helpers";
+
+const horizonMs = (Number(env.ALLOWED_LATENESS_SECONDS) + Number(env.MAX_CLOCK_SKEW_SECONDS)) * 1000;
+const span = partitionSpanMs(horizonMs);
+const index = (shard: ClickShard) => shard["index"] as DedupIndex;
+const shardNamed = (name: string) => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
+const keysJson = (prefix: string, from: number, to: number) =>
+  "[" + Array.from({ length: to - from }, (_, i) => keyHex(...clickKey(`${prefix}-${from + i}`))).join(",") + "]";
+
+/** A forward of click ids `${prefix}-${from}` … `${prefix}-${to - 1}` for a one-shard plan. */
+function batchOf(prefix: string, from: number, to: number) {
+  const now = Date.now();
+  const clicks = Array.from({ length: to - from }, (_, i) => [`${prefix}-${from + i}`, "c", "ad", "eu", now - 1000] as ClickTuple);
+  return planForward([{ receivedAt: now, clicks, rejected: { invalid: 0, too_late: 0, future: 0 } }], 1, 0).get(0)!;
+}
+
+async function ingestMany(name: string, prefix: string, n: number): Promise<void> {
+  for (let from = 0; from < n; from += 25_000) {
+    expect(await shardNamed(name).ingest(name, "test", 0, batchOf(prefix, from, Math.min(n, from + 25_000)))).toMatchObject({ duplicates: 0 });
+  }
+}
+
+/** SQL that counts the rows every statement read and wrote (per statement text). */
+function countingSql(sql: SqlStorage) {
+  const cursors: { q: string; c: SqlStorageCursor<Record<string, SqlStorageValue>> }[] = [];
+  const proxy = new Proxy(sql, {
+    get(target, prop) {
+      if (prop === "exec") {
+        return (q: string, ...args: SqlStorageValue[]) => {
+          const c = target.exec(q, ...args);
+          cursors.push({ q, c });
+          return c;
+        };
+      }
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const sum = (f: (c: SqlStorageCursor<Record<string, SqlStorageValue>>) => number, skip?: RegExp) =>
+    cursors.filter(({ q }) => !skip?.test(q)).reduce((n, { c }) => n + f(c), 0);
+  return {
+    sql: proxy,
+    rowsRead: (skip?: RegExp) => sum((c) => c.rowsRead, skip),
+    rowsWritten: () => sum((c) => c.rowsWritten),
+    reset: () => void cursors.splice(0),
+  };
+}
+
+describe("dedup partitions", () => {
+  it("expiry drops whole partitions: a sweep writes and reads as many rows for 60 000 keys as for 5 000", async () => {
+    const measure = async (n: number) => {
+      const name = `expiry-${uniqueCampaign()}`;
+      const exp = Date.now() + horizonMs;
+      return runInDurableObject(shardNamed(name), (shard: ClickShard, state) => {
+        for (let from = 0; from < n; from += 20_000) index(shard).dedup(keysJson(name, from, Math.min(n, from + 20_000)), exp);
+        for (let i = 0; i < SLICES; i++) index(shard).sweep(Date.now()); // finish any merge cycle: every key in a partition
+        expect(index(shard).stats()).toMatchObject({ logKeys: 0, mergingKeys: 0 });
+        expect(index(shard).size()).toBe(n);
+        const counted = countingSql(state.storage.sql);
+        const fresh = new DedupIndex(counted.sql, horizonMs);
+        fresh.open();
+        expect(fresh.sweep(exp)).toBe(0); // the keys' partition ends after their expiry: nothing yet
+        expect(fresh.size()).toBe(n);
+        counted.reset();
+        const dropped = fresh.sweep(partitionOf(exp, span) * 1000);
+        const cost = { dropped, rowsWritten: counted.rowsWritten(), rowsRead: counted.rowsRead() };
+        expect(fresh.size()).toBe(0);
+        return cost;
+      });
+    };
+    const small = await measure(5_000); // > MERGE_AT: one call merges it all
+    const big = await measure(60_000);
+    expect(small.dropped).toBeGreaterThanOrEqual(1);
+    expect(big).toEqual(small);
+    expect(big.rowsWritten).toBeLessThan(100);
+    await abortAllDurableObjects(); // the shards' own in-memory indexes saw the tables go
+  });
+
+  it("an object's start reads no keys: rows read while opening are the same at 100 000 and 400 000 keys", async () => {
+    const startRows = async (n: number) => {
+      const name = `start-${uniqueCampaign()}`;
+      await ingestMany(name, name, n);
+      await abortAllDurableObjects();
+      return runInDurableObject(shardNamed(name), (shard: ClickShard, state) => {
+        // what the constructor does for the index, over the same storage with its SQL counted
+        const counted = countingSql(state.storage.sql);
+        const copy = new DedupIndex(counted.sql, horizonMs);
+        copy.open();
+        expect(copy.size()).toBe(n);
+        expect(copy.size()).toBe(index(shard).size());
+        // level 0 (the log and a log being merged) is bounded by MAX_LOG_KEYS, not by the keys held
+        return { notLevel0: counted.rowsRead(/dedup_log|dedup_merging/), all: counted.rowsRead() };
+      });
+    };
+    const small = await startRows(100_000);
+    const big = await startRows(400_000);
+    expect(big.notLevel0).toBe(small.notLevel0);
+    expect(big.notLevel0).toBeLessThan(100);
+    expect(big.all).toBeLessThan(400_000 / 4);
+  });
+
+  it("filters survive a restart: duplicates are still found, filters load lazily, and new keys mostly skip the B-trees", async () => {
+    const name = `restart-${uniqueCampaign()}`;
+    const n = 60_000;
+    await ingestMany(name, name, n);
+    const stats = () => runInDurableObject(shardNamed(name), (shard: ClickShard) => index(shard).stats());
+    expect((await stats()).partitions).toBeGreaterThanOrEqual(1);
+    await abortAllDurableObjects();
+    expect(await stats()).toMatchObject({ filterBytes: 0, probed: 0 }); // nothing loaded yet
+    for (let from = 0; from < n; from += 20_000) {
+      expect(await shardNamed(name).ingest(name, "test", 0, batchOf(name, from, from + 20_000))).toMatchObject({ duplicates: 20_000 });
+    }
+    const before = await stats();
+    expect(before.filterBytes).toBeGreaterThan(0);
+    const fresh = 20_000;
+    expect(await shardNamed(name).ingest(name, "test", 0, batchOf(`${name}-new`, 0, fresh))).toMatchObject({ duplicates: 0 });
+    const probed = (await stats()).probed - before.probed;
+    // ≈ 1 % false positives per partition holding keys (one or two here)
+    expect(probed).toBeLessThan(fresh * 0.05);
+  });
+
+  it("filter memory is bounded: past the budget the oldest partitions are probed in their B-trees, and every answer is the same", async () => {
+    const name = `budget-${uniqueCampaign()}`;
+    await runInDurableObject(shardNamed(name), (shard: ClickShard, state) => {
+      const now = Date.now();
+      for (let i = 0; i < 3; i++) expect(index(shard).dedup(keysJson(`${name}-${i}`, 0, 20_000), now + horizonMs - i * span)).toHaveLength(20_000);
+      expect(index(shard).stats()).toMatchObject({ partitions: 3, logKeys: 0, mergingKeys: 0 });
+      const budget = 40_000; // about one partition's blocks (20 000 keys × 15 bits)
+      const small = new DedupIndex(state.storage.sql, horizonMs, budget);
+      small.open();
+      for (let i = 0; i < 3; i++) expect(small.dedup(keysJson(`${name}-${i}`, 0, 20_000), now + horizonMs)).toEqual([]);
+      const afterOld = small.stats();
+      expect(afterOld.filterBytes).toBeGreaterThan(0);
+      expect(afterOld.filterBytes).toBeLessThanOrEqual(budget);
+      expect(small.dedup(keysJson(`${name}-new`, 0, 5_000), now + horizonMs)).toHaveLength(5_000);
+      const afterNew = small.stats();
+      // new keys went to the B-tree of the partitions whose filters did not fit (about 2 of 3)
+      expect(afterNew.probed - afterOld.probed).toBeGreaterThan(5_000);
+      expect(afterNew.filterBytes).toBeLessThanOrEqual(budget);
+    });
+    await abortAllDurableObjects(); // the shard's own in-memory index did not see `small`'s appends
+  });
+
+  it("migrates today's schema: the single dedup B-tree and its log are carried into partitions", async () => {
+    const name = `migrate-${uniqueCampaign()}`;
+    const now = Date.now();
+    const groups = { older: [0, 3_000, now + horizonMs - 3 * span], newer: [3_000, 7_000, now + horizonMs], expired: [7_000, 8_000, now - 2 * span] } as const;
+    await runInDurableObject(shardNamed(name), (_shard: ClickShard, state) => {
+      const sql = state.storage.sql;
+      // the layout of ClickShard schema v4: `dedup` (k, exp) + `dedup_log`, meta.dedup_keys
+      sql.exec("DROP TABLE dedup_parts");
+      sql.exec("DROP TABLE dedup_blooms");
+      sql.exec("DELETE FROM meta WHERE key = 'dedup_schema_version'");
+      sql.exec("CREATE TABLE dedup (k INTEGER PRIMARY KEY, exp INTEGER NOT NULL)");
+      for (const [from, to, exp] of Object.values(groups)) sql.exec("INSERT INTO dedup (k, exp) SELECT value, ? FROM json_each(?)", exp, keysJson(name, from, to));
+      sql.exec("INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)", now + horizonMs, keysJson(name, 8_000, 8_500));
+      sql.exec("INSERT INTO meta (key, value) VALUES ('dedup_keys', 8000)");
+    });
+    await abortAllDurableObjects();
+    const after = await runInDurableObject(shardNamed(name), (shard: ClickShard, state) => {
+      const tables = state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'dedup%'").toArray().map((r) => r.name);
+      return { tables, stats: index(shard).stats(), size: index(shard).size() };
+    });
+    expect(after.tables).not.toContain("dedup");
+    expect(after.tables.filter((t) => t.startsWith("dedup_p") && t !== "dedup_parts")).toHaveLength(3);
+    expect(after.stats).toMatchObject({ partitions: 3, logKeys: 500 });
+    expect(after.size).toBe(8_500);
+    // every carried key is still a duplicate; new ones are not
+    expect(await shardNamed(name).ingest(name, "test", 0, batchOf(name, 0, 8_500))).toMatchObject({ duplicates: 8_500 });
+    expect(await shardNamed(name).ingest(name, "test", 0, batchOf(name, 8_500, 9_000))).toMatchObject({ duplicates: 0 });
+    // the expired keys' partition is dropped by the next sweep
+    const size = await runInDurableObject(shardNamed(name), (shard: ClickShard) => {
+      expect(index(shard).sweep(Date.now())).toBe(1);
+      return index(shard).size();
+    });
+    expect(size).toBe(9_000 - 1_000);
+  });
+});
