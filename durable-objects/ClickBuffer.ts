@@ -104,9 +104,28 @@ export class ClickBuffer extends DurableObject<Env> {
    * Stores one request's accepted clicks (`clicks`: JSON of ClickTuple[], stored as is) and its
    * rejection counts. Durable when it returns. Concurrent calls are group-committed: the first one
    * waits one macrotask, every call that arrives meanwhile joins, and one transaction stores them all.
-   * Refused (a failed Outcome, lib/outcome.ts) with 503 `ingest_overloaded` while too much is pending.
+   * Refused with 503 `ingest_overloaded` while too much is pending.
+   *
+   * `answer: "outcome"` (what the edge sends): the answer is an Outcome (lib/outcome.ts), the refusal a
+   * failed one. Without it, the previous release's contract — a bare StoreResult, the refusal thrown —
+   * so that an edge Worker still on that version never acknowledges a refused request during a gradual
+   * deploy (docs/production.md §6). Remove that branch in the release after this one.
    */
-  async store(name: string, receivedAt: number, clicks: string, count: number, rejected: RejectionCounts): Promise<Outcome<StoreResult>> {
+  async store(
+    name: string,
+    receivedAt: number,
+    clicks: string,
+    count: number,
+    rejected: RejectionCounts,
+    answer?: "outcome",
+  ): Promise<Outcome<StoreResult> | StoreResult> {
+    const outcome = await this.storeBatch(name, receivedAt, clicks, count, rejected);
+    if (answer === "outcome") return outcome;
+    if (!outcome.ok) throw new Error("edgeplane-api-error:" + JSON.stringify({ s: outcome.error.status, c: outcome.error.code, m: outcome.error.message, d: outcome.error.details }));
+    return outcome.value;
+  }
+
+  private async storeBatch(name: string, receivedAt: number, clicks: string, count: number, rejected: RejectionCounts): Promise<Outcome<StoreResult>> {
     const load = this.countStoreCall(Date.now());
     if (this.name === null) {
       this.name = name;

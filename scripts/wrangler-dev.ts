@@ -40,14 +40,17 @@ export interface WranglerDevOptions {
   persistTo?: string;
   /** `--var KEY:VALUE` overrides. */
   vars?: Record<string, string>;
+  /** `--test-scheduled`: GET /__scheduled?cron=… runs the Cron Trigger's `scheduled` handler (tests only). */
+  testScheduled?: boolean;
   stdio?: StdioOptions;
 }
 
 /** The arguments of `wrangler dev` for these options. */
-export function wranglerDevArgs({ port, persistTo, vars = {} }: WranglerDevOptions): string[] {
+export function wranglerDevArgs({ port, persistTo, vars = {}, testScheduled = false }: WranglerDevOptions): string[] {
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--show-interactive-dev-session=false", "--log-level", "warn"];
   if (persistTo) args.push("--persist-to", persistTo);
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  if (testScheduled) args.push("--test-scheduled");
   return args;
 }
 

@@ -27,7 +27,7 @@ export interface DevServer {
  * Starts a private `wrangler dev` (own port, own persisted state) with test secrets and vars. Every
  * test file that needs a server starts its own, so no test depends on another's leftovers.
  */
-export async function startDevServer(vars: Record<string, string> = {}): Promise<DevServer> {
+export async function startDevServer(vars: Record<string, string> = {}, opts: { testScheduled?: boolean } = {}): Promise<DevServer> {
   const persistDir = mkdtempSync(join(tmpdir(), "edgeplane-e2e-"));
   const port = await freePort();
   let allVars = { ADMIN_TOKEN: E2E_ADMIN_TOKEN, CLICK_SIGNING_KEY: E2E_CLICK_KEY, TRUST_REGION_HEADER: "true", ...vars };
@@ -35,7 +35,7 @@ export async function startDevServer(vars: Record<string, string> = {}): Promise
   let child: ChildProcess | null = null;
   const url = `http://127.0.0.1:${port}`;
   const boot = async () => {
-    child = spawnWranglerDev({ port, persistTo: persistDir, vars: allVars, stdio: process.env.E2E_VERBOSE ? "inherit" : "ignore" });
+    child = spawnWranglerDev({ port, persistTo: persistDir, vars: allVars, testScheduled: opts.testScheduled, stdio: process.env.E2E_VERBOSE ? "inherit" : "ignore" });
     await waitForHealthy(url, 90_000);
   };
   const killTree = async (signal: NodeJS.Signals) => {

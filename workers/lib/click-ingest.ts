@@ -64,8 +64,9 @@ export async function ingestClicks(env: Env, clicks: NormalizedClick[], rejected
   chooser ??= new BufferChooser(settings.buffersPerGroup, crypto.getRandomValues(new Uint32Array(1))[0]);
   const name = `buffer:${hint ?? "any"}:${chooser.slot()}`;
   const stub = env.CLICK_BUFFER.get(bufferId(env, name), hint ? { locationHint: hint } : undefined);
-  const answer: Outcome<StoreResult> | StoreResult = await stub.store(name, receivedAt, JSON.stringify(toTuples(clicks)), clicks.length, rejected);
-  // During a gradual deploy a buffer may still run the previous version, which answers `{load}` bare.
+  const answer: Outcome<StoreResult> | StoreResult = await stub.store(name, receivedAt, JSON.stringify(toTuples(clicks)), clicks.length, rejected, "outcome");
+  // During a gradual deploy a buffer may still run the previous version: it ignores "outcome", answers
+  // `{load}` bare and throws its refusal (then a 500: not acknowledged, the client retries).
   const res = "ok" in answer ? unwrap(answer) : answer;
   if (typeof res?.load === "number") chooser.report(res.load, Date.now());
   return {};

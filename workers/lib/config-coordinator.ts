@@ -1,6 +1,5 @@
 import type { RolloutCoordinator } from "../../durable-objects/RolloutCoordinator";
-import { ApiError } from "../../lib/errors";
-import type { Outcome } from "../../lib/config/types";
+import { unwrap, type Outcome } from "../../lib/outcome";
 
 type RpcMethods = {
   [K in keyof RolloutCoordinator as RolloutCoordinator[K] extends (...args: any[]) => Promise<Outcome<any>> ? K : never]: RolloutCoordinator[K];
@@ -19,10 +18,6 @@ export type CoordinatorApi = {
 export function coordinator(env: Env, namespace: string): CoordinatorApi {
   const stub = env.ROLLOUT_COORDINATOR.get(env.ROLLOUT_COORDINATOR.idFromName(namespace)) as unknown as Record<string, (...args: unknown[]) => Promise<Outcome<unknown>>>;
   return new Proxy({} as CoordinatorApi, {
-    get: (_target, method: string) => async (...args: unknown[]) => {
-      const r = await stub[method](...args);
-      if (!r.ok) throw new ApiError(r.error.status, r.error.code, r.error.message, r.error.details);
-      return r.value;
-    },
+    get: (_target, method: string) => async (...args: unknown[]) => unwrap(await stub[method](...args)),
   });
 }

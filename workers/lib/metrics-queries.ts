@@ -53,7 +53,8 @@ class Params {
   }
 }
 
-const FILTER_COLUMNS = { campaign_id: "campaign_id", ad_id: "ad_id", region: "region" } as const;
+/** The filter parameters, named like the columns they filter. */
+const FILTER_COLUMNS = ["campaign_id", "ad_id", "region"] as const satisfies readonly (keyof ClickFilters)[];
 
 /**
  * Every cell of [from, to) as rows (b, campaign_id, ad_id, region, clicks): minute rows at or after
@@ -65,9 +66,7 @@ function cellsSql(p: Params, q: { from: number; to: number; granularity: Granula
   const to = p.add(q.to);
   const fromDay = p.add(windowStart(q.from, "day"));
   const toDay = p.add(windowCeil(q.to, "day"));
-  const filters = Object.entries(FILTER_COLUMNS)
-    .filter(([param]) => q.filters[param as keyof ClickFilters]?.length)
-    .map(([param, column]) => ({ column, json: p.add(JSON.stringify(q.filters[param as keyof ClickFilters])) }));
+  const filters = FILTER_COLUMNS.filter((column) => q.filters[column]?.length).map((column) => ({ column, json: p.add(JSON.stringify(q.filters[column])) }));
   const where = (alias: string) => filters.map((f) => ` AND ${alias}.${f.column} IN (SELECT value FROM json_each(${f.json}))`).join("");
   const size = GRANULARITY_MS[q.granularity];
   const bucket = size === MINUTE_MS ? "m.window_start" : `m.window_start - m.window_start % ${size}`;
