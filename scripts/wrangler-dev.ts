@@ -42,15 +42,18 @@ export interface WranglerDevOptions {
   vars?: Record<string, string>;
   /** `--test-scheduled`: GET /__scheduled?cron=… runs the Cron Trigger's `scheduled` handler (tests only). */
   testScheduled?: boolean;
+  /** Devtools port (wrangler's default is 9229: private servers started side by side must not share it). */
+  inspectorPort?: number;
   stdio?: StdioOptions;
 }
 
 /** The arguments of `wrangler dev` for these options. */
-export function wranglerDevArgs({ port, persistTo, vars = {}, testScheduled = false }: WranglerDevOptions): string[] {
+export function wranglerDevArgs({ port, persistTo, vars = {}, testScheduled = false, inspectorPort }: WranglerDevOptions): string[] {
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--show-interactive-dev-session=false", "--log-level", "warn"];
   if (persistTo) args.push("--persist-to", persistTo);
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   if (testScheduled) args.push("--test-scheduled");
+  if (inspectorPort !== undefined) args.push("--inspector-port", String(inspectorPort));
   return args;
 }
 

@@ -56,7 +56,7 @@ export async function startServer(vars: Record<string, string> = {}, { log = () 
   log(`applying migrations to ${persistDir}`);
   applyMigrations(persistDir);
   log(`starting wrangler dev on ${url}`);
-  const child = spawnWranglerDev({ port, persistTo: persistDir, vars: allVars, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnWranglerDev({ port, inspectorPort: await freePort(), persistTo: persistDir, vars: allVars, stdio: ["ignore", "pipe", "pipe"] });
   // Keep the server's last output lines (and echo them with BENCH_VERBOSE=1) for post-mortems.
   const tail: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {

@@ -35,7 +35,7 @@ export async function startDevServer(vars: Record<string, string> = {}, opts: { 
   let child: ChildProcess | null = null;
   const url = `http://127.0.0.1:${port}`;
   const boot = async () => {
-    child = spawnWranglerDev({ port, persistTo: persistDir, vars: allVars, testScheduled: opts.testScheduled, stdio: process.env.E2E_VERBOSE ? "inherit" : "ignore" });
+    child = spawnWranglerDev({ port, inspectorPort: await freePort(), persistTo: persistDir, vars: allVars, testScheduled: opts.testScheduled, stdio: process.env.E2E_VERBOSE ? "inherit" : "ignore" });
     await waitForHealthy(url, 90_000);
   };
   const killTree = async (signal: NodeJS.Signals) => {
