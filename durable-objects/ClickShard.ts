@@ -3,7 +3,9 @@ import { cyrb53 } from "../lib/cyrb";
 import { claimRange, EpochCache, epochShardName, parseShardName } from "../lib/clicks/epochs";
 import { shardOfKey } from "../lib/clicks/hash";
 import { epochLoader } from "./ClickEpochs";
-import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../lib/clicks/flush-sql";
+import { aggregatorName } from "../lib/clicks/aggregators";
+import { drainAnalytics } from "./clicks/flush-pipeline";
+import { PARTS_TABLE, ShardHandoff } from "./clicks/shard-handoff";
 import type { ShardBatch } from "../lib/clicks/forward";
 import { splitKeys } from "../lib/clicks/dedup-keys";
 import { keyHalves } from "../lib/clicks/key-bloom";
@@ -29,11 +31,11 @@ const MIGRATIONS = [
    DELETE FROM meta WHERE key = 'dedup_keys';`,
   // v4: keys claimed here by shards of other epochs (resharding), with the claim's id.
   `CREATE TABLE claims (k INTEGER PRIMARY KEY, cid INTEGER NOT NULL, exp INTEGER NOT NULL);`,
+  // v5: frozen flushes go to the ClickAggregators as one part per aggregator (durable-objects/clicks/shard-handoff.ts).
+  PARTS_TABLE,
 ];
 
-/** Open (not yet frozen) cells and statistics carry flush_id 0. */
-const OPEN = 0;
-
+/** Open cells and statistics carry flush_id 0 (a frozen hand-off moves them into `parts`). */
 const UPSERT_CELLS =
   "INSERT INTO cells (flush_id, w, c, a, r, n) SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 " +
   "FROM json_each(?) WHERE true ON CONFLICT (flush_id, w, c, a, r) DO UPDATE SET n = n + excluded.n";
@@ -45,15 +47,7 @@ const UPSERT_STATS =
 
 const CLAIMED_BY = "SELECT printf('0x%016x', k) FROM claims WHERE k IN (SELECT value FROM json_each(?)) AND cid = ?";
 const RECORD_CLAIMS = "INSERT INTO claims (k, cid, exp) SELECT value, ?, ? FROM json_each(?) WHERE true ON CONFLICT (k) DO NOTHING";
-/** Analytics Engine accepts at most 250 data points per invocation. */
-const AE_POINTS_PER_INVOCATION = 250;
-const MAX_RETRY_MS = 30_000;
-/**
- * Cells per flush (one D1 batch). Each cell is one JSON row of ≤ ~800 bytes (ids ≤ 64 characters), so a
- * flush binds ≤ ~1 MB in ≤ ~10 statements of ≤ 90 KB (MAX_JSON_PARAM_BYTES) plus the ledger and stats.
- */
-export const MAX_FLUSH_CELLS = 1_000;
-/** After an Analytics Engine write error, wait this long before the next attempt. */
+/** After an Analytics Engine write error (outbox rows from before the aggregators), wait this long. */
 const AE_RETRY_MS = 5_000;
 /** While idle but holding dedup keys, wake up this often to sweep expired ones. */
 const IDLE_SWEEP_MS = 5_000;
@@ -78,20 +72,22 @@ export interface ShardState {
 
 /**
  * One of CLICK_SHARDS objects chosen by hash(click_id): durable dedup within the horizon,
- * pre-aggregation into one-minute cells, and an exactly-once flush to D1 (and Analytics Engine).
+ * pre-aggregation into one-minute cells, and an exactly-once hand-off of those cells to the
+ * ClickAggregators that own them (which flush to D1 and Analytics Engine).
  */
 export class ClickShard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly settings: ClickSettings;
-  /** D1; a field so that tests can put a failing one in its place. */
+  /** D1 (only to fence a flush frozen before the aggregators existed); a field so that tests can replace it. */
   private db: D1Database;
+  private readonly handoff: ShardHandoff;
   private name: string | null = null;
   private readonly lastForward = new Map<string, number>();
   /** The scheduled alarm as this object last set it (null: none). */
   private alarmAt: number | null = null;
   /**
-   * No alarm before this (epoch ms): a failed flush's backoff (or an Analytics Engine error's). Ingest
-   * must not pull the alarm forward over it, or every shard would hit a failing D1 at every interval.
+   * No alarm before this (epoch ms): a failed hand-off's backoff (or an Analytics Engine error's). Ingest
+   * must not pull the alarm forward over it, or every shard would hit a failing aggregator at every interval.
    */
   private backoffUntil = 0;
   private openSince: number | null = null;
@@ -108,6 +104,13 @@ export class ClickShard extends DurableObject<Env> {
     this.settings = clickSettings(env);
     this.db = env.DB;
     this.epochs = new EpochCache(epochLoader(env, true));
+    this.handoff = new ShardHandoff({
+      storage: ctx.storage,
+      source: () => this.source(),
+      aggregators: () => this.settings.aggregators,
+      aggregator: (i) => this.env.CLICK_AGGREGATOR.get(this.env.CLICK_AGGREGATOR.idFromName(aggregatorName(i))),
+      db: () => this.db,
+    });
     this.index = new DedupIndex(this.sql, this.settings.horizonMs);
     void ctx.blockConcurrencyWhile(async () => {
       migrateSqlSchema(this.sql, MIGRATIONS);
@@ -120,7 +123,7 @@ export class ClickShard extends DurableObject<Env> {
       }
       this.alarmAt = await ctx.storage.getAlarm();
       // a restart in the middle of a backoff keeps it (the alarm was set to the retry time)
-      if (this.alarmAt !== null && this.hasRows("SELECT 1 FROM flushes WHERE attempts > 0")) this.backoffUntil = this.alarmAt;
+      if (this.alarmAt !== null && this.handoff.backingOff()) this.backoffUntil = this.alarmAt;
     });
   }
 
@@ -161,7 +164,7 @@ export class ClickShard extends DurableObject<Env> {
     if (this.name === null) this.name = name;
     if (forwardId > 0) this.lastForward.set(source, forwardId);
     this.openSince ??= now;
-    this.schedule(now + this.settings.flushIntervalMs);
+    this.schedule(this.openSince + this.settings.handoffDelayMs);
     return { accepted: n, duplicates: n - fresh, replayed: false };
   }
 
@@ -315,23 +318,25 @@ export class ClickShard extends DurableObject<Env> {
     const now = Date.now();
     let retryAt: number | null = null;
     try {
-      await this.flush();
+      const openedAt = this.openSince ?? now;
+      this.openSince = null; // cells left open below (a backlog, or ingested meanwhile) are open from now on
+      await this.handoff.step(openedAt);
     } catch (err) {
-      const attempts = this.recordFailedAttempt();
-      retryAt = Date.now() + Math.min(MAX_RETRY_MS, this.settings.flushIntervalMs * 2 ** Math.min(attempts, 10));
-      console.error(`click shard ${this.name}: flush failed (attempt ${attempts}), retrying`, (err as Error)?.message ?? String(err));
+      retryAt = this.handoff.retryAt(this.settings.flushIntervalMs);
+      console.error(`click shard ${this.name}: hand-off failed, retrying`, (err as Error)?.message ?? String(err));
     }
     this.backoffUntil = retryAt ?? 0;
-    const aeFailed = !this.drainAnalytics();
+    // outbox rows of flushes this shard wrote to D1 itself, before the aggregators
+    const aeFailed = this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1") && !drainAnalytics(this.sql, this.env.CLICKS_AE);
     if (aeFailed) this.backoffUntil = Math.max(this.backoffUntil, Date.now() + AE_RETRY_MS);
     this.atomically(() => this.index.sweep(now));
 
     if (retryAt !== null) this.schedule(retryAt);
     else if (this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) this.schedule(Date.now());
-    else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) {
-      // a backlog (more than one flush's worth waited) drains at once, flush after flush
-      const backlog = this.hasRows(`SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1 OFFSET ${MAX_FLUSH_CELLS - 1}`);
-      this.schedule(backlog ? Date.now() : (this.openSince ?? Date.now()) + this.settings.flushIntervalMs);
+    else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) {
+      // a backlog (more than one flush's worth waited) drains at once, hand-off after hand-off
+      this.openSince ??= now;
+      this.schedule(this.handoff.backlog() ? Date.now() : this.openSince + this.settings.handoffDelayMs);
     }
     else if (this.index.holdsKeys()) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
   }
@@ -347,132 +352,10 @@ export class ClickShard extends DurableObject<Env> {
     return this.sql.exec(q).toArray().length > 0;
   }
 
-  /** Applies the frozen flush, or freezes the open cells into a new one and applies that. */
-  private async flush(): Promise<void> {
-    let flushId = this.frozenFlushId();
-    if (flushId === null) {
-      if (!this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) return;
-      await this.ensureFlushIdFloor();
-      flushId = this.freeze();
-    }
-    await this.applyFlush(flushId);
-    this.completeFlush(flushId);
-  }
-
-  private frozenFlushId(): number | null {
-    const row = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes ORDER BY flush_id LIMIT 1").toArray()[0];
-    return row ? row.flush_id : null;
-  }
-
-  /**
-   * Flush ids only grow. Before this object's first flush, start above any id D1's ledger already has
-   * for this source (e.g. the object's storage was reset while D1 kept its ledger), so a new flush is
-   * never mistaken for an applied one.
-   */
-  private async ensureFlushIdFloor(): Promise<void> {
-    if (readMeta(this.sql, "next_flush_id") !== null) return;
-    const row = await this.db
-      .prepare("SELECT max(flush_id) AS m FROM click_flush_ledger WHERE source = ?")
-      .bind(this.source())
-      .first<{ m: number | null }>();
-    if (readMeta(this.sql, "next_flush_id") === null) writeMeta(this.sql, "next_flush_id", Number(row?.m ?? 0) + 1);
-  }
-
   private source(): string {
     return this.name ?? `shard:${this.ctx.id.toString()}`;
   }
 
-  /** Moves the open cells and statistics under a new flush id, atomically. */
-  private freeze(): number {
-    return this.ctx.storage.transactionSync(() => {
-      const flushId = Number(readMeta(this.sql, "next_flush_id") ?? 1);
-      writeMeta(this.sql, "next_flush_id", flushId + 1);
-      // at most MAX_FLUSH_CELLS cells per flush: after an outage the backlog drains in bounded D1 batches
-      const moved = this.sql.exec(
-        "UPDATE cells SET flush_id = ? WHERE (flush_id, w, c, a, r) IN (SELECT flush_id, w, c, a, r FROM cells WHERE flush_id = ? LIMIT ?)",
-        flushId,
-        OPEN,
-        MAX_FLUSH_CELLS,
-      ).rowsWritten;
-      this.sql.exec("UPDATE stats SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
-      this.sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (?, ?)", flushId, Date.now());
-      if (moved < MAX_FLUSH_CELLS || !this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.openSince = null;
-      return flushId;
-    });
-  }
-
-  /** One D1 batch: ledger row + additive upserts. Resolves when applied now or found applied before. */
-  private async applyFlush(flushId: number): Promise<"applied" | "already_applied"> {
-    const counts = Array.from(this.sql.exec("SELECT w, c, a, r, n FROM cells WHERE flush_id = ?", flushId).raw()) as CountRow[];
-    const stats = Array.from(
-      this.sql.exec("SELECT minute, accepted, duplicates, too_late, future, invalid FROM stats WHERE flush_id = ?", flushId).raw(),
-    ) as StatsRow[];
-    const stmts = flushStatements(this.source(), flushId, new Date().toISOString(), counts, stats);
-    try {
-      await this.db.batch(stmts.map((s) => this.db.prepare(s.sql).bind(...s.params)));
-      return "applied";
-    } catch (err) {
-      if (!isLedgerConflict(err)) throw err;
-      // The ledger has this flush: an earlier attempt was applied and its answer lost. Check it is
-      // really ours (same totals) before treating it as done.
-      const row = await this.db
-        .prepare("SELECT cells, clicks FROM click_flush_ledger WHERE source = ? AND flush_id = ?")
-        .bind(this.source(), flushId)
-        .first<{ cells: number; clicks: number }>();
-      const ours = stmts[0].params;
-      if (row && row.cells === ours[3] && row.clicks === ours[4]) return "already_applied";
-      this.renumber(flushId);
-      throw new Error(`flush ${flushId} of ${this.source()} collides with a different ledger row; renumbered`);
-    }
-  }
-
-  private renumber(flushId: number): void {
-    this.ctx.storage.transactionSync(() => {
-      const next = Number(readMeta(this.sql, "next_flush_id") ?? flushId + 1);
-      writeMeta(this.sql, "next_flush_id", next + 1);
-      for (const t of ["cells", "stats", "flushes"]) this.sql.exec(`UPDATE ${t} SET flush_id = ? WHERE flush_id = ?`, next, flushId);
-    });
-  }
-
-  /** D1 has the flush: queue its clicks for Analytics Engine and drop the frozen rows, atomically. */
-  private completeFlush(flushId: number): void {
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT c, a, r, sum(n) FROM cells WHERE flush_id = ? GROUP BY c, a, r", flushId);
-      for (const t of ["cells", "stats", "flushes"]) this.sql.exec(`DELETE FROM ${t} WHERE flush_id = ?`, flushId);
-    });
-  }
-
-  private recordFailedAttempt(): number {
-    const id = this.frozenFlushId();
-    if (id === null) return 1;
-    this.sql.exec("UPDATE flushes SET attempts = attempts + 1 WHERE flush_id = ?", id);
-    return Number(this.sql.exec<{ attempts: number }>("SELECT attempts FROM flushes WHERE flush_id = ?", id).one().attempts);
-  }
-
-  /**
-   * Writes up to 250 queued cells to Analytics Engine (one data point per cell and flush; the double is
-   * the click count). Each point is deleted from the outbox in the same synchronous run as its write, so
-   * an error part-way never re-sends the points before it; only a crash between write and delete can
-   * (AE is at-least-once, D1 is the exact record). Returns false when a write failed (the caller backs off).
-   */
-  private drainAnalytics(): boolean {
-    const rows = this.sql
-      .exec<{ id: number; c: string; a: string; r: string; n: number }>("SELECT id, c, a, r, n FROM ae_outbox ORDER BY id LIMIT ?", AE_POINTS_PER_INVOCATION)
-      .toArray();
-    let written = 0;
-    let ok = true;
-    try {
-      for (const row of rows) {
-        this.env.CLICKS_AE.writeDataPoint(analyticsPoint(row.c, row.a, row.r, row.n));
-        written++;
-      }
-    } catch (err) {
-      ok = false;
-      console.error("analytics engine write failed", (err as Error)?.message ?? String(err));
-    }
-    if (written > 0) this.sql.exec("DELETE FROM ae_outbox WHERE id <= ?", rows[written - 1].id);
-    return ok;
-  }
 }
 
 /** Indexes of the first occurrence of each key in `granted`. */
@@ -491,27 +374,4 @@ function firstOccurrences(keysJson: string, granted: Set<string>): number[] {
 /** The id of one forward's claims: the same when the forward is re-sent. */
 export function claimId(name: string, source: string, forwardId: number): number {
   return cyrb53(`${name}|${source}|${forwardId}`);
-}
-
-/** Analytics Engine limits: the index at most 96 bytes, blobs at most 16 KB together. */
-export const AE_MAX_INDEX_BYTES = 96;
-const utf8 = new TextEncoder();
-
-/** The longest prefix of `s` (whole code points) that fits in `max` UTF-8 bytes. */
-export function truncateUtf8(s: string, max: number): string {
-  if (utf8.encode(s).byteLength <= max) return s;
-  let out = "";
-  let bytes = 0;
-  for (const ch of s) {
-    const len = utf8.encode(ch).byteLength;
-    if (bytes + len > max) break;
-    out += ch;
-    bytes += len;
-  }
-  return out;
-}
-
-/** One AE data point: blobs campaign, ad, region (ids ≤ 64 chars: ≤ 256 bytes each); index campaign cut to 96 bytes. */
-export function analyticsPoint(c: string, a: string, r: string, n: number): AnalyticsEngineDataPoint {
-  return { blobs: [c, a, r], doubles: [n], indexes: [truncateUtf8(c, AE_MAX_INDEX_BYTES)] };
 }

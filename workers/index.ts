@@ -17,6 +17,7 @@ export { RolloutCoordinator } from "../durable-objects/RolloutCoordinator";
 export { ClickShard } from "../durable-objects/ClickShard";
 export { ClickBuffer } from "../durable-objects/ClickBuffer";
 export { ClickEpochs } from "../durable-objects/ClickEpochs";
+export { ClickAggregator } from "../durable-objects/ClickAggregator";
 export { ConfigStream } from "../durable-objects/ConfigStream";
 
 const app = new Hono<AppEnv>();

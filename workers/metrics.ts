@@ -15,6 +15,8 @@ import { newSubApp } from "./lib/app-factory";
 import { requireAuth } from "./lib/auth";
 import { clickSeries, ingestStatsSeries, topClicks } from "./lib/metrics-queries";
 import { EPOCHS_OBJECT } from "../durable-objects/ClickEpochs";
+import { aggregatorName } from "../lib/clicks/aggregators";
+import { clickSettings } from "../lib/clicks/settings";
 
 /** Click metrics read API, mounted at /api/v1/clicks (role viewer and up). docs/clicks-api.md describes it. */
 export const metricsApp = newSubApp();
@@ -102,10 +104,13 @@ metricsApp.get("/ingest-stats", async (c) => {
   return c.json({ granularity, from: toRfc3339(range.from), to: toRfc3339(range.to), totals, series });
 });
 
-/** The pipeline's shard epochs (CLICK_SHARDS history), for operators checking a shard-count change. */
+/** The pipeline's shard epochs (CLICK_SHARDS history) and each aggregator's backlog, for operators. */
 metricsApp.get("/pipeline", async (c) => {
   const list = await c.env.CLICK_EPOCHS.get(c.env.CLICK_EPOCHS.idFromName(EPOCHS_OBJECT)).epochs();
+  const names = Array.from({ length: clickSettings(c.env).aggregators }, (_, i) => aggregatorName(i));
+  const states = await Promise.all(names.map((n) => c.env.CLICK_AGGREGATOR.get(c.env.CLICK_AGGREGATOR.idFromName(n)).state()));
   return c.json({
     epochs: list.map((e) => ({ epoch: e.epoch, shards: e.shards, since: e.since === 0 ? null : toRfc3339(e.since) })),
+    aggregators: states.map((st, i) => ({ name: names[i], open_cells: st.openCells, frozen_flush: st.frozenFlush, ae_outbox: st.aeOutbox, sources: st.sources })),
   });
 });

@@ -81,9 +81,20 @@ export const IngestStats = z.object({
   series: z.array(z.object({ window_start: Timestamp, ...IngestCounts })),
 });
 
-/** GET /api/v1/clicks/pipeline: the shard epochs (CLICK_SHARDS history). */
+/** GET /api/v1/clicks/pipeline: the shard epochs (CLICK_SHARDS history) and the aggregators' backlog. */
 export const PipelineEpochs = z.object({
   epochs: z.array(z.object({ epoch: z.number().int(), shards: z.number().int(), since: Timestamp.nullable().meta({ description: "when the epoch began; null for the first" }) })),
+  aggregators: z
+    .array(
+      z.object({
+        name: z.string(),
+        open_cells: z.number().int(),
+        frozen_flush: z.number().int().nullable(),
+        ae_outbox: z.number().int(),
+        sources: z.number().int().meta({ description: "shards that handed off to it" }),
+      }),
+    )
+    .meta({ description: "one per CLICK_AGGREGATORS: cells waiting for D1 (a D1 outage shows here)" }),
 });
 
 // ------------------------------------------------------------------ signed links

@@ -106,7 +106,7 @@ const EXPIRE_STATS =
 
 /**
  * Ledger rows past the safe age, except each source's highest flush_id: a flushing object that lost
- * its storage starts its flush ids above that row (ClickShard's ensureFlushIdFloor), so it must stay.
+ * its storage starts its flush ids above that row (ensureFlushIdFloor in durable-objects/clicks/flush-pipeline.ts), so it must stay.
  */
 const PRUNE_LEDGER =
   "DELETE FROM click_flush_ledger WHERE rowid IN (SELECT l.rowid FROM click_flush_ledger AS l " +

@@ -6,6 +6,10 @@ export interface ClickSettings {
   /** Dedup horizon: a click_id is remembered this long after it arrived (lateness + skew). */
   horizonMs: number;
   shards: number;
+  /** ClickAggregators (`agg:<i>`) that merge the shards' partial counts before D1; may change with any deploy. */
+  aggregators: number;
+  /** A shard hands its open cells to the aggregators this long after the first one (min(200, flush interval / 5)). */
+  handoffDelayMs: number;
   buffersPerGroup: number;
   /** Per-client rate limits (the CLICK_RATE_LIMITER bindings) on; off only for load tests. */
   rateLimit: boolean;
@@ -25,6 +29,7 @@ export interface ClickVars {
   MAX_CLOCK_SKEW_SECONDS?: unknown;
   CLICK_SHARDS?: unknown;
   CLICK_BUFFERS?: unknown;
+  CLICK_AGGREGATORS?: unknown;
   CLICK_RATE_LIMIT?: unknown;
   CLICK_RATE_LIMIT_WEIGHT?: unknown;
   /** Before the Rate Limiting binding: "0" still turns the limits off. */
@@ -45,12 +50,15 @@ export function clickSettings(vars: ClickVars): ClickSettings {
   if (hit) return hit;
   const latenessMs = int(vars.ALLOWED_LATENESS_SECONDS, 86400, 0, 365 * 86400) * 1000;
   const skewMs = int(vars.MAX_CLOCK_SKEW_SECONDS, 300, 0, 86400) * 1000;
+  const flushIntervalMs = int(vars.FLUSH_INTERVAL_MS, 1000, 10, 3_600_000);
   const s: ClickSettings = {
-    flushIntervalMs: int(vars.FLUSH_INTERVAL_MS, 1000, 10, 3_600_000),
+    flushIntervalMs,
     latenessMs,
     skewMs,
     horizonMs: latenessMs + skewMs,
     shards: int(vars.CLICK_SHARDS, 16, 1, 1024),
+    aggregators: int(vars.CLICK_AGGREGATORS, 16, 1, 256),
+    handoffDelayMs: Math.min(200, Math.ceil(flushIntervalMs / 5)),
     buffersPerGroup: int(vars.CLICK_BUFFERS, 1, 1, 64),
     rateLimit: vars.CLICK_RATE_LIMIT !== "off" && vars.CLICK_RATE_LIMIT_PER_MINUTE !== "0",
     rateLimitWeight: int(vars.CLICK_RATE_LIMIT_WEIGHT, 1, 1, 100),

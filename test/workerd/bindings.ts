@@ -109,3 +109,35 @@ export function d1Down(): void {
   replace(db, "batch", async () => fail());
   replace(db, "exec", async () => fail());
 }
+
+/**
+ * Every ClickAggregator.apply() reaches the aggregator and is applied, but while `lost()` is true its
+ * answer never comes back (as if the calling shard crashed right after). Records each call's `applied`.
+ */
+export function aggregatorAnswersLost(lost: () => boolean): boolean[] {
+  const answers: boolean[] = [];
+  const ns = env.CLICK_AGGREGATOR;
+  const realGet = ns.get.bind(ns);
+  replace(ns, "get", ((id: DurableObjectId) => {
+    const stub = realGet(id);
+    return {
+      apply: async (...args: Parameters<typeof stub.apply>) => {
+        const res = await stub.apply(...args);
+        answers.push(res.applied);
+        if (lost()) throw new Error("Network connection lost. (injected)");
+        return res;
+      },
+    };
+  }) as unknown as typeof ns.get);
+  return answers;
+}
+
+/** Every ClickAggregator.apply() fails before reaching the aggregator (an aggregator outage, as seen by the shards). */
+export function aggregatorsDown(): void {
+  const ns = env.CLICK_AGGREGATOR;
+  replace(ns, "get", (() => ({
+    apply: async () => {
+      throw new Error("Durable Object is overloaded. Too many requests queued. (injected)");
+    },
+  })) as unknown as typeof ns.get);
+}

@@ -1,10 +1,11 @@
 import { abortAllDurableObjects, env, evictAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { ClickAggregator } from "../../durable-objects/ClickAggregator";
 import type { ClickShard } from "../../durable-objects/ClickShard";
 import { isLedgerConflict } from "../../lib/clicks/flush-sql";
 import { shardName } from "../../lib/clicks/hash";
 import { windowStart } from "../../lib/clicks/windows";
-import { allBuffers, allShards, countsFor, drainPipeline, events, postClicks, shardStub, uniqueCampaign } from "./clicks-helpers";
+import { allAggregators, allBuffers, allShards, countsFor, drainPipeline, events, postClicks, shardStub, uniqueCampaign } from "./clicks-helpers";
 
 /** Runs only the buffers' alarms: everything acknowledged reaches the shards, nothing is flushed yet… */
 async function forwardAll(): Promise<void> {
@@ -20,13 +21,19 @@ function expectedCells(evs: { ad_id: string; ts: number | string }[], region = "
   return out;
 }
 
-/** Puts a D1 stand-in into every shard (tests only; the field exists for this). */
-async function withShardDb(make: (real: D1Database) => D1Database): Promise<void> {
-  for (const s of allShards()) {
-    await runInDurableObject(s, (shard: ClickShard) => {
-      shard["db"] = make(env.DB);
+/** Puts a D1 stand-in into every aggregator, the objects that write D1 (tests only; the field exists for this). */
+async function withAggregatorDb(make: (real: D1Database) => D1Database): Promise<void> {
+  for (const a of allAggregators()) {
+    await runInDurableObject(a, (agg: ClickAggregator) => {
+      agg["db"] = make(env.DB);
     });
   }
+}
+
+/** One round of hand-offs (shards → aggregators), then one round of aggregator flushes. */
+async function flushRound(): Promise<void> {
+  for (const s of allShards()) await runDurableObjectAlarm(s);
+  for (const a of allAggregators()) await runDurableObjectAlarm(a);
 }
 
 describe("exactly-once flush to D1", () => {
@@ -38,7 +45,7 @@ describe("exactly-once flush to D1", () => {
     // D1 applies every batch, but the first answer of each flush never reaches the shard. The wrapper
     // stays in place for the retries, which must be refused by the ledger's primary key.
     const seen = new Set<string>();
-    await withShardDb(
+    await withAggregatorDb(
       (real) =>
         ({
           prepare: (sql: string) => real.prepare(sql),
@@ -62,7 +69,7 @@ describe("exactly-once flush to D1", () => {
     );
     await postClicks(evs);
     await forwardAll();
-    for (const s of allShards()) await runDurableObjectAlarm(s);
+    await flushRound();
     expect(lostAnswers).toBeGreaterThan(0);
     expect((await countsFor(campaign)).total).toBe(300);
     await drainPipeline();
@@ -73,13 +80,13 @@ describe("exactly-once flush to D1", () => {
     expect(got.byCell).toEqual(expectedCells(evs));
     const ledger = await env.DB.prepare("SELECT source, flush_id, count(*) AS n FROM click_flush_ledger GROUP BY source, flush_id HAVING n > 1").all();
     expect(ledger.results).toEqual([]);
-    await withShardDb((real) => real);
+    await withAggregatorDb((real) => real);
   });
 
   it("when D1 fails, the frozen flush is retried later and nothing is lost or doubled", async () => {
     const campaign = uniqueCampaign();
     const evs = events(campaign, 200, { ts: Date.now() - 3_000 });
-    await withShardDb(
+    await withAggregatorDb(
       (real) =>
         ({
           prepare: (sql: string) => real.prepare(sql),
@@ -90,15 +97,15 @@ describe("exactly-once flush to D1", () => {
     );
     await postClicks(evs);
     await forwardAll();
-    for (const s of allShards()) await runDurableObjectAlarm(s);
+    await flushRound();
     expect((await countsFor(campaign)).total).toBe(0);
-    const frozen = (await Promise.all(allShards().map((s) => s.state()))).filter((st) => st.frozenFlush !== null);
+    const frozen = (await Promise.all(allAggregators().map((a) => a.state()))).filter((st) => st.frozenFlush !== null);
     expect(frozen.length).toBeGreaterThan(0);
     // More clicks arrive while D1 is down: they wait in the open cells behind the frozen flush.
     const more = events(campaign, 50, { ts: Date.now() - 3_000, idPrefix: `${campaign}-more` });
     await postClicks(more);
     await forwardAll();
-    await withShardDb((real) => real);
+    await withAggregatorDb((real) => real);
     await drainPipeline();
     const got = await countsFor(campaign);
     expect(got.total).toBe(250);
@@ -114,6 +121,8 @@ describe("exactly-once flush to D1", () => {
     await abortAllDurableObjects(); // a crash: in-memory state gone
     await forwardAll();
     await abortAllDurableObjects(); // shards hold open cells only in storage
+    for (const s of allShards()) await runDurableObjectAlarm(s);
+    await abortAllDurableObjects(); // aggregators hold the merged cells only in storage
     await drainPipeline();
     const got = await countsFor(campaign);
     expect(got.total).toBe(400);
@@ -147,14 +156,14 @@ describe("exactly-once flush to D1", () => {
   it("writes every counted click to Analytics Engine, aggregated per cell (the double is a count)", async () => {
     const points: { blobs?: unknown[]; doubles?: number[]; indexes?: unknown[] }[] = [];
     const campaign = uniqueCampaign();
-    for (const s of allShards()) {
-      await runInDurableObject(s, (shard: ClickShard) => {
-        Object.defineProperty(shard["env"], "CLICKS_AE", { value: { writeDataPoint: (p: (typeof points)[number]) => points.push(p) }, configurable: true });
+    for (const a of allAggregators()) {
+      await runInDurableObject(a, (agg: ClickAggregator) => {
+        Object.defineProperty(agg["env"], "CLICKS_AE", { value: { writeDataPoint: (p: (typeof points)[number]) => points.push(p) }, configurable: true });
       });
     }
     await postClicks(events(campaign, 90));
     await drainPipeline();
-    for (const s of allShards()) await runDurableObjectAlarm(s); // the outbox drains after the flush
+    for (const a of allAggregators()) await runDurableObjectAlarm(a); // the outbox drains after the flush
     const ours = points.filter((p) => p.blobs?.[0] === campaign);
     expect(ours.reduce((s, p) => s + (p.doubles?.[0] ?? 0), 0)).toBe(90);
     for (const p of ours) expect(p.indexes).toEqual([campaign]);

@@ -1,18 +1,22 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { EPOCHS_OBJECT } from "../../durable-objects/ClickEpochs";
 import { epochShardName } from "../../lib/clicks/epochs";
+import { aggregatorName } from "../../lib/clicks/aggregators";
 import { shardName } from "../../lib/clicks/hash";
 import { clickSettings } from "../../lib/clicks/settings";
 import { clickBufferNames } from "../../workers/lib/click-ingest";
 import { api } from "./helpers";
 
 export const SHARDS = clickSettings(env).shards;
+export const AGGREGATORS = clickSettings(env).aggregators;
 
 export const bufferStub = (name: string) => env.CLICK_BUFFER.get(env.CLICK_BUFFER.idFromName(name));
 export const shardStub = (i: number) => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(shardName(i)));
 /** Buffers of the first 4 slots per group (the edge grows past CLICK_BUFFERS only above 400 store RPCs/s per buffer). */
 export const allBuffers = () => clickBufferNames(env, 4).map(bufferStub);
 export const allShards = () => Array.from({ length: SHARDS }, (_, i) => shardStub(i));
+export const aggregatorStub = (i: number) => env.CLICK_AGGREGATOR.get(env.CLICK_AGGREGATOR.idFromName(aggregatorName(i)));
+export const allAggregators = () => Array.from({ length: AGGREGATORS }, (_, i) => aggregatorStub(i));
 export const epochsStub = () => env.CLICK_EPOCHS.get(env.CLICK_EPOCHS.idFromName(EPOCHS_OBJECT));
 
 /** Every shard of every epoch the registry knows (epoch 1 = allShards() when nothing was proposed yet). */
@@ -22,21 +26,26 @@ export async function everyShard() {
   return list.flatMap((e) => Array.from({ length: e.shards }, (_, i) => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(epochShardName(e.epoch, i)))));
 }
 
-/** True when nothing is waiting anywhere in the pipeline (buffers empty, shards flushed). */
+/** True when nothing is waiting anywhere in the pipeline (buffers empty, shards handed off, aggregators flushed). */
 export async function pipelineIdle(): Promise<boolean> {
   for (const b of allBuffers()) if ((await b.state()).pendingBatches > 0) return false;
   for (const s of await everyShard()) {
     const st = await s.state();
     if (st.openCells > 0 || st.openStats > 0 || st.frozenFlush !== null) return false;
   }
+  for (const a of allAggregators()) {
+    const st = await a.state();
+    if (st.openCells > 0 || st.openStats > 0 || st.frozenFlush !== null) return false;
+  }
   return true;
 }
 
-/** Runs the buffers' and shards' alarms until everything acknowledged is in D1 (deterministic). */
+/** Runs the buffers', shards' and aggregators' alarms until everything acknowledged is in D1 (deterministic). */
 export async function drainPipeline(maxRounds = 20): Promise<void> {
   for (let round = 0; round < maxRounds; round++) {
     for (const b of allBuffers()) await runDurableObjectAlarm(b);
     for (const s of await everyShard()) await runDurableObjectAlarm(s);
+    for (const a of allAggregators()) await runDurableObjectAlarm(a);
     if (await pipelineIdle()) return;
   }
   throw new Error("pipeline did not drain");

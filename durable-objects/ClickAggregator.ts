@@ -1,0 +1,93 @@
+import { DurableObject } from "cloudflare:workers";
+import { clickSettings } from "../lib/clicks/settings";
+import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
+import { FlushPipeline, PIPELINE_TABLES, type PipelineState } from "./clicks/flush-pipeline";
+
+const MIGRATIONS = [
+  `${PIPELINE_TABLES}
+   CREATE TABLE sources (source TEXT PRIMARY KEY, last_flush INTEGER NOT NULL);`,
+];
+
+export interface AggregatorState extends PipelineState {
+  name: string | null;
+  /** Shards that handed off here, with the last flush id applied from each. */
+  sources: number;
+}
+
+/**
+ * One of CLICK_AGGREGATORS objects (`agg:<i>`): merges the shards' partial counts of the cells it owns
+ * (lib/clicks/aggregators.ts) and flushes each cell to D1 once per FLUSH_INTERVAL_MS, whatever the
+ * number of shards (docs/clicks-pipeline.md, "Shard → aggregator").
+ */
+export class ClickAggregator extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  /** D1; a field so that tests can put a failing one in its place. */
+  private db: D1Database;
+  private name: string | null = null;
+  private readonly lastFlush = new Map<string, number>();
+  private readonly pipeline: FlushPipeline;
+  /** The scheduled alarm as this object last set it (null: none). */
+  private alarmAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.db = env.DB;
+    this.pipeline = new FlushPipeline(
+      { storage: ctx.storage, db: () => this.db, analytics: () => this.env.CLICKS_AE, source: () => this.name ?? `agg:${ctx.id.toString()}` },
+      clickSettings(env).flushIntervalMs,
+      clickSettings(env).handoffDelayMs,
+    );
+    void ctx.blockConcurrencyWhile(async () => {
+      migrateSqlSchema(this.sql, MIGRATIONS);
+      const name = readMeta(this.sql, "name");
+      this.name = typeof name === "string" ? name : null;
+      for (const r of this.sql.exec<{ source: string; last_flush: number }>("SELECT source, last_flush FROM sources")) this.lastFlush.set(r.source, r.last_flush);
+      this.alarmAt = await ctx.storage.getAlarm();
+      this.pipeline.restore(this.alarmAt);
+    });
+  }
+
+  /**
+   * Adds one shard flush's part (`cells`: `[[w, c, a, r, n], …]`, `stats`: `[[minute, accepted,
+   * duplicates, invalid, too_late, future], …]`) to the open cells, once: a shard's flush ids only grow
+   * and it sends flush N+1 only after every part of N was acknowledged, so a part whose flush id is not
+   * above the last one applied from its source is a re-send, acknowledged without counting (`applied:
+   * false`). `openedAt`: when the shard opened the oldest of these cells (the flush interval runs from
+   * there). Durable when it returns. RPC from ClickShard.
+   */
+  apply(name: string, source: string, flushId: number, cells: string, stats: string, openedAt?: number): { applied: boolean } {
+    if ((this.lastFlush.get(source) ?? 0) >= flushId) return { applied: false };
+    const now = Date.now();
+    const due = this.ctx.storage.transactionSync(() => {
+      if (this.name === null) writeMeta(this.sql, "name", name);
+      this.sql.exec(
+        "INSERT INTO sources (source, last_flush) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET last_flush = excluded.last_flush",
+        source,
+        flushId,
+      );
+      return this.pipeline.addOpen(cells, stats, now, openedAt ?? now);
+    });
+    this.name ??= name;
+    this.lastFlush.set(source, flushId);
+    this.schedule(due);
+    return { applied: true };
+  }
+
+  state(): AggregatorState {
+    return { name: this.name, sources: this.lastFlush.size, ...this.pipeline.state() };
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    const next = await this.pipeline.alarmStep(`click aggregator ${this.name}`);
+    if (next !== null) this.schedule(next);
+  }
+
+  private schedule(at: number): void {
+    at = Math.max(at, this.pipeline.backoffUntil);
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
+  }
+}

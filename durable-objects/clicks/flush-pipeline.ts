@@ -1,0 +1,305 @@
+import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../../lib/clicks/flush-sql";
+import { readMeta, writeMeta } from "../../lib/sql-migrations";
+
+/**
+ * The exactly-once flush of open (minute, campaign, ad, region) cells and per-minute ingest statistics
+ * to D1, and of the flushed clicks to Analytics Engine (docs/clicks-pipeline.md, "Exactly once", hop 3).
+ * Used by ClickAggregator; the object owns the SQLite tables below and calls `alarmStep()` from its alarm.
+ */
+export const PIPELINE_TABLES = `
+  CREATE TABLE cells (flush_id INTEGER NOT NULL, w INTEGER NOT NULL, c TEXT NOT NULL, a TEXT NOT NULL, r TEXT NOT NULL,
+    n INTEGER NOT NULL, PRIMARY KEY (flush_id, w, c, a, r)) WITHOUT ROWID;
+  CREATE TABLE stats (flush_id INTEGER NOT NULL, minute INTEGER NOT NULL, accepted INTEGER NOT NULL, duplicates INTEGER NOT NULL,
+    invalid INTEGER NOT NULL, too_late INTEGER NOT NULL, future INTEGER NOT NULL, PRIMARY KEY (flush_id, minute)) WITHOUT ROWID;
+  CREATE TABLE flushes (flush_id INTEGER PRIMARY KEY, frozen_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);
+  CREATE TABLE ae_outbox (id INTEGER PRIMARY KEY, c TEXT NOT NULL, a TEXT NOT NULL, r TEXT NOT NULL, n INTEGER NOT NULL);`;
+
+/** Open (not yet frozen) cells and statistics carry flush_id 0. */
+export const OPEN = 0;
+
+/** Additive upserts into the open cells (`[[w, c, a, r, n], …]`) and statistics (`[[minute, accepted, duplicates, invalid, too_late, future], …]`). */
+export const UPSERT_OPEN_CELLS =
+  "INSERT INTO cells (flush_id, w, c, a, r, n) SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 " +
+  "FROM json_each(?) WHERE true ON CONFLICT (flush_id, w, c, a, r) DO UPDATE SET n = n + excluded.n";
+export const UPSERT_OPEN_STATS =
+  "INSERT INTO stats (flush_id, minute, accepted, duplicates, invalid, too_late, future) " +
+  "SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?) WHERE true " +
+  "ON CONFLICT (flush_id, minute) DO UPDATE SET accepted = accepted + excluded.accepted, duplicates = duplicates + excluded.duplicates, " +
+  "invalid = invalid + excluded.invalid, too_late = too_late + excluded.too_late, future = future + excluded.future";
+
+/**
+ * Cells per flush (one D1 batch). Each cell is one JSON row of ≤ ~800 bytes (ids ≤ 64 characters), so a
+ * flush binds ≤ ~1 MB in ≤ ~10 statements of ≤ 90 KB (MAX_JSON_PARAM_BYTES) plus the ledger and stats.
+ */
+export const MAX_FLUSH_CELLS = 1_000;
+/** Analytics Engine accepts at most 250 data points per invocation. */
+const AE_POINTS_PER_INVOCATION = 250;
+const MAX_RETRY_MS = 30_000;
+/** After an Analytics Engine write error, wait this long before the next attempt. */
+const AE_RETRY_MS = 5_000;
+
+/** What the pipeline needs from the object that holds it. */
+export interface PipelineHost {
+  storage: DurableObjectStorage;
+  /** Read at each use, so that tests can put a failing D1 in the object's `db` field. */
+  db(): D1Database;
+  analytics(): AnalyticsEngineDataset;
+  /** The ledger's `source` (the object's name). */
+  source(): string;
+}
+
+export interface PipelineState {
+  openCells: number;
+  openStats: number;
+  frozenFlush: number | null;
+  aeOutbox: number;
+  nextFlushId: number;
+}
+
+export class FlushPipeline {
+  private readonly sql: SqlStorage;
+  /** When the oldest open cell was opened, at the shard that handed it off (null: none open). */
+  openSince: number | null = null;
+  /** When the last flush was frozen: flushes are at least an interval apart (≤ 1 D1 row per cell per interval). */
+  private lastFreezeAt = 0;
+  /**
+   * No alarm before this (epoch ms): a failed flush's backoff (or an Analytics Engine error's). New
+   * cells must not pull the alarm forward over it, or every object would hit a failing D1 at every interval.
+   */
+  backoffUntil = 0;
+
+  /**
+   * @param flushIntervalMs flushes are at least this far apart (≤ 1 D1 row per cell per interval)
+   * @param heldUpstreamMs how long cells may wait upstream before they are added (the shards' hand-off
+   *   delay): a cell is flushed this much less than an interval after it was added, so that it leaves
+   *   the pipeline an interval after it was opened, as when shards flushed to D1 themselves.
+   */
+  constructor(
+    private readonly host: PipelineHost,
+    private readonly flushIntervalMs: number,
+    private readonly heldUpstreamMs = 0,
+  ) {
+    this.sql = host.storage.sql;
+  }
+
+  /** After a restart: a scheduled alarm while a flush has failed before is that flush's backoff. */
+  restore(alarmAt: number | null): void {
+    if (alarmAt !== null && this.hasRows("SELECT 1 FROM flushes WHERE attempts > 0")) this.backoffUntil = alarmAt;
+    if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) this.openSince = Date.now();
+  }
+
+  /**
+   * Adds partial counts to the open cells (inside the caller's transaction); returns when to flush them.
+   * `openedAt` is when the shard opened the oldest of them: the interval runs from there, so the shard's
+   * hand-off delay does not add to freshness (ack → D1 ≈ forward delay + interval + one batch).
+   */
+  addOpen(cellsJson: string, statsJson: string, now: number, openedAt = now): number {
+    if (cellsJson !== "[]") this.sql.exec(UPSERT_OPEN_CELLS, cellsJson);
+    if (statsJson !== "[]") this.sql.exec(UPSERT_OPEN_STATS, statsJson);
+    this.openSince = Math.min(this.openSince ?? now, openedAt, now);
+    return this.nextFlushAt();
+  }
+
+  private nextFlushAt(): number {
+    return Math.max((this.openSince ?? Date.now()) + this.flushIntervalMs - this.heldUpstreamMs, this.lastFreezeAt + this.flushIntervalMs);
+  }
+
+  /**
+   * One alarm's work: apply the frozen flush (or freeze and apply the next one), back off on failure,
+   * drain Analytics Engine. Returns when the next alarm is due (null: nothing left to do), never before
+   * `backoffUntil`.
+   */
+  async alarmStep(label: string): Promise<number | null> {
+    let retryAt: number | null = null;
+    try {
+      await this.flush();
+    } catch (err) {
+      const attempts = this.recordFailedAttempt();
+      retryAt = Date.now() + Math.min(MAX_RETRY_MS, this.flushIntervalMs * 2 ** Math.min(attempts, 10));
+      console.error(`${label}: flush failed (attempt ${attempts}), retrying`, (err as Error)?.message ?? String(err));
+    }
+    this.backoffUntil = retryAt ?? 0;
+    if (!this.drainAnalytics()) this.backoffUntil = Math.max(this.backoffUntil, Date.now() + AE_RETRY_MS);
+
+    let next: number | null = null;
+    if (retryAt !== null) next = retryAt;
+    else if (this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) next = Date.now();
+    else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) {
+      // a backlog (more than one flush's worth waited) drains at once, flush after flush
+      const backlog = this.hasRows(`SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1 OFFSET ${MAX_FLUSH_CELLS - 1}`);
+      next = backlog ? Date.now() : this.nextFlushAt();
+    }
+    return next === null ? null : Math.max(next, this.backoffUntil);
+  }
+
+  state(): PipelineState {
+    const count = (q: string) => Number(this.sql.exec<{ n: number }>(q).one().n);
+    return {
+      openCells: count("SELECT count(*) AS n FROM cells WHERE flush_id = 0"),
+      openStats: count("SELECT count(*) AS n FROM stats WHERE flush_id = 0"),
+      frozenFlush: this.frozenFlushId(),
+      aeOutbox: count("SELECT count(*) AS n FROM ae_outbox"),
+      nextFlushId: Number(readMeta(this.sql, "next_flush_id") ?? 1),
+    };
+  }
+
+  private hasRows(q: string): boolean {
+    return this.sql.exec(q).toArray().length > 0;
+  }
+
+  /** Applies the frozen flush, or freezes the open cells into a new one and applies that. */
+  private async flush(): Promise<void> {
+    let flushId = this.frozenFlushId();
+    if (flushId === null) {
+      if (!this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) return;
+      await this.ensureFlushIdFloor();
+      flushId = this.freeze();
+    }
+    await this.applyFlush(flushId);
+    this.completeFlush(flushId);
+  }
+
+  private frozenFlushId(): number | null {
+    const row = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes ORDER BY flush_id LIMIT 1").toArray()[0];
+    return row ? row.flush_id : null;
+  }
+
+  /**
+   * Flush ids only grow. Before this object's first flush, start above any id D1's ledger already has
+   * for this source (e.g. the object's storage was reset while D1 kept its ledger), so a new flush is
+   * never mistaken for an applied one.
+   */
+  private async ensureFlushIdFloor(): Promise<void> {
+    if (readMeta(this.sql, "next_flush_id") !== null) return;
+    const row = await this.host
+      .db()
+      .prepare("SELECT max(flush_id) AS m FROM click_flush_ledger WHERE source = ?")
+      .bind(this.host.source())
+      .first<{ m: number | null }>();
+    if (readMeta(this.sql, "next_flush_id") === null) writeMeta(this.sql, "next_flush_id", Number(row?.m ?? 0) + 1);
+  }
+
+  /** Moves up to MAX_FLUSH_CELLS open cells and the open statistics under a new flush id, atomically. */
+  private freeze(): number {
+    return this.host.storage.transactionSync(() => {
+      const flushId = Number(readMeta(this.sql, "next_flush_id") ?? 1);
+      writeMeta(this.sql, "next_flush_id", flushId + 1);
+      // at most MAX_FLUSH_CELLS cells per flush: after an outage the backlog drains in bounded D1 batches
+      const moved = this.sql.exec(
+        "UPDATE cells SET flush_id = ? WHERE (flush_id, w, c, a, r) IN (SELECT flush_id, w, c, a, r FROM cells WHERE flush_id = ? LIMIT ?)",
+        flushId,
+        OPEN,
+        MAX_FLUSH_CELLS,
+      ).rowsWritten;
+      this.sql.exec("UPDATE stats SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
+      this.sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (?, ?)", flushId, Date.now());
+      this.lastFreezeAt = Date.now();
+      if (moved < MAX_FLUSH_CELLS || !this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.openSince = null;
+      return flushId;
+    });
+  }
+
+  /** One D1 batch: ledger row + additive upserts. Resolves when applied now or found applied before. */
+  private async applyFlush(flushId: number): Promise<"applied" | "already_applied"> {
+    const db = this.host.db();
+    const source = this.host.source();
+    const counts = Array.from(this.sql.exec("SELECT w, c, a, r, n FROM cells WHERE flush_id = ?", flushId).raw()) as CountRow[];
+    const stats = Array.from(
+      this.sql.exec("SELECT minute, accepted, duplicates, too_late, future, invalid FROM stats WHERE flush_id = ?", flushId).raw(),
+    ) as StatsRow[];
+    const stmts = flushStatements(source, flushId, new Date().toISOString(), counts, stats);
+    try {
+      await db.batch(stmts.map((s) => db.prepare(s.sql).bind(...s.params)));
+      return "applied";
+    } catch (err) {
+      if (!isLedgerConflict(err)) throw err;
+      // The ledger has this flush: an earlier attempt was applied and its answer lost. Check it is
+      // really ours (same totals) before treating it as done.
+      const row = await db
+        .prepare("SELECT cells, clicks FROM click_flush_ledger WHERE source = ? AND flush_id = ?")
+        .bind(source, flushId)
+        .first<{ cells: number; clicks: number }>();
+      const ours = stmts[0].params;
+      if (row && row.cells === ours[3] && row.clicks === ours[4]) return "already_applied";
+      this.renumber(flushId);
+      throw new Error(`flush ${flushId} of ${source} collides with a different ledger row; renumbered`);
+    }
+  }
+
+  private renumber(flushId: number): void {
+    this.host.storage.transactionSync(() => {
+      const next = Number(readMeta(this.sql, "next_flush_id") ?? flushId + 1);
+      writeMeta(this.sql, "next_flush_id", next + 1);
+      for (const t of ["cells", "stats", "flushes"]) this.sql.exec(`UPDATE ${t} SET flush_id = ? WHERE flush_id = ?`, next, flushId);
+    });
+  }
+
+  /** D1 has the flush: queue its clicks for Analytics Engine and drop the frozen rows, atomically. */
+  private completeFlush(flushId: number): void {
+    this.host.storage.transactionSync(() => {
+      this.sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT c, a, r, sum(n) FROM cells WHERE flush_id = ? GROUP BY c, a, r", flushId);
+      for (const t of ["cells", "stats", "flushes"]) this.sql.exec(`DELETE FROM ${t} WHERE flush_id = ?`, flushId);
+    });
+  }
+
+  private recordFailedAttempt(): number {
+    const id = this.frozenFlushId();
+    if (id === null) return 1;
+    this.sql.exec("UPDATE flushes SET attempts = attempts + 1 WHERE flush_id = ?", id);
+    return Number(this.sql.exec<{ attempts: number }>("SELECT attempts FROM flushes WHERE flush_id = ?", id).one().attempts);
+  }
+
+  /** See drainAnalytics below. */
+  private drainAnalytics(): boolean {
+    return drainAnalytics(this.sql, this.host.analytics());
+  }
+}
+
+/**
+ * Writes up to 250 queued cells of `ae_outbox` to Analytics Engine (one data point per cell and flush;
+ * the double is the click count). Each point is deleted from the outbox in the same synchronous run as
+ * its write, so an error part-way never re-sends the points before it; only a crash between write and
+ * delete can (AE is at-least-once, D1 is the exact record). Returns false when a write failed (the
+ * caller backs off).
+ */
+export function drainAnalytics(sql: SqlStorage, ae: AnalyticsEngineDataset): boolean {
+  const rows = sql
+    .exec<{ id: number; c: string; a: string; r: string; n: number }>("SELECT id, c, a, r, n FROM ae_outbox ORDER BY id LIMIT ?", AE_POINTS_PER_INVOCATION)
+    .toArray();
+  let written = 0;
+  let ok = true;
+  try {
+    for (const row of rows) {
+      ae.writeDataPoint(analyticsPoint(row.c, row.a, row.r, row.n));
+      written++;
+    }
+  } catch (err) {
+    ok = false;
+    console.error("analytics engine write failed", (err as Error)?.message ?? String(err));
+  }
+  if (written > 0) sql.exec("DELETE FROM ae_outbox WHERE id <= ?", rows[written - 1].id);
+  return ok;
+}
+
+/** Analytics Engine limits: the index at most 96 bytes, blobs at most 16 KB together. */
+export const AE_MAX_INDEX_BYTES = 96;
+const utf8 = new TextEncoder();
+
+/** The longest prefix of `s` (whole code points) that fits in `max` UTF-8 bytes. */
+export function truncateUtf8(s: string, max: number): string {
+  if (utf8.encode(s).byteLength <= max) return s;
+  let out = "";
+  let bytes = 0;
+  for (const ch of s) {
+    const len = utf8.encode(ch).byteLength;
+    if (bytes + len > max) break;
+    out += ch;
+    bytes += len;
+  }
+  return out;
+}
+
+/** One AE data point: blobs campaign, ad, region (ids ≤ 64 chars: ≤ 256 bytes each); index campaign cut to 96 bytes. */
+export function analyticsPoint(c: string, a: string, r: string, n: number): AnalyticsEngineDataPoint {
+  return { blobs: [c, a, r], doubles: [n], indexes: [truncateUtf8(c, AE_MAX_INDEX_BYTES)] };
+}

@@ -1,0 +1,184 @@
+import { aggregatorName, aggregatorOfCell, aggregatorOfMinute } from "../../lib/clicks/aggregators";
+import { isLedgerConflict } from "../../lib/clicks/flush-sql";
+import { readMeta, writeMeta } from "../../lib/sql-migrations";
+import type { ClickAggregator } from "../ClickAggregator";
+import { MAX_FLUSH_CELLS, OPEN } from "./flush-pipeline";
+
+/** The shard's table of frozen hand-offs: one row per (flush, aggregator), deleted when that aggregator acknowledged it. */
+export const PARTS_TABLE = `CREATE TABLE parts (flush_id INTEGER NOT NULL, agg INTEGER NOT NULL, cells TEXT NOT NULL, stats TEXT NOT NULL,
+  opened_at INTEGER NOT NULL, PRIMARY KEY (flush_id, agg)) WITHOUT ROWID;`;
+
+const MAX_RETRY_MS = 30_000;
+
+export interface HandoffHost {
+  storage: DurableObjectStorage;
+  /** The shard's name: the aggregators' idempotency key for its flush ids. */
+  source(): string;
+  aggregators(): number;
+  aggregator(i: number): DurableObjectStub<ClickAggregator>;
+  /** D1, only for a flush frozen by the code before aggregators (see fenceLegacy). */
+  db(): D1Database;
+}
+
+/**
+ * Shard → aggregator hand-off (docs/clicks-pipeline.md, "Shard → aggregator"). The open cells — at most
+ * MAX_FLUSH_CELLS per flush — and the open statistics are frozen under a flush id into one `parts` row
+ * per aggregator (the cell's owner is decided here, at freeze time, so a re-send never re-routes a cell);
+ * each part is sent to its aggregator, which applies it once per (shard, flush id); the part is deleted
+ * when acknowledged, the flush when its last part is. Flush ids only grow and the next flush is frozen
+ * only after every part of the previous one was acknowledged.
+ */
+export class ShardHandoff {
+  private readonly sql: SqlStorage;
+
+  constructor(private readonly host: HandoffHost) {
+    this.sql = host.storage.sql;
+  }
+
+  /**
+   * Sends the frozen flush, or freezes the open cells (the oldest opened at `openedAt`) into a new one and
+   * sends that. Throws when a part was not acknowledged.
+   */
+  async step(openedAt: number): Promise<void> {
+    let flushId = this.frozenFlushId();
+    if (flushId !== null && !this.hasRows(`SELECT 1 FROM parts WHERE flush_id = ${flushId} LIMIT 1`)) {
+      await this.fenceLegacy(flushId, openedAt);
+      if (this.frozenFlushId() !== flushId) return;
+    }
+    if (flushId === null) {
+      if (!this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) return;
+      flushId = this.freeze(openedAt);
+    }
+    const source = this.host.source();
+    const parts = this.sql
+      .exec<{ agg: number; cells: string; stats: string; opened_at: number }>("SELECT agg, cells, stats, opened_at FROM parts WHERE flush_id = ?", flushId)
+      .toArray();
+    const sent = await Promise.allSettled(
+      parts.map(async (p) => {
+        await this.host.aggregator(p.agg).apply(aggregatorName(p.agg), source, flushId, p.cells, p.stats, p.opened_at);
+        this.acknowledged(flushId, p.agg);
+      }),
+    );
+    const failed = sent.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /** A failed hand-off's retry time: interval·2ⁿ, at most 30 s. */
+  retryAt(intervalMs: number): number {
+    const id = this.frozenFlushId();
+    let attempts = 1;
+    if (id !== null) {
+      this.sql.exec("UPDATE flushes SET attempts = attempts + 1 WHERE flush_id = ?", id);
+      attempts = Number(this.sql.exec<{ attempts: number }>("SELECT attempts FROM flushes WHERE flush_id = ?", id).one().attempts);
+    }
+    return Date.now() + Math.min(MAX_RETRY_MS, intervalMs * 2 ** Math.min(attempts, 10));
+  }
+
+  /** True while a hand-off has failed before (a restart keeps its backoff). */
+  backingOff(): boolean {
+    return this.hasRows("SELECT 1 FROM flushes WHERE attempts > 0");
+  }
+
+  /** True when more than one flush's worth of cells waits (a backlog drains at once, flush after flush). */
+  backlog(): boolean {
+    return this.hasRows(`SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1 OFFSET ${MAX_FLUSH_CELLS - 1}`);
+  }
+
+  private frozenFlushId(): number | null {
+    const row = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes ORDER BY flush_id LIMIT 1").toArray()[0];
+    return row ? row.flush_id : null;
+  }
+
+  private hasRows(q: string): boolean {
+    return this.sql.exec(q).toArray().length > 0;
+  }
+
+  /**
+   * Moves up to MAX_FLUSH_CELLS open cells and every open statistic into parts of a new flush,
+   * atomically. The first flush id of a shard is the current time in ms, so a shard whose storage was
+   * reset starts above the ids it used before (it hands off far fewer than 1 000 flushes a second).
+   */
+  private freeze(openedAt: number): number {
+    return this.host.storage.transactionSync(() => {
+      const flushId = Number(readMeta(this.sql, "next_flush_id") ?? Date.now());
+      writeMeta(this.sql, "next_flush_id", flushId + 1);
+      this.sql.exec(
+        "UPDATE cells SET flush_id = ? WHERE (flush_id, w, c, a, r) IN (SELECT flush_id, w, c, a, r FROM cells WHERE flush_id = ? LIMIT ?)",
+        flushId,
+        OPEN,
+        MAX_FLUSH_CELLS,
+      );
+      this.sql.exec("UPDATE stats SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
+      this.sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (?, ?)", flushId, Date.now());
+      this.splitIntoParts(flushId, openedAt);
+      return flushId;
+    });
+  }
+
+  /** Groups the cells and statistics under `flushId` by aggregator into `parts` rows (inside a transaction). */
+  private splitIntoParts(flushId: number, openedAt: number): void {
+    const count = this.host.aggregators();
+    const byAgg = new Map<number, { cells: unknown[]; stats: unknown[] }>();
+    const part = (i: number) => {
+      let p = byAgg.get(i);
+      if (!p) byAgg.set(i, (p = { cells: [], stats: [] }));
+      return p;
+    };
+    for (const row of this.sql.exec("SELECT w, c, a, r, n FROM cells WHERE flush_id = ?", flushId).raw()) {
+      part(aggregatorOfCell(String(row[1]), String(row[2]), String(row[3]), count)).cells.push(row);
+    }
+    for (const row of this.sql.exec("SELECT minute, accepted, duplicates, invalid, too_late, future FROM stats WHERE flush_id = ?", flushId).raw()) {
+      part(aggregatorOfMinute(Number(row[0]), count)).stats.push(row);
+    }
+    for (const [agg, p] of byAgg) {
+      this.sql.exec(
+        "INSERT INTO parts (flush_id, agg, cells, stats, opened_at) VALUES (?, ?, ?, ?, ?)",
+        flushId,
+        agg,
+        JSON.stringify(p.cells),
+        JSON.stringify(p.stats),
+        openedAt,
+      );
+    }
+    this.sql.exec("DELETE FROM cells WHERE flush_id = ?", flushId);
+    this.sql.exec("DELETE FROM stats WHERE flush_id = ?", flushId);
+    if (byAgg.size === 0) this.sql.exec("DELETE FROM flushes WHERE flush_id = ?", flushId);
+  }
+
+  /** One aggregator has its part: drop it, and the flush with its last part, atomically. */
+  private acknowledged(flushId: number, agg: number): void {
+    this.host.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM parts WHERE flush_id = ? AND agg = ?", flushId, agg);
+      if (!this.hasRows(`SELECT 1 FROM parts WHERE flush_id = ${flushId} LIMIT 1`)) this.sql.exec("DELETE FROM flushes WHERE flush_id = ?", flushId);
+    });
+  }
+
+  /**
+   * A flush frozen by the code before aggregators (cells under its flush id, no parts) may already be in
+   * D1 under this shard's name, its answer lost. Take its ledger id first with a fence row (cells = -1):
+   * if the old code's row is there (same totals), the flush is done; else the fence makes any late copy
+   * of the old batch fail on the ledger's key, and the flush goes to the aggregators like any other.
+   */
+  private async fenceLegacy(flushId: number, openedAt: number): Promise<void> {
+    const totals = this.sql.exec<{ cells: number; clicks: number | null }>("SELECT count(*) AS cells, sum(n) AS clicks FROM cells WHERE flush_id = ?", flushId).one();
+    const clicks = Number(totals.clicks ?? 0);
+    const db = this.host.db();
+    const source = this.host.source();
+    let applied = false;
+    try {
+      await db
+        .prepare("INSERT INTO click_flush_ledger (source, flush_id, flushed_at, cells, clicks) VALUES (?, ?, ?, -1, ?)")
+        .bind(source, flushId, new Date().toISOString(), clicks)
+        .run();
+    } catch (err) {
+      if (!isLedgerConflict(err)) throw err;
+      const row = await db.prepare("SELECT cells, clicks FROM click_flush_ledger WHERE source = ? AND flush_id = ?").bind(source, flushId).first<{ cells: number; clicks: number }>();
+      applied = row !== null && row.cells === Number(totals.cells) && row.clicks === clicks;
+    }
+    this.host.storage.transactionSync(() => {
+      if (!applied) return this.splitIntoParts(flushId, openedAt);
+      this.sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT c, a, r, sum(n) FROM cells WHERE flush_id = ? GROUP BY c, a, r", flushId);
+      for (const t of ["cells", "stats", "flushes"]) this.sql.exec(`DELETE FROM ${t} WHERE flush_id = ?`, flushId);
+    });
+  }
+}

@@ -1,0 +1,271 @@
+import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { ClickAggregator } from "../../durable-objects/ClickAggregator";
+import type { ClickShard } from "../../durable-objects/ClickShard";
+import { aggregatorOfCell, aggregatorOfMinute } from "../../lib/clicks/aggregators";
+import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../../lib/clicks/flush-sql";
+import { planForward, type ClickTuple } from "../../lib/clicks/forward";
+import { windowStart } from "../../lib/clicks/windows";
+import { writeMeta } from "../../lib/sql-migrations";
+import { aggregatorAnswersLost, restoreBindings } from "./bindings";
+import { AGGREGATORS, allAggregators, countsFor, uniqueCampaign } from "./clicks-helpers";
+
+/** What the aggregators asked of D1, counted by a wrapper around the binding they write through. */
+interface D1Log {
+  batches: number;
+  statements: number;
+  /** D1's own rows_written, summed over every statement. */
+  rowsWritten: number;
+  /** Rows changed by the click_counts upserts, per batch (one batch = one aggregator flush). */
+  countRowsPerBatch: number[];
+  /** Rows changed by the ingest_stats upserts. */
+  statsRows: number;
+}
+
+/** Wraps D1 in every aggregator; statements are tagged with their SQL at bind time (no counter in production code). */
+async function countAggregatorD1(): Promise<D1Log> {
+  const log: D1Log = { batches: 0, statements: 0, rowsWritten: 0, countRowsPerBatch: [], statsRows: 0 };
+  const sqlOf = new WeakMap<D1PreparedStatement, string>();
+  const wrap = (real: D1Database) =>
+    ({
+      prepare: (sql: string) => {
+        const stmt = real.prepare(sql);
+        return {
+          bind: (...params: unknown[]) => {
+            const bound = stmt.bind(...params);
+            sqlOf.set(bound, sql);
+            return bound;
+          },
+        };
+      },
+      batch: async (stmts: D1PreparedStatement[]) => {
+        const results = await real.batch(stmts);
+        log.batches++;
+        log.statements += stmts.length;
+        let countRows = 0;
+        results.forEach((r, i) => {
+          const sql = sqlOf.get(stmts[i]) ?? "";
+          log.rowsWritten += Number(r.meta.rows_written ?? 0);
+          if (sql.includes("INTO click_counts")) countRows += Number(r.meta.changes ?? 0);
+          if (sql.includes("INTO ingest_stats")) log.statsRows += Number(r.meta.changes ?? 0);
+        });
+        log.countRowsPerBatch.push(countRows);
+        return results;
+      },
+    }) as unknown as D1Database;
+  for (const a of allAggregators()) {
+    await runInDurableObject(a, (agg: ClickAggregator) => {
+      agg["db"] = wrap(env.DB);
+    });
+  }
+  return log;
+}
+
+async function restoreAggregatorD1(): Promise<void> {
+  for (const a of allAggregators()) {
+    await runInDurableObject(a, (agg: ClickAggregator) => {
+      agg["db"] = env.DB;
+    });
+  }
+}
+
+/** A load: `n` clicks of one campaign over 30 ads × 3 regions × 3 minutes, 10 % of them repeated click_ids. */
+function load(campaign: string, n: number, now: number): ClickTuple[] {
+  const regions = ["eu", "na", "as"];
+  return Array.from({ length: n }, (_, i) => {
+    const id = i % 10 === 9 ? i - 9 : i; // every tenth click repeats an earlier click_id
+    return [`${campaign}-c${id}`, campaign, `ad-${id % 30}`, regions[Math.floor(id / 90) % 3], now - (Math.floor(id / 30) % 3) * 60_000] as ClickTuple;
+  });
+}
+
+/** The ground truth: first occurrence of each click_id counts, per "window|ad|region". */
+function truth(clicks: ClickTuple[]): Record<string, number> {
+  const seen = new Set<string>();
+  const out: Record<string, number> = {};
+  for (const [id, , ad, region, ts] of clicks) {
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const k = `${windowStart(ts)}|${ad}|${region}`;
+    out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
+}
+
+const shardsOf = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(`${prefix}:${i}`)));
+
+/**
+ * Feeds the clicks to `shards` shards (as one buffer forward), then one hand-off round and one aggregator
+ * flush round. The aggregators' own alarms are held back meanwhile (FLUSH_INTERVAL_MS is 200 ms in the
+ * tests, less than feeding 16 shards takes), so that all of the load meets in exactly one flush each.
+ */
+async function runLoad(prefix: string, shards: number, clicks: ClickTuple[], now: number): Promise<void> {
+  for (const a of allAggregators()) {
+    await runInDurableObject(a, (agg: ClickAggregator) => {
+      agg["pipeline"].backoffUntil = Date.now() + 120_000;
+    });
+  }
+  const plan = planForward([{ receivedAt: now, clicks, rejected: { invalid: 3, too_late: 2, future: 1 } }], shards, 0);
+  const stubs = shardsOf(prefix, shards);
+  for (const [i, batch] of plan) await stubs[i].ingest(`${prefix}:${i}`, "d1-writes-test", 1, batch);
+  for (const s of stubs) await runDurableObjectAlarm(s);
+  for (const a of allAggregators()) await runDurableObjectAlarm(a);
+  for (const s of stubs) expect((await s.state()).frozenFlush).toBeNull();
+  for (const a of allAggregators()) {
+    const st = await a.state();
+    expect([st.openCells, st.openStats, st.frozenFlush]).toEqual([0, 0, null]);
+  }
+}
+
+describe("D1 writes do not grow with the shard count (issue 10 §3)", () => {
+  it("the same load at 4 and at 16 shards writes each cell once per aggregator flush", async () => {
+    const campaign = uniqueCampaign("d1w");
+    // The same clicks for both runs, an hour apart in event and arrival time: the same (campaign, ad,
+    // region) cells, so the same aggregators, but new D1 rows each time (inserts in both runs).
+    const runs = [4, 16].map((shards, k) => ({ shards, now: Date.now() - (2 - k) * 3_600_000 }));
+    const ingestStats = (now: number) =>
+      env.DB.prepare("SELECT coalesce(sum(accepted), 0) AS accepted, coalesce(sum(duplicates), 0) AS duplicates, coalesce(sum(invalid), 0) AS invalid FROM ingest_stats WHERE window_start = ?")
+        .bind(windowStart(now))
+        .first<{ accepted: number; duplicates: number; invalid: number }>();
+
+    const logs: Record<number, D1Log> = {};
+    const want: Record<string, number> = {};
+    let cells = 0;
+    for (const { shards, now } of runs) {
+      const clicks = load(campaign, 3_000, now);
+      const expected = truth(clicks);
+      cells = Object.keys(expected).length;
+      expect(cells).toBeGreaterThan(200);
+      Object.assign(want, expected);
+      const statsBefore = (await ingestStats(now))!;
+      logs[shards] = await countAggregatorD1();
+      await runLoad(`${campaign}-s${shards}`, shards, clicks, now);
+      await restoreAggregatorD1();
+      const statsAfter = (await ingestStats(now))!;
+      expect({
+        accepted: statsAfter.accepted - statsBefore.accepted,
+        duplicates: statsAfter.duplicates - statsBefore.duplicates,
+        invalid: statsAfter.invalid - statsBefore.invalid,
+      }).toEqual({ accepted: 3_000, duplicates: 300, invalid: 3 });
+      // exact against the ground truth, cell by cell
+      expect((await countsFor(campaign)).byCell).toEqual(want);
+    }
+    for (const shards of [4, 16]) {
+      const log = logs[shards];
+      // ≤ 1 click_counts row per cell per aggregator flush; one flush round here, so exactly one per cell
+      expect(log.countRowsPerBatch.reduce((s, n) => s + n, 0)).toBe(cells);
+      expect(log.batches).toBeLessThanOrEqual(allAggregators().length);
+      // one arrival minute: one ingest_stats row, written by the minute's aggregator
+      expect(log.statsRows).toBe(1);
+    }
+    // the same D1 work whatever the shard count (the design before aggregators: one upsert per cell per shard that saw it)
+    expect(logs[16].statements).toBe(logs[4].statements);
+    expect(logs[16].rowsWritten).toBe(logs[4].rowsWritten);
+    expect(logs[16].countRowsPerBatch).toEqual(logs[4].countRowsPerBatch);
+  });
+});
+
+describe("shard → aggregator hand-off", () => {
+  it("a part the aggregator applied is counted once when the shard crashes before completing and re-sends it", async () => {
+    const campaign = uniqueCampaign("handoff");
+    const now = Date.now();
+    const clicks = load(campaign, 600, now);
+    const name = `${campaign}-shard:0`;
+    const shardStub = () => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name)); // a stub does not survive abortAllDurableObjects
+    const shard = shardStub();
+    const batch = planForward([{ receivedAt: now, clicks, rejected: { invalid: 0, too_late: 0, future: 0 } }], 1, 0).get(0)!;
+    // one part per aggregator that owns one of the cells or the arrival minute's statistics
+    const parts = new Set([...clicks.map(([, c, a, r]) => aggregatorOfCell(c, a, r, AGGREGATORS)), aggregatorOfMinute(windowStart(now), AGGREGATORS)]).size;
+    expect(parts).toBeGreaterThan(1);
+
+    // Every aggregator applies its part, but the answers never reach the shard (as if it crashed right
+    // after). The shard's own alarms may re-send meanwhile: each re-send must be refused.
+    const aggregators = allAggregators(); // real stubs, for the test's own calls
+    let loseAnswers = true;
+    const answers = aggregatorAnswersLost(() => loseAnswers);
+    await shard.ingest(name, "handoff-test", 1, batch);
+    await runDurableObjectAlarm(shard);
+    expect(answers.filter((a) => a).length).toBe(parts);
+    expect(answers.slice(0, parts).every((a) => a)).toBe(true);
+    expect((await shard.state()).frozenFlush).not.toBeNull();
+    // the aggregators flush what they applied to D1 before the shard comes back
+    for (const a of aggregators) await runDurableObjectAlarm(a);
+    expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
+
+    await abortAllDurableObjects(); // the shard crashes: only its storage remains
+    loseAnswers = false;
+    const sentBefore = answers.length;
+    await runDurableObjectAlarm(shardStub()); // re-sends the same parts: each refused as applied before
+    expect(answers.length).toBeGreaterThanOrEqual(sentBefore + parts);
+    expect(answers.filter((a) => a).length).toBe(parts);
+    expect((await shardStub().state()).frozenFlush).toBeNull();
+    restoreBindings();
+    for (const a of allAggregators()) await runDurableObjectAlarm(a);
+    expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
+    for (const a of allAggregators()) expect((await a.state()).openCells).toBe(0);
+  });
+});
+
+describe("upgrade: a flush a shard froze before aggregators existed", () => {
+  /** A shard holding one flush frozen the old way (cells under flush id 7, no parts), written straight into its storage. */
+  async function legacyFrozen(name: string, clicks: ClickTuple[], now: number) {
+    const shard = env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
+    const counts: CountRow[] = Object.entries(truth(clicks)).map(([k, n]) => {
+      const [w, a, r] = k.split("|");
+      return [Number(w), clicks[0][1], a, r, n];
+    });
+    const unique = counts.reduce((sum, c) => sum + c[4], 0);
+    const stats: StatsRow[] = [[windowStart(now), clicks.length, clicks.length - unique, 0, 0, 0]];
+    await runInDurableObject(shard, (s: ClickShard, state) => {
+      state.storage.transactionSync(() => {
+        const sql = s["sql"];
+        writeMeta(sql, "name", name);
+        for (const [w, c, a, r, n] of counts) sql.exec("INSERT INTO cells (flush_id, w, c, a, r, n) VALUES (7, ?, ?, ?, ?, ?)", w, c, a, r, n);
+        const [minute, accepted, duplicates] = stats[0];
+        sql.exec("INSERT INTO stats (flush_id, minute, accepted, duplicates, invalid, too_late, future) VALUES (7, ?, ?, ?, 0, 0, 0)", minute, accepted, duplicates);
+        sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (7, ?)", Date.now());
+      });
+      s["name"] = name;
+      return state.storage.setAlarm(Date.now() + 60_000); // run below by runDurableObjectAlarm
+    });
+    return { shard, counts, stats };
+  }
+
+  async function drain(shard: DurableObjectStub<ClickShard>): Promise<void> {
+    await runDurableObjectAlarm(shard);
+    for (const a of allAggregators()) await runDurableObjectAlarm(a);
+    expect((await shard.state()).frozenFlush).toBeNull();
+  }
+
+  it("already in D1 (the old code's answer was lost): not counted again", async () => {
+    const campaign = uniqueCampaign("legacy-done");
+    const name = `${campaign}:0`;
+    const now = Date.now();
+    const clicks = load(campaign, 300, now);
+    const { shard, counts, stats } = await legacyFrozen(name, clicks, now);
+    // what the old code sent: one batch with its ledger row (source = the shard's name)
+    const old = flushStatements(name, 7, new Date().toISOString(), counts, stats);
+    await env.DB.batch(old.map((s) => env.DB.prepare(s.sql).bind(...s.params)));
+    await drain(shard);
+    expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
+  });
+
+  it("not in D1: fenced in the ledger, then handed off; a late copy of the old batch is refused", async () => {
+    const campaign = uniqueCampaign("legacy-open");
+    const name = `${campaign}:0`;
+    const now = Date.now();
+    const clicks = load(campaign, 300, now);
+    const { shard, counts, stats } = await legacyFrozen(name, clicks, now);
+    await drain(shard);
+    expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
+    const fence = await env.DB.prepare("SELECT cells FROM click_flush_ledger WHERE source = ? AND flush_id = 7").bind(name).first<{ cells: number }>();
+    expect(fence?.cells).toBe(-1);
+    // the old code's batch, arriving late, hits the fence and D1 rolls it back whole
+    const old = flushStatements(name, 7, new Date().toISOString(), counts, stats);
+    const late = await env.DB.batch(old.map((s) => env.DB.prepare(s.sql).bind(...s.params))).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isLedgerConflict(late)).toBe(true);
+    expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
+  });
+});
