@@ -109,7 +109,7 @@ export function summarize(profile: CpuProfile) {
 
 const log = (m: unknown) => console.error(`[profile] ${m}`);
 process.env.X_LOCAL_OBSERVABILITY ??= "false";
-const server = await startServer({}, { log });
+const server = await startServer({}, { log, inspectorPort: opts.inspector });
 try {
   const token = await createToken(server, "publisher", ["*"]);
   const realistic = realisticScenario(opts.batch, "profile", { ...DEFAULT_WORKLOAD, regions: regionsOf(server) }, token);

@@ -48,7 +48,7 @@ export function assertLoopback(url: string): string {
 }
 
 /** Starts a private server. Vars: DEFAULT_VARS < `vars`; secrets and TRUST_REGION_HEADER are fixed. */
-export async function startServer(vars: Record<string, string> = {}, { log = () => {} }: { log?: Log } = {}): Promise<Server> {
+export async function startServer(vars: Record<string, string> = {}, { log = () => {}, inspectorPort }: { log?: Log; inspectorPort?: number } = {}): Promise<Server> {
   const persistDir = mkdtempSync(join(tmpdir(), "edgeplane-bench-"));
   const port = await freePort();
   const allVars = { ...DEFAULT_VARS, ...vars, ADMIN_TOKEN: BENCH_ADMIN_TOKEN, CLICK_SIGNING_KEY: BENCH_CLICK_KEY, TRUST_REGION_HEADER: "true" };
@@ -56,7 +56,7 @@ export async function startServer(vars: Record<string, string> = {}, { log = () 
   log(`applying migrations to ${persistDir}`);
   applyMigrations(persistDir);
   log(`starting wrangler dev on ${url}`);
-  const child = spawnWranglerDev({ port, inspectorPort: await freePort(), persistTo: persistDir, vars: allVars, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnWranglerDev({ port, inspectorPort: inspectorPort ?? (await freePort()), persistTo: persistDir, vars: allVars, stdio: ["ignore", "pipe", "pipe"] });
   // Keep the server's last output lines (and echo them with BENCH_VERBOSE=1) for post-mortems.
   const tail: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {

@@ -53,11 +53,11 @@ export class ShardHandoff {
     const parts = this.sql
       .exec<{ agg: number; cells: string; stats: string; opened_at: number }>("SELECT agg, cells, stats, opened_at FROM parts WHERE flush_id = ?", flushId)
       .toArray();
-    const sent = await Promise.allSettled(
-      parts.map(async (p) => {
-        await this.host.aggregator(p.agg).apply(aggregatorName(p.agg), source, flushId, p.cells, p.stats, p.opened_at);
-        this.acknowledged(flushId, p.agg);
-      }),
+    const sent = await Promise.allSettled(parts.map((p) => this.host.aggregator(p.agg).apply(aggregatorName(p.agg), source, flushId, p.cells, p.stats, p.opened_at)));
+    // one transaction for every acknowledged part (a commit per part cost more than the hand-off itself)
+    this.acknowledged(
+      flushId,
+      parts.filter((_, i) => sent[i].status === "fulfilled").map((p) => p.agg),
     );
     const failed = sent.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -145,10 +145,11 @@ export class ShardHandoff {
     if (byAgg.size === 0) this.sql.exec("DELETE FROM flushes WHERE flush_id = ?", flushId);
   }
 
-  /** One aggregator has its part: drop it, and the flush with its last part, atomically. */
-  private acknowledged(flushId: number, agg: number): void {
+  /** These aggregators have their parts: drop them, and the flush with its last part, atomically. */
+  private acknowledged(flushId: number, aggs: number[]): void {
+    if (aggs.length === 0) return;
     this.host.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM parts WHERE flush_id = ? AND agg = ?", flushId, agg);
+      this.sql.exec("DELETE FROM parts WHERE flush_id = ? AND agg IN (SELECT value FROM json_each(?))", flushId, JSON.stringify(aggs));
       if (!this.hasRows(`SELECT 1 FROM parts WHERE flush_id = ${flushId} LIMIT 1`)) this.sql.exec("DELETE FROM flushes WHERE flush_id = ?", flushId);
     });
   }

@@ -151,7 +151,9 @@ describe("outages drain, they do not jam", () => {
     const stub = env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
     const target = 1; // every cell of this test belongs to aggregator 1, so its backlog holds all 6 000
     const ads: string[] = [];
-    for (let j = 0; ads.length < 6_000; j++) if (aggregatorOfCell(campaign, `ad-${j}`, "eu", AGGREGATORS) === target) ads.push(`ad-${j}`);
+    // long multi-byte ids (≤ 64 characters, ~170 UTF-8 bytes each): the batches' byte bounds are tested too
+    const adId = (j: number) => `${"広告".repeat(28)}-${j}`;
+    for (let j = 0; ads.length < 6_000; j++) if (aggregatorOfCell(campaign, adId(j), "eu", AGGREGATORS) === target) ads.push(adId(j));
     const agg = aggregatorStub(target);
     const source = `agg:${target}`;
     const before = Number((await env.DB.prepare("SELECT max(flush_id) AS m FROM click_flush_ledger WHERE source = ?").bind(source).first<{ m: number | null }>())?.m ?? 0);
@@ -181,12 +183,24 @@ describe("outages drain, they do not jam", () => {
     expect((await stub.state()).openCells).toBe(0);
     expect((await agg.state()).frozenFlush).not.toBeNull();
     expect((await agg.state()).openCells).toBeGreaterThan(MAX_FLUSH_CELLS);
-    const batches: { statements: number }[] = [];
+    const batches: { statements: number; maxStatementBytes: number; bytes: number }[] = [];
+    const boundBytes = new WeakMap<D1PreparedStatement, number>();
+    const utf8 = new TextEncoder();
     await setAggregatorDb(target, (real) =>
       ({
-        prepare: (sql: string) => real.prepare(sql),
+        prepare: (sql: string) => {
+          const st = real.prepare(sql);
+          const bind = st.bind.bind(st);
+          st.bind = (...params: unknown[]) => {
+            const bound = bind(...params);
+            boundBytes.set(bound, utf8.encode(sql).byteLength + params.reduce<number>((n, p) => n + utf8.encode(String(p)).byteLength, 0));
+            return bound;
+          };
+          return st;
+        },
         batch: async (stmts: D1PreparedStatement[]) => {
-          batches.push({ statements: stmts.length });
+          const sizes = stmts.map((st) => boundBytes.get(st) ?? 0);
+          batches.push({ statements: stmts.length, maxStatementBytes: Math.max(...sizes), bytes: sizes.reduce((a, b) => a + b, 0) });
           return real.batch(stmts);
         },
       }) as unknown as D1Database,
@@ -205,7 +219,16 @@ describe("outages drain, they do not jam", () => {
       .all<{ cells: number; clicks: number }>();
     expect(ledger.results.length).toBeGreaterThanOrEqual(6);
     for (const row of ledger.results) expect(row.cells).toBeLessThanOrEqual(MAX_FLUSH_CELLS);
-    for (const b of batches) expect(b.statements).toBeLessThanOrEqual(20);
+    expect(batches.length).toBeGreaterThanOrEqual(6);
+    for (const b of batches) {
+      expect(b.statements).toBeLessThanOrEqual(20);
+      // D1: a statement (SQL + bound values) under 100 KB; a whole batch well under a few MB
+      expect(b.maxStatementBytes).toBeGreaterThan(0);
+      expect(b.maxStatementBytes).toBeLessThanOrEqual(100_000);
+      expect(b.bytes).toBeLessThanOrEqual(1_500_000);
+    }
+    // the biggest batch really carried long ids (the byte bound was exercised, not trivially met)
+    expect(Math.max(...batches.map((b) => b.bytes))).toBeGreaterThan(150_000);
     // exactly once: 6 000 distinct cells of one click each
     const got = await countsFor(campaign);
     expect(got.total).toBe(6_000);
