@@ -203,10 +203,17 @@ export class FlushPipeline {
   private async applyFlush(flushId: number): Promise<"applied" | "already_applied"> {
     const db = this.host.db();
     const source = this.host.source();
-    const counts = Array.from(this.sql.exec("SELECT w, c, a, r, n FROM cells WHERE flush_id = ?", flushId).raw()) as CountRow[];
-    const stats = Array.from(
-      this.sql.exec("SELECT minute, accepted, duplicates, too_late, future, invalid FROM stats WHERE flush_id = ?", flushId).raw(),
-    ) as StatsRow[];
+    const counts: CountRow[] = this.sql
+      .exec<{ w: number; c: string; a: string; r: string; n: number }>("SELECT w, c, a, r, n FROM cells WHERE flush_id = ?", flushId)
+      .toArray()
+      .map((x) => [x.w, x.c, x.a, x.r, x.n]);
+    const stats: StatsRow[] = this.sql
+      .exec<{ minute: number; accepted: number; duplicates: number; too_late: number; future: number; invalid: number }>(
+        "SELECT minute, accepted, duplicates, too_late, future, invalid FROM stats WHERE flush_id = ?",
+        flushId,
+      )
+      .toArray()
+      .map((x) => [x.minute, x.accepted, x.duplicates, x.too_late, x.future, x.invalid]);
     const stmts = flushStatements(source, flushId, new Date().toISOString(), counts, stats);
     try {
       await db.batch(stmts.map((s) => db.prepare(s.sql).bind(...s.params)));
