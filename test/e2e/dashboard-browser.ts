@@ -50,6 +50,16 @@ export async function pageWindow(page: Page): Promise<{ from: string; to: string
   return page.$eval("[data-testid=range-window]", (el) => ({ from: (el as HTMLElement).dataset.from ?? "", to: (el as HTMLElement).dataset.to ?? "" }));
 }
 
+/** The total KPI and the window it was computed for, read together (a refresh can land between two reads). */
+export async function shownTotal(page: Page): Promise<{ total: number; window: { from: string; to: string } } | null> {
+  return page.evaluate(() => {
+    const total = document.querySelector<HTMLElement>("[data-testid=kpi-total]")?.dataset.value;
+    const range = document.querySelector<HTMLElement>("[data-testid=range-window]")?.dataset;
+    if (total === undefined || !range?.from || !range.to) return null;
+    return { total: Number(total), window: { from: range.from, to: range.to } };
+  });
+}
+
 export async function kpi(page: Page, name: string): Promise<number | null> {
   const v = await page.$eval(`[data-testid=kpi-${name}]`, (el) => (el as HTMLElement).dataset.value ?? null);
   return v === null ? null : Number(v);
