@@ -1,8 +1,8 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { applyMigrations, freePort, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.ts";
+import { basename, join } from "node:path";
+import { ROOT, applyMigrations, freePort, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.ts";
 import { jsonRequestInit, readAnswer, type JsonAnswer, type JsonRequestOptions } from "../shared/json-http.ts";
 
 export { freePort };
@@ -34,12 +34,28 @@ export async function startDevServer(vars: Record<string, string> = {}, opts: { 
   applyMigrations(persistDir);
   let child: ChildProcess | null = null;
   const url = `http://127.0.0.1:${port}`;
+  // The server's output goes to a log file that outlives the test (test-results/ is kept by CI), and
+  // a server that dies on its own says so, with the log's tail: a test's "fetch failed" alone says nothing.
+  const logDir = join(ROOT, "test-results", "e2e-servers");
+  mkdirSync(logDir, { recursive: true });
+  const logPath = join(logDir, `${basename(persistDir)}.log`);
+  let stopping = false;
   const boot = async () => {
-    child = spawnWranglerDev({ port, inspectorPort: await freePort(), persistTo: persistDir, vars: allVars, testScheduled: opts.testScheduled, stdio: process.env.E2E_VERBOSE ? "inherit" : "ignore" });
+    stopping = false;
+    const log = openSync(logPath, "a");
+    const c = spawnWranglerDev({ port, inspectorPort: await freePort(), persistTo: persistDir, vars: allVars, testScheduled: opts.testScheduled, stdio: process.env.E2E_VERBOSE ? "inherit" : ["ignore", log, log] });
+    closeSync(log);
+    c.once("exit", (code, signal) => {
+      if (stopping) return;
+      const tail = readFileSync(logPath, "utf8").split("\n").slice(-40).join("\n");
+      console.error(`wrangler dev on port ${port} exited on its own (code ${code}, signal ${signal}); the end of ${logPath}:\n${tail}`);
+    });
+    child = c;
     await waitForHealthy(url, 90_000);
   };
   const killTree = async (signal: NodeJS.Signals) => {
     const c = child;
+    stopping = true;
     if (!c || c.exitCode !== null) return;
     const exited = new Promise<void>((r) => c.once("exit", () => r()));
     try {
