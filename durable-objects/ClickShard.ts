@@ -333,7 +333,7 @@ export class ClickShard extends DurableObject<Env> {
 
     if (retryAt !== null) this.schedule(retryAt);
     else if (this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) this.schedule(Date.now());
-    else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) {
+    else if (this.handoff.hasOpen()) {
       // a backlog (more than one flush's worth waited) drains at once, hand-off after hand-off
       this.openSince ??= now;
       this.schedule(this.handoff.backlog() ? Date.now() : this.openSince + this.settings.handoffDelayMs);

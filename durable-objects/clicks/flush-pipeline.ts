@@ -1,5 +1,6 @@
 import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../../lib/clicks/flush-sql";
 import { readMeta, writeMeta } from "../../lib/sql-migrations";
+import { FrozenFlushes, MAX_FLUSH_CELLS } from "./frozen-flushes";
 
 /**
  * The exactly-once flush of open (minute, campaign, ad, region) cells and per-minute ingest statistics
@@ -14,9 +15,6 @@ export const PIPELINE_TABLES = `
   CREATE TABLE flushes (flush_id INTEGER PRIMARY KEY, frozen_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);
   CREATE TABLE ae_outbox (id INTEGER PRIMARY KEY, c TEXT NOT NULL, a TEXT NOT NULL, r TEXT NOT NULL, n INTEGER NOT NULL);`;
 
-/** Open (not yet frozen) cells and statistics carry flush_id 0. */
-export const OPEN = 0;
-
 /** Additive upserts into the open cells (`[[w, c, a, r, n], …]`) and statistics (`[[minute, accepted, duplicates, invalid, too_late, future], …]`). */
 export const UPSERT_OPEN_CELLS =
   "INSERT INTO cells (flush_id, w, c, a, r, n) SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 " +
@@ -27,14 +25,8 @@ export const UPSERT_OPEN_STATS =
   "ON CONFLICT (flush_id, minute) DO UPDATE SET accepted = accepted + excluded.accepted, duplicates = duplicates + excluded.duplicates, " +
   "invalid = invalid + excluded.invalid, too_late = too_late + excluded.too_late, future = future + excluded.future";
 
-/**
- * Cells per flush (one D1 batch). Each cell is one JSON row of ≤ ~800 bytes (ids ≤ 64 characters), so a
- * flush binds ≤ ~1 MB in ≤ ~10 statements of ≤ 90 KB (MAX_JSON_PARAM_BYTES) plus the ledger and stats.
- */
-export const MAX_FLUSH_CELLS = 1_000;
 /** Analytics Engine accepts at most 250 data points per invocation. */
 const AE_POINTS_PER_INVOCATION = 250;
-const MAX_RETRY_MS = 30_000;
 /** After an Analytics Engine write error, wait this long before the next attempt. */
 const AE_RETRY_MS = 5_000;
 
@@ -58,6 +50,7 @@ export interface PipelineState {
 
 export class FlushPipeline {
   private readonly sql: SqlStorage;
+  private readonly flushes: FrozenFlushes;
   /** When the oldest open cell was opened, at the shard that handed it off (null: none open). */
   openSince: number | null = null;
   /** When the last flush was frozen: flushes are at least an interval apart (≤ 1 D1 row per cell per interval). */
@@ -80,12 +73,13 @@ export class FlushPipeline {
     private readonly heldUpstreamMs = 0,
   ) {
     this.sql = host.storage.sql;
+    this.flushes = new FrozenFlushes(this.sql);
   }
 
   /** After a restart: a scheduled alarm while a flush has failed before is that flush's backoff. */
   restore(alarmAt: number | null): void {
-    if (alarmAt !== null && this.hasRows("SELECT 1 FROM flushes WHERE attempts > 0")) this.backoffUntil = alarmAt;
-    if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) this.openSince = Date.now();
+    if (alarmAt !== null && this.flushes.failedBefore()) this.backoffUntil = alarmAt;
+    if (this.flushes.hasOpen()) this.openSince = Date.now();
   }
 
   /**
@@ -114,8 +108,9 @@ export class FlushPipeline {
     try {
       await this.flush();
     } catch (err) {
-      const attempts = this.recordFailedAttempt();
-      retryAt = Date.now() + Math.min(MAX_RETRY_MS, this.flushIntervalMs * 2 ** Math.min(attempts, 10));
+      const failed = this.flushes.recordFailure(this.flushIntervalMs);
+      retryAt = failed.retryAt;
+      const attempts = failed.attempts;
       console.error(`${label}: flush failed (attempt ${attempts}), retrying`, (err as Error)?.message ?? String(err));
     }
     this.backoffUntil = retryAt ?? 0;
@@ -123,12 +118,9 @@ export class FlushPipeline {
 
     let next: number | null = null;
     if (retryAt !== null) next = retryAt;
-    else if (this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) next = Date.now();
-    else if (this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) {
-      // a backlog (more than one flush's worth waited) drains at once, flush after flush
-      const backlog = this.hasRows(`SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1 OFFSET ${MAX_FLUSH_CELLS - 1}`);
-      next = backlog ? Date.now() : this.nextFlushAt();
-    }
+    else if (this.flushes.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) next = Date.now();
+    // a backlog (more than one flush's worth waited) drains at once, flush after flush
+    else if (this.flushes.hasOpen()) next = this.flushes.backlog() ? Date.now() : this.nextFlushAt();
     return next === null ? null : Math.max(next, this.backoffUntil);
   }
 
@@ -137,31 +129,22 @@ export class FlushPipeline {
     return {
       openCells: count("SELECT count(*) AS n FROM cells WHERE flush_id = 0"),
       openStats: count("SELECT count(*) AS n FROM stats WHERE flush_id = 0"),
-      frozenFlush: this.frozenFlushId(),
+      frozenFlush: this.flushes.current(),
       aeOutbox: count("SELECT count(*) AS n FROM ae_outbox"),
       nextFlushId: Number(readMeta(this.sql, "next_flush_id") ?? 1),
     };
   }
 
-  private hasRows(q: string): boolean {
-    return this.sql.exec(q).toArray().length > 0;
-  }
-
   /** Applies the frozen flush, or freezes the open cells into a new one and applies that. */
   private async flush(): Promise<void> {
-    let flushId = this.frozenFlushId();
+    let flushId = this.flushes.current();
     if (flushId === null) {
-      if (!this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) return;
+      if (!this.flushes.hasOpen()) return;
       await this.ensureFlushIdFloor();
       flushId = this.freeze();
     }
     await this.applyFlush(flushId);
     this.completeFlush(flushId);
-  }
-
-  private frozenFlushId(): number | null {
-    const row = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes ORDER BY flush_id LIMIT 1").toArray()[0];
-    return row ? row.flush_id : null;
   }
 
   /**
@@ -185,16 +168,9 @@ export class FlushPipeline {
       const flushId = Number(readMeta(this.sql, "next_flush_id") ?? 1);
       writeMeta(this.sql, "next_flush_id", flushId + 1);
       // at most MAX_FLUSH_CELLS cells per flush: after an outage the backlog drains in bounded D1 batches
-      const moved = this.sql.exec(
-        "UPDATE cells SET flush_id = ? WHERE (flush_id, w, c, a, r) IN (SELECT flush_id, w, c, a, r FROM cells WHERE flush_id = ? LIMIT ?)",
-        flushId,
-        OPEN,
-        MAX_FLUSH_CELLS,
-      ).rowsWritten;
-      this.sql.exec("UPDATE stats SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
-      this.sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (?, ?)", flushId, Date.now());
+      const moved = this.flushes.freezeOpen(flushId);
       this.lastFreezeAt = Date.now();
-      if (moved < MAX_FLUSH_CELLS || !this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.openSince = null;
+      if (moved < MAX_FLUSH_CELLS || !this.flushes.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.openSince = null;
       return flushId;
     });
   }
@@ -244,22 +220,20 @@ export class FlushPipeline {
   /** D1 has the flush: queue its clicks for Analytics Engine and drop the frozen rows, atomically. */
   private completeFlush(flushId: number): void {
     this.host.storage.transactionSync(() => {
-      this.sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT c, a, r, sum(n) FROM cells WHERE flush_id = ? GROUP BY c, a, r", flushId);
-      for (const t of ["cells", "stats", "flushes"]) this.sql.exec(`DELETE FROM ${t} WHERE flush_id = ?`, flushId);
+      queueAnalytics(this.sql, flushId);
+      this.flushes.drop(flushId);
     });
-  }
-
-  private recordFailedAttempt(): number {
-    const id = this.frozenFlushId();
-    if (id === null) return 1;
-    this.sql.exec("UPDATE flushes SET attempts = attempts + 1 WHERE flush_id = ?", id);
-    return Number(this.sql.exec<{ attempts: number }>("SELECT attempts FROM flushes WHERE flush_id = ?", id).one().attempts);
   }
 
   /** See drainAnalytics below. */
   private drainAnalytics(): boolean {
     return drainAnalytics(this.sql, this.host.analytics());
   }
+}
+
+/** Queues a delivered flush's clicks for Analytics Engine, summed per (campaign, ad, region) (inside the caller's transaction). */
+export function queueAnalytics(sql: SqlStorage, flushId: number): void {
+  sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT c, a, r, sum(n) FROM cells WHERE flush_id = ? GROUP BY c, a, r", flushId);
 }
 
 /**

@@ -2,13 +2,12 @@ import { aggregatorName, aggregatorOfCell, aggregatorOfMinute } from "../../lib/
 import { isLedgerConflict } from "../../lib/clicks/flush-sql";
 import { readMeta, writeMeta } from "../../lib/sql-migrations";
 import type { ClickAggregator } from "../ClickAggregator";
-import { MAX_FLUSH_CELLS, OPEN } from "./flush-pipeline";
+import { queueAnalytics } from "./flush-pipeline";
+import { FrozenFlushes } from "./frozen-flushes";
 
 /** The shard's table of frozen hand-offs: one row per (flush, aggregator), deleted when that aggregator acknowledged it. */
 export const PARTS_TABLE = `CREATE TABLE parts (flush_id INTEGER NOT NULL, agg INTEGER NOT NULL, cells TEXT NOT NULL, stats TEXT NOT NULL,
   opened_at INTEGER NOT NULL, PRIMARY KEY (flush_id, agg)) WITHOUT ROWID;`;
-
-const MAX_RETRY_MS = 30_000;
 
 export interface HandoffHost {
   storage: DurableObjectStorage;
@@ -30,9 +29,11 @@ export interface HandoffHost {
  */
 export class ShardHandoff {
   private readonly sql: SqlStorage;
+  private readonly flushes: FrozenFlushes;
 
   constructor(private readonly host: HandoffHost) {
     this.sql = host.storage.sql;
+    this.flushes = new FrozenFlushes(this.sql);
   }
 
   /**
@@ -40,13 +41,13 @@ export class ShardHandoff {
    * sends that. Throws when a part was not acknowledged.
    */
   async step(openedAt: number): Promise<void> {
-    let flushId = this.frozenFlushId();
-    if (flushId !== null && !this.hasRows(`SELECT 1 FROM parts WHERE flush_id = ${flushId} LIMIT 1`)) {
+    let flushId = this.flushes.current();
+    if (flushId !== null && !this.flushes.hasRows(`SELECT 1 FROM parts WHERE flush_id = ${flushId} LIMIT 1`)) {
       await this.fenceLegacy(flushId, openedAt);
-      if (this.frozenFlushId() !== flushId) return;
+      if (this.flushes.current() !== flushId) return;
     }
     if (flushId === null) {
-      if (!this.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 UNION ALL SELECT 1 FROM stats WHERE flush_id = 0 LIMIT 1")) return;
+      if (!this.flushes.hasOpen()) return;
       flushId = this.freeze(openedAt);
     }
     const source = this.host.source();
@@ -63,34 +64,24 @@ export class ShardHandoff {
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
-  /** A failed hand-off's retry time: interval·2ⁿ, at most 30 s. */
+  /** A failed hand-off's retry time (the frozen flush's backoff). */
   retryAt(intervalMs: number): number {
-    const id = this.frozenFlushId();
-    let attempts = 1;
-    if (id !== null) {
-      this.sql.exec("UPDATE flushes SET attempts = attempts + 1 WHERE flush_id = ?", id);
-      attempts = Number(this.sql.exec<{ attempts: number }>("SELECT attempts FROM flushes WHERE flush_id = ?", id).one().attempts);
-    }
-    return Date.now() + Math.min(MAX_RETRY_MS, intervalMs * 2 ** Math.min(attempts, 10));
+    return this.flushes.recordFailure(intervalMs).retryAt;
   }
 
   /** True while a hand-off has failed before (a restart keeps its backoff). */
   backingOff(): boolean {
-    return this.hasRows("SELECT 1 FROM flushes WHERE attempts > 0");
+    return this.flushes.failedBefore();
+  }
+
+  /** True when open cells or statistics wait for a hand-off. */
+  hasOpen(): boolean {
+    return this.flushes.hasOpen();
   }
 
   /** True when more than one flush's worth of cells waits (a backlog drains at once, flush after flush). */
   backlog(): boolean {
-    return this.hasRows(`SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1 OFFSET ${MAX_FLUSH_CELLS - 1}`);
-  }
-
-  private frozenFlushId(): number | null {
-    const row = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes ORDER BY flush_id LIMIT 1").toArray()[0];
-    return row ? row.flush_id : null;
-  }
-
-  private hasRows(q: string): boolean {
-    return this.sql.exec(q).toArray().length > 0;
+    return this.flushes.backlog();
   }
 
   /**
@@ -102,14 +93,7 @@ export class ShardHandoff {
     return this.host.storage.transactionSync(() => {
       const flushId = Number(readMeta(this.sql, "next_flush_id") ?? Date.now());
       writeMeta(this.sql, "next_flush_id", flushId + 1);
-      this.sql.exec(
-        "UPDATE cells SET flush_id = ? WHERE (flush_id, w, c, a, r) IN (SELECT flush_id, w, c, a, r FROM cells WHERE flush_id = ? LIMIT ?)",
-        flushId,
-        OPEN,
-        MAX_FLUSH_CELLS,
-      );
-      this.sql.exec("UPDATE stats SET flush_id = ? WHERE flush_id = ?", flushId, OPEN);
-      this.sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (?, ?)", flushId, Date.now());
+      this.flushes.freezeOpen(flushId);
       this.splitIntoParts(flushId, openedAt);
       return flushId;
     });
@@ -140,9 +124,8 @@ export class ShardHandoff {
         openedAt,
       );
     }
-    this.sql.exec("DELETE FROM cells WHERE flush_id = ?", flushId);
-    this.sql.exec("DELETE FROM stats WHERE flush_id = ?", flushId);
-    if (byAgg.size === 0) this.sql.exec("DELETE FROM flushes WHERE flush_id = ?", flushId);
+    // the flush stays (until its last part is acknowledged) unless it had nothing to send
+    this.flushes.drop(flushId, byAgg.size > 0);
   }
 
   /** These aggregators have their parts: drop them, and the flush with its last part, atomically. */
@@ -150,7 +133,7 @@ export class ShardHandoff {
     if (aggs.length === 0) return;
     this.host.storage.transactionSync(() => {
       this.sql.exec("DELETE FROM parts WHERE flush_id = ? AND agg IN (SELECT value FROM json_each(?))", flushId, JSON.stringify(aggs));
-      if (!this.hasRows(`SELECT 1 FROM parts WHERE flush_id = ${flushId} LIMIT 1`)) this.sql.exec("DELETE FROM flushes WHERE flush_id = ?", flushId);
+      if (!this.flushes.hasRows(`SELECT 1 FROM parts WHERE flush_id = ${flushId} LIMIT 1`)) this.flushes.drop(flushId);
     });
   }
 
@@ -178,8 +161,8 @@ export class ShardHandoff {
     }
     this.host.storage.transactionSync(() => {
       if (!applied) return this.splitIntoParts(flushId, openedAt);
-      this.sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT c, a, r, sum(n) FROM cells WHERE flush_id = ? GROUP BY c, a, r", flushId);
-      for (const t of ["cells", "stats", "flushes"]) this.sql.exec(`DELETE FROM ${t} WHERE flush_id = ?`, flushId);
+      queueAnalytics(this.sql, flushId);
+      this.flushes.drop(flushId);
     });
   }
 }

@@ -2,7 +2,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import type { ClickAggregator } from "../../durable-objects/ClickAggregator";
 import type { ClickShard } from "../../durable-objects/ClickShard";
-import { MAX_FLUSH_CELLS } from "../../durable-objects/clicks/flush-pipeline";
+import { MAX_FLUSH_CELLS } from "../../durable-objects/clicks/frozen-flushes";
 import { aggregatorOfCell } from "../../lib/clicks/aggregators";
 import { planForward, type ClickTuple } from "../../lib/clicks/forward";
 import { AGGREGATORS, aggregatorStub, allAggregators, allBuffers, allShards, countsFor, drainPipeline, events, postClicks, uniqueCampaign } from "./clicks-helpers";
