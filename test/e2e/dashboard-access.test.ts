@@ -9,7 +9,7 @@ let server: DevServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  server = await startDevServer({ FLUSH_INTERVAL_MS: "500" });
+  server = await startDevServer({ FLUSH_INTERVAL_MS: "500" }, { browser: true });
   browser = await launchBrowser();
 });
 afterAll(async () => {

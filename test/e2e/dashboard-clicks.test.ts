@@ -53,7 +53,7 @@ async function apiSettles(expected: number) {
 const toObject = (m: Map<string, number>) => Object.fromEntries([...m].sort());
 
 beforeAll(async () => {
-  server = await startDevServer({ FLUSH_INTERVAL_MS: "500" });
+  server = await startDevServer({ FLUSH_INTERVAL_MS: "500" }, { browser: true });
   browser = await launchBrowser();
   token = await viewerToken(server.url);
   const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, timezoneId: "UTC" });

@@ -11,7 +11,7 @@ let page: Page;
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
-  server = await startDevServer({ FLUSH_INTERVAL_MS: "500" });
+  server = await startDevServer({ FLUSH_INTERVAL_MS: "500" }, { browser: true });
   browser = await launchBrowser();
 });
 afterAll(async () => {

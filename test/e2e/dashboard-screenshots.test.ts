@@ -111,7 +111,7 @@ async function seedConfig() {
 }
 
 beforeAll(async () => {
-  server = await startDevServer({ FLUSH_INTERVAL_MS: "500" });
+  server = await startDevServer({ FLUSH_INTERVAL_MS: "500" }, { browser: true });
   browser = await launchBrowser();
   mkdirSync(OUT, { recursive: true });
 });

@@ -37,7 +37,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => pageServer.listen(port, "127.0.0.1", r));
   pageOrigin = `http://127.0.0.1:${port}`;
-  [server, browser] = await Promise.all([startDevServer(), launchBrowser()]);
+  [server, browser] = await Promise.all([startDevServer({}, { browser: true }), launchBrowser()]);
 });
 
 afterAll(async () => {

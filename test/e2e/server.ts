@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } fro
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { ROOT, applyMigrations, freePort, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.ts";
+import { abortShield, type AbortShield } from "./abort-shield.ts";
 import { jsonRequestInit, readAnswer, type JsonAnswer, type JsonRequestOptions } from "../shared/json-http.ts";
 
 export { freePort };
@@ -25,15 +26,19 @@ export interface DevServer {
 
 /**
  * Starts a private `wrangler dev` (own port, own persisted state) with test secrets and vars. Every
- * test file that needs a server starts its own, so no test depends on another's leftovers.
+ * test file that needs a server starts its own, so no test depends on another's leftovers. `browser`:
+ * `url` goes through the abort shield (abort-shield.ts), `port` stays wrangler's own.
  */
-export async function startDevServer(vars: Record<string, string> = {}, opts: { testScheduled?: boolean } = {}): Promise<DevServer> {
+export async function startDevServer(vars: Record<string, string> = {}, opts: { testScheduled?: boolean; browser?: boolean } = {}): Promise<DevServer> {
   const persistDir = mkdtempSync(join(tmpdir(), "edgeplane-e2e-"));
   const port = await freePort();
   let allVars = { ADMIN_TOKEN: E2E_ADMIN_TOKEN, CLICK_SIGNING_KEY: E2E_CLICK_KEY, TRUST_REGION_HEADER: "true", ...vars };
   applyMigrations(persistDir);
   let child: ChildProcess | null = null;
-  const url = `http://127.0.0.1:${port}`;
+  const direct = `http://127.0.0.1:${port}`;
+  // a browser drops requests when a page closes: browser tests talk through the shield (abort-shield.ts)
+  const shield: AbortShield | null = opts.browser ? await abortShield(port) : null;
+  const url = shield ? `http://127.0.0.1:${shield.port}` : direct;
   // The server's output goes to a log file that outlives the test (test-results/ is kept by CI), and
   // a server that dies on its own says so, with the log's tail: a test's "fetch failed" alone says nothing.
   const logDir = join(ROOT, "test-results", "e2e-servers");
@@ -51,7 +56,7 @@ export async function startDevServer(vars: Record<string, string> = {}, opts: { 
       console.error(`wrangler dev on port ${port} exited on its own (code ${code}, signal ${signal}); the end of ${logPath}:\n${tail}`);
     });
     child = c;
-    await waitForHealthy(url, 90_000);
+    await waitForHealthy(direct, 90_000);
   };
   const killTree = async (signal: NodeJS.Signals) => {
     const c = child;
@@ -79,6 +84,7 @@ export async function startDevServer(vars: Record<string, string> = {}, opts: { 
     dispose: async () => {
       await killTree("SIGTERM");
       await killTree("SIGKILL");
+      await shield?.close();
       rmSync(persistDir, { recursive: true, force: true });
     },
   };
