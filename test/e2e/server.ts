@@ -37,7 +37,8 @@ export async function startDevServer(vars: Record<string, string> = {}, opts: { 
   let child: ChildProcess | null = null;
   const direct = `http://127.0.0.1:${port}`;
   // a browser drops requests when a page closes: browser tests talk through the shield (abort-shield.ts)
-  const shield: AbortShield | null = opts.browser ? await abortShield(port) : null;
+  let revival: Promise<void> | null = null;
+  const shield: AbortShield | null = opts.browser ? await abortShield(port, () => revival) : null;
   const url = shield ? `http://127.0.0.1:${shield.port}` : direct;
   // The server's output goes to a log file that outlives the test (test-results/ is kept by CI), and
   // a server that dies on its own says so, with the log's tail: a test's "fetch failed" alone says nothing.
@@ -53,7 +54,9 @@ export async function startDevServer(vars: Record<string, string> = {}, opts: { 
     c.once("exit", (code, signal) => {
       if (stopping) return;
       const tail = readFileSync(logPath, "utf8").split("\n").slice(-40).join("\n");
-      console.error(`wrangler dev on port ${port} exited on its own (code ${code}, signal ${signal}); the end of ${logPath}:\n${tail}`);
+      console.error(`wrangler dev on port ${port} exited on its own (code ${code}, signal ${signal}); reviving it; the end of ${logPath}:\n${tail}`);
+      // same port and state, as a supervisor would (requests in flight at the exit failed; see abort-shield.ts)
+      revival = boot().finally(() => (revival = null));
     });
     child = c;
     await waitForHealthy(direct, 90_000);
