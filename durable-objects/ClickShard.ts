@@ -5,7 +5,7 @@ import { shardOfKey } from "../lib/clicks/hash";
 import { epochLoader } from "./ClickEpochs";
 import { aggregatorName } from "../lib/clicks/aggregators";
 import { drainAnalytics } from "./clicks/flush-pipeline";
-import { PARTS_TABLE, ShardHandoff } from "./clicks/shard-handoff";
+import { OPEN_LOG_TABLE, PARTS_TABLE, ShardHandoff } from "./clicks/shard-handoff";
 import type { ShardBatch } from "../lib/clicks/forward";
 import { splitKeys } from "../lib/clicks/dedup-keys";
 import { keyHalves } from "../lib/clicks/key-bloom";
@@ -33,17 +33,9 @@ const MIGRATIONS = [
   `CREATE TABLE claims (k INTEGER PRIMARY KEY, cid INTEGER NOT NULL, exp INTEGER NOT NULL);`,
   // v5: frozen flushes go to the ClickAggregators as one part per aggregator (durable-objects/clicks/shard-handoff.ts).
   PARTS_TABLE,
+  // v6: open cells and statistics become an append-only log, one row per counted forward (shard-handoff.ts).
+  OPEN_LOG_TABLE,
 ];
-
-/** Open cells and statistics carry flush_id 0 (a frozen hand-off moves them into `parts`). */
-const UPSERT_CELLS =
-  "INSERT INTO cells (flush_id, w, c, a, r, n) SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 " +
-  "FROM json_each(?) WHERE true ON CONFLICT (flush_id, w, c, a, r) DO UPDATE SET n = n + excluded.n";
-const UPSERT_STATS =
-  "INSERT INTO stats (flush_id, minute, accepted, duplicates, invalid, too_late, future) " +
-  "SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?) WHERE true " +
-  "ON CONFLICT (flush_id, minute) DO UPDATE SET accepted = accepted + excluded.accepted, duplicates = duplicates + excluded.duplicates, " +
-  "invalid = invalid + excluded.invalid, too_late = too_late + excluded.too_late, future = future + excluded.future";
 
 const CLAIMED_BY = "SELECT printf('0x%016x', k) FROM claims WHERE k IN (SELECT value FROM json_each(?)) AND cid = ?";
 const RECORD_CLAIMS = "INSERT INTO claims (k, cid, exp) SELECT value, ?, ? FROM json_each(?) WHERE true ON CONFLICT (k) DO NOTHING";
@@ -263,7 +255,7 @@ export class ClickShard extends DurableObject<Env> {
     }
   }
 
-  /** Adds the events at indexes `fresh` (new keys) to the open cells, and the batch to the statistics. */
+  /** Counts the events at indexes `fresh` (new keys) per cell, and the batch per minute, into the open log. */
   private count(batch: ShardBatch, fresh: number[]): void {
     const n = batch.cellOf.length;
     const cellCounts = new Array<number>(batch.cells.length).fill(0);
@@ -272,9 +264,8 @@ export class ClickShard extends DurableObject<Env> {
       cellCounts[batch.cellOf[i]]++;
       freshPerMinute[batch.minuteOf[i]]++;
     }
-    const cells: unknown[] = [];
+    const cells: unknown[][] = [];
     for (let ci = 0; ci < cellCounts.length; ci++) if (cellCounts[ci] > 0) cells.push([...batch.cells[ci], cellCounts[ci]]);
-    if (cells.length > 0) this.sql.exec(UPSERT_CELLS, JSON.stringify(cells));
 
     const stats = new Map<number, [number, number, number, number, number, number]>();
     const statRow = (minute: number) => {
@@ -295,7 +286,7 @@ export class ClickShard extends DurableObject<Env> {
       r[4] += tooLate;
       r[5] += future;
     }
-    if (stats.size > 0) this.sql.exec(UPSERT_STATS, JSON.stringify([...stats.values()]));
+    this.handoff.append(cells, [...stats.values()]);
   }
 
   /** Sizes of this shard's state (bounded-memory checks, the bench and tests). */
@@ -305,8 +296,8 @@ export class ClickShard extends DurableObject<Env> {
     return {
       name: this.name,
       dedupKeys: this.index.size(),
-      openCells: count("SELECT count(*) AS n FROM cells WHERE flush_id = 0"),
-      openStats: count("SELECT count(*) AS n FROM stats WHERE flush_id = 0"),
+      openCells: this.handoff.openEntries(),
+      openStats: this.handoff.openStats(),
       frozenFlush: frozen ? frozen.flush_id : null,
       aeOutbox: count("SELECT count(*) AS n FROM ae_outbox"),
       nextFlushId: Number(readMeta(this.sql, "next_flush_id") ?? 1),

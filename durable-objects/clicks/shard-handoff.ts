@@ -5,6 +5,27 @@ import type { ClickAggregator } from "../ClickAggregator";
 import { queueAnalytics } from "./flush-pipeline";
 import { FrozenFlushes } from "./frozen-flushes";
 
+/**
+ * The shard's open counts as an append-only log: one row per counted forward, its cells and statistics
+ * as they were counted (`n` = cell entries, first so that summing it never reads the text). Appending a
+ * row costs one insert whatever the number of cells; a hand-off merges the rows in memory. Cells and
+ * statistics left open by the code before the log move into one row.
+ */
+export const OPEN_LOG_TABLE = `CREATE TABLE open_log (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, cells TEXT NOT NULL, stats TEXT NOT NULL);
+  INSERT INTO open_log (n, cells, stats)
+    SELECT (SELECT count(*) FROM cells WHERE flush_id = 0),
+      (SELECT json_group_array(json_array(w, c, a, r, n)) FROM cells WHERE flush_id = 0),
+      (SELECT json_group_array(json_array(minute, accepted, duplicates, invalid, too_late, future)) FROM stats WHERE flush_id = 0)
+    WHERE EXISTS (SELECT 1 FROM cells WHERE flush_id = 0) OR EXISTS (SELECT 1 FROM stats WHERE flush_id = 0);
+  DELETE FROM cells WHERE flush_id = 0;
+  DELETE FROM stats WHERE flush_id = 0;`;
+
+/**
+ * Log entries (cells as counted, before merging) per hand-off: bounds one hand-off's memory, its parts
+ * (≤ ~1 MB of JSON in all) and the aggregators' transactions. A backlog drains hand-off after hand-off.
+ */
+export const MAX_HANDOFF_ENTRIES = 10_000;
+
 /** The shard's table of frozen hand-offs: one row per (flush, aggregator), deleted when that aggregator acknowledged it. */
 export const PARTS_TABLE = `CREATE TABLE parts (flush_id INTEGER NOT NULL, agg INTEGER NOT NULL, cells TEXT NOT NULL, stats TEXT NOT NULL,
   opened_at INTEGER NOT NULL, PRIMARY KEY (flush_id, agg)) WITHOUT ROWID;`;
@@ -20,9 +41,9 @@ export interface HandoffHost {
 }
 
 /**
- * Shard → aggregator hand-off (docs/clicks-pipeline.md, "Shard → aggregator"). The open cells — at most
- * MAX_FLUSH_CELLS per flush — and the open statistics are frozen under a flush id into one `parts` row
- * per aggregator (the cell's owner is decided here, at freeze time, so a re-send never re-routes a cell);
+ * Shard → aggregator hand-off (docs/clicks-pipeline.md, "Shard → aggregator"). The open log's rows — at
+ * most MAX_HANDOFF_ENTRIES entries per flush — are merged per cell and per minute and frozen under a
+ * flush id into one `parts` row per aggregator (the cell's owner is decided here, at freeze time, so a re-send never re-routes a cell);
  * each part is sent to its aggregator, which applies it once per (shard, flush id); the part is deleted
  * when acknowledged, the flush when its last part is. Flush ids only grow and the next flush is frozen
  * only after every part of the previous one was acknowledged.
@@ -47,8 +68,8 @@ export class ShardHandoff {
       if (this.flushes.current() !== flushId) return;
     }
     if (flushId === null) {
-      if (!this.flushes.hasOpen()) return;
       flushId = this.freeze(openedAt);
+      if (flushId === null) return;
     }
     const source = this.host.source();
     const parts = this.sql
@@ -74,33 +95,102 @@ export class ShardHandoff {
     return this.flushes.failedBefore();
   }
 
-  /** True when open cells or statistics wait for a hand-off. */
-  hasOpen(): boolean {
-    return this.flushes.hasOpen();
+  /** Records one counted forward's cells (`[[w, c, a, r, n], …]`) and statistics as they are (inside the caller's transaction). */
+  append(cells: unknown[][], stats: unknown[][]): void {
+    if (cells.length === 0 && stats.length === 0) return;
+    this.sql.exec("INSERT INTO open_log (n, cells, stats) VALUES (?, ?, ?)", cells.length, JSON.stringify(cells), JSON.stringify(stats));
   }
 
-  /** True when more than one flush's worth of cells waits (a backlog drains at once, flush after flush). */
+  /** True when counted cells or statistics wait for a hand-off. */
+  hasOpen(): boolean {
+    return this.flushes.hasRows("SELECT 1 FROM open_log LIMIT 1");
+  }
+
+  /** True when more than one hand-off's worth waits (a backlog drains at once, hand-off after hand-off). */
   backlog(): boolean {
-    return this.flushes.backlog();
+    return this.openEntries() > MAX_HANDOFF_ENTRIES;
+  }
+
+  /** Cell entries in the open log (a cell counted by two forwards is two entries until a hand-off merges them). */
+  openEntries(): number {
+    return Number(this.sql.exec<{ n: number }>("SELECT coalesce(sum(n), 0) AS n FROM open_log").one().n);
+  }
+
+  /** Statistics entries in the open log. */
+  openStats(): number {
+    return Number(this.sql.exec<{ n: number }>("SELECT coalesce(sum(json_array_length(stats)), 0) AS n FROM open_log").one().n);
   }
 
   /**
-   * Moves up to MAX_FLUSH_CELLS open cells and every open statistic into parts of a new flush,
-   * atomically. The first flush id of a shard is the current time in ms, so a shard whose storage was
-   * reset starts above the ids it used before (it hands off far fewer than 1 000 flushes a second).
+   * Merges the oldest open log rows (at most MAX_HANDOFF_ENTRIES entries, at least one row) into parts of
+   * a new flush and deletes them, atomically; null when nothing is open. The first flush id of a shard
+   * is the current time in ms, so a shard whose storage was reset starts above the ids it used before (it
+   * hands off far fewer than 1 000 flushes a second).
    */
-  private freeze(openedAt: number): number {
+  private freeze(openedAt: number): number | null {
     return this.host.storage.transactionSync(() => {
+      const count = this.host.aggregators();
+      const cells = new Map<string, [number, string, string, string, number]>();
+      const minutes = new Map<number, number[]>();
+      let entries = 0;
+      let last: number | null = null;
+      for (const row of this.sql.exec<{ id: number; n: number; cells: string; stats: string }>("SELECT id, n, cells, stats FROM open_log ORDER BY id")) {
+        if (last !== null && entries + row.n > MAX_HANDOFF_ENTRIES) break;
+        last = row.id;
+        entries += row.n;
+        for (const [w, c, a, r, n] of JSON.parse(row.cells) as [number, string, string, string, number][]) {
+          const key = `${w}\u0000${c}\u0000${a}\u0000${r}`;
+          const cell = cells.get(key);
+          if (cell) cell[4] += n;
+          else cells.set(key, [w, c, a, r, n]);
+        }
+        for (const [minute, ...counts] of JSON.parse(row.stats) as number[][]) {
+          const sum = minutes.get(minute);
+          if (sum) counts.forEach((v, i) => (sum[i] += v));
+          else minutes.set(minute, counts);
+        }
+      }
+      if (last === null) return null;
+      this.sql.exec("DELETE FROM open_log WHERE id <= ?", last);
+      const byAgg = new Map<number, { cells: unknown[]; stats: unknown[] }>();
+      const part = (i: number) => {
+        let p = byAgg.get(i);
+        if (!p) byAgg.set(i, (p = { cells: [], stats: [] }));
+        return p;
+      };
+      // a cell's owner depends on (campaign, ad, region) only: hash each once
+      const owners = new Map<string, number>();
+      for (const cell of cells.values()) {
+        const key = `${cell[1]}\u0000${cell[2]}\u0000${cell[3]}`;
+        let owner = owners.get(key);
+        if (owner === undefined) owners.set(key, (owner = aggregatorOfCell(cell[1], cell[2], cell[3], count)));
+        part(owner).cells.push(cell);
+      }
+      for (const [minute, counts] of minutes) part(aggregatorOfMinute(minute, count)).stats.push([minute, ...counts]);
+      if (byAgg.size === 0) return null;
       const flushId = Number(readMeta(this.sql, "next_flush_id") ?? Date.now());
       writeMeta(this.sql, "next_flush_id", flushId + 1);
-      this.flushes.freezeOpen(flushId);
-      this.splitIntoParts(flushId, openedAt);
+      this.sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (?, ?)", flushId, Date.now());
+      this.insertParts(flushId, byAgg, openedAt);
       return flushId;
     });
   }
 
-  /** Groups the cells and statistics under `flushId` by aggregator into `parts` rows (inside a transaction). */
-  private splitIntoParts(flushId: number, openedAt: number): void {
+  private insertParts(flushId: number, byAgg: Map<number, { cells: unknown[]; stats: unknown[] }>, openedAt: number): void {
+    for (const [agg, p] of byAgg) {
+      this.sql.exec(
+        "INSERT INTO parts (flush_id, agg, cells, stats, opened_at) VALUES (?, ?, ?, ?, ?)",
+        flushId,
+        agg,
+        JSON.stringify(p.cells),
+        JSON.stringify(p.stats),
+        openedAt,
+      );
+    }
+  }
+
+  /** A flush frozen by the code before aggregators (its cells under its flush id): groups them into parts (inside a transaction). */
+  private splitLegacyIntoParts(flushId: number, openedAt: number): void {
     const count = this.host.aggregators();
     const byAgg = new Map<number, { cells: unknown[]; stats: unknown[] }>();
     const part = (i: number) => {
@@ -114,16 +204,7 @@ export class ShardHandoff {
     for (const row of this.sql.exec("SELECT minute, accepted, duplicates, invalid, too_late, future FROM stats WHERE flush_id = ?", flushId).raw()) {
       part(aggregatorOfMinute(Number(row[0]), count)).stats.push(row);
     }
-    for (const [agg, p] of byAgg) {
-      this.sql.exec(
-        "INSERT INTO parts (flush_id, agg, cells, stats, opened_at) VALUES (?, ?, ?, ?, ?)",
-        flushId,
-        agg,
-        JSON.stringify(p.cells),
-        JSON.stringify(p.stats),
-        openedAt,
-      );
-    }
+    this.insertParts(flushId, byAgg, openedAt);
     // the flush stays (until its last part is acknowledged) unless it had nothing to send
     this.flushes.drop(flushId, byAgg.size > 0);
   }
@@ -160,7 +241,7 @@ export class ShardHandoff {
       applied = row !== null && row.cells === Number(totals.cells) && row.clicks === clicks;
     }
     this.host.storage.transactionSync(() => {
-      if (!applied) return this.splitIntoParts(flushId, openedAt);
+      if (!applied) return this.splitLegacyIntoParts(flushId, openedAt);
       queueAnalytics(this.sql, flushId);
       this.flushes.drop(flushId);
     });
