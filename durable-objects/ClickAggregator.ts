@@ -1,11 +1,13 @@
 import { DurableObject } from "cloudflare:workers";
 import { clickSettings } from "../lib/clicks/settings";
 import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
-import { FlushPipeline, PIPELINE_TABLES, type PipelineState } from "./clicks/flush-pipeline";
+import { FlushPipeline, PIPELINE_OPEN_LOG, PIPELINE_TABLES, type PipelineState } from "./clicks/flush-pipeline";
 
 const MIGRATIONS = [
   `${PIPELINE_TABLES}
    CREATE TABLE sources (source TEXT PRIMARY KEY, last_flush INTEGER NOT NULL);`,
+  // v2: parts are appended to an open log and merged at freeze (clicks/open-log.ts, clicks/flush-pipeline.ts).
+  PIPELINE_OPEN_LOG,
 ];
 
 export interface AggregatorState extends PipelineState {

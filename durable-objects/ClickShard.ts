@@ -5,7 +5,8 @@ import { shardOfKey } from "../lib/clicks/hash";
 import { epochLoader } from "./ClickEpochs";
 import { aggregatorName } from "../lib/clicks/aggregators";
 import { drainAnalytics } from "./clicks/flush-pipeline";
-import { OPEN_LOG_TABLE, PARTS_TABLE, ShardHandoff } from "./clicks/shard-handoff";
+import { PARTS_TABLE, ShardHandoff } from "./clicks/shard-handoff";
+import { OPEN_LOG_TABLE } from "./clicks/open-log";
 import type { ShardBatch } from "../lib/clicks/forward";
 import { splitKeys } from "../lib/clicks/dedup-keys";
 import { keyHalves } from "../lib/clicks/key-bloom";
@@ -33,7 +34,7 @@ const MIGRATIONS = [
   `CREATE TABLE claims (k INTEGER PRIMARY KEY, cid INTEGER NOT NULL, exp INTEGER NOT NULL);`,
   // v5: frozen flushes go to the ClickAggregators as one part per aggregator (durable-objects/clicks/shard-handoff.ts).
   PARTS_TABLE,
-  // v6: open cells and statistics become an append-only log, one row per counted forward (shard-handoff.ts).
+  // v6: open cells and statistics become an append-only log, one row per counted forward (clicks/open-log.ts).
   OPEN_LOG_TABLE,
 ];
 
@@ -286,7 +287,7 @@ export class ClickShard extends DurableObject<Env> {
       r[4] += tooLate;
       r[5] += future;
     }
-    this.handoff.append(cells, [...stats.values()]);
+    this.handoff.log.append(cells, [...stats.values()]);
   }
 
   /** Sizes of this shard's state (bounded-memory checks, the bench and tests). */
@@ -296,8 +297,8 @@ export class ClickShard extends DurableObject<Env> {
     return {
       name: this.name,
       dedupKeys: this.index.size(),
-      openCells: this.handoff.openEntries(),
-      openStats: this.handoff.openStats(),
+      openCells: this.handoff.log.entries(),
+      openStats: this.handoff.log.statsEntries(),
       frozenFlush: frozen ? frozen.flush_id : null,
       aeOutbox: count("SELECT count(*) AS n FROM ae_outbox"),
       nextFlushId: Number(readMeta(this.sql, "next_flush_id") ?? 1),

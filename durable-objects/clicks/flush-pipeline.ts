@@ -1,6 +1,7 @@
 import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../../lib/clicks/flush-sql";
 import { readMeta, writeMeta } from "../../lib/sql-migrations";
 import { FrozenFlushes, MAX_FLUSH_CELLS } from "./frozen-flushes";
+import { OPEN_LOG_TABLE, OpenLog, type Cell } from "./open-log";
 
 /**
  * The exactly-once flush of open (minute, campaign, ad, region) cells and per-minute ingest statistics
@@ -15,15 +16,21 @@ export const PIPELINE_TABLES = `
   CREATE TABLE flushes (flush_id INTEGER PRIMARY KEY, frozen_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);
   CREATE TABLE ae_outbox (id INTEGER PRIMARY KEY, c TEXT NOT NULL, a TEXT NOT NULL, r TEXT NOT NULL, n INTEGER NOT NULL);`;
 
-/** Additive upserts into the open cells (`[[w, c, a, r, n], …]`) and statistics (`[[minute, accepted, duplicates, invalid, too_late, future], …]`). */
-export const UPSERT_OPEN_CELLS =
-  "INSERT INTO cells (flush_id, w, c, a, r, n) SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 " +
-  "FROM json_each(?) WHERE true ON CONFLICT (flush_id, w, c, a, r) DO UPDATE SET n = n + excluded.n";
-export const UPSERT_OPEN_STATS =
-  "INSERT INTO stats (flush_id, minute, accepted, duplicates, invalid, too_late, future) " +
-  "SELECT 0, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?) WHERE true " +
-  "ON CONFLICT (flush_id, minute) DO UPDATE SET accepted = accepted + excluded.accepted, duplicates = duplicates + excluded.duplicates, " +
-  "invalid = invalid + excluded.invalid, too_late = too_late + excluded.too_late, future = future + excluded.future";
+/**
+ * v2: parts as they arrive, one log row each (open-log.ts), merged at freeze; a frozen flush keeps its
+ * merged cells and statistics as JSON in its `flushes` row (cells / stats under a flush id are only
+ * those of a flush frozen before v2).
+ */
+export const PIPELINE_OPEN_LOG = `${OPEN_LOG_TABLE}
+  ALTER TABLE flushes ADD COLUMN cells TEXT;
+  ALTER TABLE flushes ADD COLUMN stats TEXT;`;
+
+/**
+ * Log entries merged per freeze: bounds a freeze's memory (≈ 100 bytes an entry) and time. Every part
+ * that waits is merged in one freeze below it, so a cell reaches D1 once per interval; above it (a
+ * backlog) freezes follow one another without waiting.
+ */
+export const MAX_FREEZE_ENTRIES = 50_000;
 
 /** Analytics Engine accepts at most 250 data points per invocation. */
 const AE_POINTS_PER_INVOCATION = 250;
@@ -51,6 +58,7 @@ export interface PipelineState {
 export class FlushPipeline {
   private readonly sql: SqlStorage;
   private readonly flushes: FrozenFlushes;
+  private readonly log: OpenLog;
   /** When the oldest open cell was opened, at the shard that handed it off (null: none open). */
   openSince: number | null = null;
   /** When the last flush was frozen: flushes are at least an interval apart (≤ 1 D1 row per cell per interval). */
@@ -74,12 +82,13 @@ export class FlushPipeline {
   ) {
     this.sql = host.storage.sql;
     this.flushes = new FrozenFlushes(this.sql);
+    this.log = new OpenLog(this.sql);
   }
 
   /** After a restart: a scheduled alarm while a flush has failed before is that flush's backoff. */
   restore(alarmAt: number | null): void {
     if (alarmAt !== null && this.flushes.failedBefore()) this.backoffUntil = alarmAt;
-    if (this.flushes.hasOpen()) this.openSince = Date.now();
+    if (!this.log.isEmpty()) this.openSince = Date.now();
   }
 
   /**
@@ -88,8 +97,7 @@ export class FlushPipeline {
    * hand-off delay does not add to freshness (ack → D1 ≈ forward delay + interval + one batch).
    */
   addOpen(cellsJson: string, statsJson: string, now: number, openedAt = now): number {
-    if (cellsJson !== "[]") this.sql.exec(UPSERT_OPEN_CELLS, cellsJson);
-    if (statsJson !== "[]") this.sql.exec(UPSERT_OPEN_STATS, statsJson);
+    this.log.appendJson(cellsJson, statsJson);
     this.openSince = Math.min(this.openSince ?? now, openedAt, now);
     return this.nextFlushAt();
   }
@@ -119,16 +127,18 @@ export class FlushPipeline {
     let next: number | null = null;
     if (retryAt !== null) next = retryAt;
     else if (this.flushes.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) next = Date.now();
-    // a backlog (more than one flush's worth waited) drains at once, flush after flush
-    else if (this.flushes.hasOpen()) next = this.flushes.backlog() ? Date.now() : this.nextFlushAt();
+    // the rest of a freeze's flushes go one after another
+    else if (this.flushes.current() !== null) next = Date.now();
+    // a backlog (more than one freeze's worth waited) drains at once, freeze after freeze
+    else if (!this.log.isEmpty()) next = this.log.entries() > MAX_FREEZE_ENTRIES ? Date.now() : this.nextFlushAt();
     return next === null ? null : Math.max(next, this.backoffUntil);
   }
 
   state(): PipelineState {
     const count = (q: string) => Number(this.sql.exec<{ n: number }>(q).one().n);
     return {
-      openCells: count("SELECT count(*) AS n FROM cells WHERE flush_id = 0"),
-      openStats: count("SELECT count(*) AS n FROM stats WHERE flush_id = 0"),
+      openCells: this.log.entries(),
+      openStats: this.log.statsEntries(),
       frozenFlush: this.flushes.current(),
       aeOutbox: count("SELECT count(*) AS n FROM ae_outbox"),
       nextFlushId: Number(readMeta(this.sql, "next_flush_id") ?? 1),
@@ -139,12 +149,13 @@ export class FlushPipeline {
   private async flush(): Promise<void> {
     let flushId = this.flushes.current();
     if (flushId === null) {
-      if (!this.flushes.hasOpen()) return;
+      if (this.log.isEmpty()) return;
       await this.ensureFlushIdFloor();
       flushId = this.freeze();
+      if (flushId === null) return;
     }
-    await this.applyFlush(flushId);
-    this.completeFlush(flushId);
+    const counts = await this.applyFlush(flushId);
+    this.completeFlush(flushId, counts);
   }
 
   /**
@@ -162,23 +173,38 @@ export class FlushPipeline {
     if (readMeta(this.sql, "next_flush_id") === null) writeMeta(this.sql, "next_flush_id", Number(row?.m ?? 0) + 1);
   }
 
-  /** Moves up to MAX_FLUSH_CELLS open cells and the open statistics under a new flush id, atomically. */
-  private freeze(): number {
+  /**
+   * Merges the waiting parts (≤ MAX_FREEZE_ENTRIES log entries) and freezes them, atomically, as flushes
+   * of ≤ MAX_FLUSH_CELLS cells each (one D1 batch each; the statistics go with the first), in
+   * (window, campaign, ad, region) order. Returns the first flush id, or null when nothing was open.
+   */
+  private freeze(): number | null {
     return this.host.storage.transactionSync(() => {
-      const flushId = Number(readMeta(this.sql, "next_flush_id") ?? 1);
-      writeMeta(this.sql, "next_flush_id", flushId + 1);
-      // at most MAX_FLUSH_CELLS cells per flush: after an outage the backlog drains in bounded D1 batches
-      const moved = this.flushes.freezeOpen(flushId);
+      const merged = this.log.take(MAX_FREEZE_ENTRIES);
+      if (merged === null) return null;
+      const cells = [...merged.cells.keys()].sort().map((k) => merged.cells.get(k)!);
+      const stats = [...merged.minutes].map(([minute, counts]) => [minute, ...counts]);
+      const first = Number(readMeta(this.sql, "next_flush_id") ?? 1);
+      let flushId = first;
+      for (let i = 0; i === 0 || i < cells.length; i += MAX_FLUSH_CELLS, flushId++) {
+        const chunk = cells.slice(i, i + MAX_FLUSH_CELLS);
+        this.sql.exec("INSERT INTO flushes (flush_id, frozen_at, cells, stats) VALUES (?, ?, ?, ?)", flushId, Date.now(), JSON.stringify(chunk), JSON.stringify(i === 0 ? stats : []));
+      }
+      writeMeta(this.sql, "next_flush_id", flushId);
       this.lastFreezeAt = Date.now();
-      if (moved < MAX_FLUSH_CELLS || !this.flushes.hasRows("SELECT 1 FROM cells WHERE flush_id = 0 LIMIT 1")) this.openSince = null;
-      return flushId;
+      if (this.log.isEmpty()) this.openSince = null;
+      return first;
     });
   }
 
-  /** One D1 batch: ledger row + additive upserts. Resolves when applied now or found applied before. */
-  private async applyFlush(flushId: number): Promise<"applied" | "already_applied"> {
-    const db = this.host.db();
-    const source = this.host.source();
+  /** A frozen flush's cells and statistics: its JSON, or the rows of a flush frozen before the open log. */
+  private frozen(flushId: number): { counts: CountRow[]; stats: StatsRow[] } {
+    const row = this.sql.exec<{ cells: string | null; stats: string | null }>("SELECT cells, stats FROM flushes WHERE flush_id = ?", flushId).one();
+    if (row.cells !== null) {
+      // stats are kept as the parts carry them: [minute, accepted, duplicates, invalid, too_late, future]
+      const stats = (JSON.parse(row.stats ?? "[]") as number[][]).map(([minute, accepted, duplicates, invalid, tooLate, future]): StatsRow => [minute, accepted, duplicates, tooLate, future, invalid]);
+      return { counts: JSON.parse(row.cells) as Cell[], stats };
+    }
     const counts: CountRow[] = this.sql
       .exec<{ w: number; c: string; a: string; r: string; n: number }>("SELECT w, c, a, r, n FROM cells WHERE flush_id = ?", flushId)
       .toArray()
@@ -190,10 +216,18 @@ export class FlushPipeline {
       )
       .toArray()
       .map((x) => [x.minute, x.accepted, x.duplicates, x.too_late, x.future, x.invalid]);
+    return { counts, stats };
+  }
+
+  /** One D1 batch: ledger row + additive upserts. Resolves when applied now or found applied before. */
+  private async applyFlush(flushId: number): Promise<CountRow[]> {
+    const db = this.host.db();
+    const source = this.host.source();
+    const { counts, stats } = this.frozen(flushId);
     const stmts = flushStatements(source, flushId, new Date().toISOString(), counts, stats);
     try {
       await db.batch(stmts.map((s) => db.prepare(s.sql).bind(...s.params)));
-      return "applied";
+      return counts;
     } catch (err) {
       if (!isLedgerConflict(err)) throw err;
       // The ledger has this flush: an earlier attempt was applied and its answer lost. Check it is
@@ -203,7 +237,7 @@ export class FlushPipeline {
         .bind(source, flushId)
         .first<{ cells: number; clicks: number }>();
       const ours = stmts[0].params;
-      if (row && row.cells === ours[3] && row.clicks === ours[4]) return "already_applied";
+      if (row && row.cells === ours[3] && row.clicks === ours[4]) return counts;
       this.renumber(flushId);
       throw new Error(`flush ${flushId} of ${source} collides with a different ledger row; renumbered`);
     }
@@ -217,10 +251,19 @@ export class FlushPipeline {
     });
   }
 
-  /** D1 has the flush: queue its clicks for Analytics Engine and drop the frozen rows, atomically. */
-  private completeFlush(flushId: number): void {
+  /** D1 has the flush: queue its clicks for Analytics Engine, summed per (campaign, ad, region), and drop it, atomically. */
+  private completeFlush(flushId: number, counts: CountRow[]): void {
+    const points = new Map<string, [string, string, string, number]>();
+    for (const [, c, a, r, n] of counts) {
+      const key = `${c}\u0000${a}\u0000${r}`;
+      const p = points.get(key);
+      if (p) p[3] += n;
+      else points.set(key, [c, a, r, n]);
+    }
     this.host.storage.transactionSync(() => {
-      queueAnalytics(this.sql, flushId);
+      if (points.size > 0) {
+        this.sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true", JSON.stringify([...points.values()]));
+      }
       this.flushes.drop(flushId);
     });
   }

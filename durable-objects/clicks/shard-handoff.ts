@@ -4,21 +4,7 @@ import { readMeta, writeMeta } from "../../lib/sql-migrations";
 import type { ClickAggregator } from "../ClickAggregator";
 import { queueAnalytics } from "./flush-pipeline";
 import { FrozenFlushes } from "./frozen-flushes";
-
-/**
- * The shard's open counts as an append-only log: one row per counted forward, its cells and statistics
- * as they were counted (`n` = cell entries, first so that summing it never reads the text). Appending a
- * row costs one insert whatever the number of cells; a hand-off merges the rows in memory. Cells and
- * statistics left open by the code before the log move into one row.
- */
-export const OPEN_LOG_TABLE = `CREATE TABLE open_log (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, cells TEXT NOT NULL, stats TEXT NOT NULL);
-  INSERT INTO open_log (n, cells, stats)
-    SELECT (SELECT count(*) FROM cells WHERE flush_id = 0),
-      (SELECT json_group_array(json_array(w, c, a, r, n)) FROM cells WHERE flush_id = 0),
-      (SELECT json_group_array(json_array(minute, accepted, duplicates, invalid, too_late, future)) FROM stats WHERE flush_id = 0)
-    WHERE EXISTS (SELECT 1 FROM cells WHERE flush_id = 0) OR EXISTS (SELECT 1 FROM stats WHERE flush_id = 0);
-  DELETE FROM cells WHERE flush_id = 0;
-  DELETE FROM stats WHERE flush_id = 0;`;
+import { OpenLog } from "./open-log";
 
 /**
  * Log entries (cells as counted, before merging) per hand-off: bounds one hand-off's memory, its parts
@@ -51,10 +37,13 @@ export interface HandoffHost {
 export class ShardHandoff {
   private readonly sql: SqlStorage;
   private readonly flushes: FrozenFlushes;
+  /** The shard's open counts (durable-objects/clicks/open-log.ts). */
+  readonly log: OpenLog;
 
   constructor(private readonly host: HandoffHost) {
     this.sql = host.storage.sql;
     this.flushes = new FrozenFlushes(this.sql);
+    this.log = new OpenLog(this.sql);
   }
 
   /**
@@ -95,30 +84,14 @@ export class ShardHandoff {
     return this.flushes.failedBefore();
   }
 
-  /** Records one counted forward's cells (`[[w, c, a, r, n], …]`) and statistics as they are (inside the caller's transaction). */
-  append(cells: unknown[][], stats: unknown[][]): void {
-    if (cells.length === 0 && stats.length === 0) return;
-    this.sql.exec("INSERT INTO open_log (n, cells, stats) VALUES (?, ?, ?)", cells.length, JSON.stringify(cells), JSON.stringify(stats));
-  }
-
   /** True when counted cells or statistics wait for a hand-off. */
   hasOpen(): boolean {
-    return this.flushes.hasRows("SELECT 1 FROM open_log LIMIT 1");
+    return !this.log.isEmpty();
   }
 
   /** True when more than one hand-off's worth waits (a backlog drains at once, hand-off after hand-off). */
   backlog(): boolean {
-    return this.openEntries() > MAX_HANDOFF_ENTRIES;
-  }
-
-  /** Cell entries in the open log (a cell counted by two forwards is two entries until a hand-off merges them). */
-  openEntries(): number {
-    return Number(this.sql.exec<{ n: number }>("SELECT coalesce(sum(n), 0) AS n FROM open_log").one().n);
-  }
-
-  /** Statistics entries in the open log. */
-  openStats(): number {
-    return Number(this.sql.exec<{ n: number }>("SELECT coalesce(sum(json_array_length(stats)), 0) AS n FROM open_log").one().n);
+    return this.log.entries() > MAX_HANDOFF_ENTRIES;
   }
 
   /**
@@ -130,28 +103,8 @@ export class ShardHandoff {
   private freeze(openedAt: number): number | null {
     return this.host.storage.transactionSync(() => {
       const count = this.host.aggregators();
-      const cells = new Map<string, [number, string, string, string, number]>();
-      const minutes = new Map<number, number[]>();
-      let entries = 0;
-      let last: number | null = null;
-      for (const row of this.sql.exec<{ id: number; n: number; cells: string; stats: string }>("SELECT id, n, cells, stats FROM open_log ORDER BY id")) {
-        if (last !== null && entries + row.n > MAX_HANDOFF_ENTRIES) break;
-        last = row.id;
-        entries += row.n;
-        for (const [w, c, a, r, n] of JSON.parse(row.cells) as [number, string, string, string, number][]) {
-          const key = `${w}\u0000${c}\u0000${a}\u0000${r}`;
-          const cell = cells.get(key);
-          if (cell) cell[4] += n;
-          else cells.set(key, [w, c, a, r, n]);
-        }
-        for (const [minute, ...counts] of JSON.parse(row.stats) as number[][]) {
-          const sum = minutes.get(minute);
-          if (sum) counts.forEach((v, i) => (sum[i] += v));
-          else minutes.set(minute, counts);
-        }
-      }
-      if (last === null) return null;
-      this.sql.exec("DELETE FROM open_log WHERE id <= ?", last);
+      const merged = this.log.take(MAX_HANDOFF_ENTRIES);
+      if (merged === null) return null;
       const byAgg = new Map<number, { cells: unknown[]; stats: unknown[] }>();
       const part = (i: number) => {
         let p = byAgg.get(i);
@@ -160,13 +113,13 @@ export class ShardHandoff {
       };
       // a cell's owner depends on (campaign, ad, region) only: hash each once
       const owners = new Map<string, number>();
-      for (const cell of cells.values()) {
+      for (const cell of merged.cells.values()) {
         const key = `${cell[1]}\u0000${cell[2]}\u0000${cell[3]}`;
         let owner = owners.get(key);
         if (owner === undefined) owners.set(key, (owner = aggregatorOfCell(cell[1], cell[2], cell[3], count)));
         part(owner).cells.push(cell);
       }
-      for (const [minute, counts] of minutes) part(aggregatorOfMinute(minute, count)).stats.push([minute, ...counts]);
+      for (const [minute, counts] of merged.minutes) part(aggregatorOfMinute(minute, count)).stats.push([minute, ...counts]);
       if (byAgg.size === 0) return null;
       const flushId = Number(readMeta(this.sql, "next_flush_id") ?? Date.now());
       writeMeta(this.sql, "next_flush_id", flushId + 1);

@@ -269,3 +269,85 @@ describe("upgrade: a flush a shard froze before aggregators existed", () => {
     expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
   });
 });
+
+describe("upgrade: open cells counted before the shard's open log (schema v6)", () => {
+  it("are carried into the log by the migration and reach D1 exactly once", async () => {
+    const campaign = uniqueCampaign("v5-open");
+    const name = `${campaign}:0`;
+    const now = Date.now();
+    const clicks = load(campaign, 300, now);
+    const counts: CountRow[] = Object.entries(truth(clicks)).map(([k, n]) => {
+      const [w, a, r] = k.split("|");
+      return [Number(w), campaign, a, r, n];
+    });
+    const stub = () => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
+    // A shard at schema v5: its open cells and statistics in `cells` / `stats` under flush id 0.
+    await runInDurableObject(stub(), (s: ClickShard, state) => {
+      state.storage.transactionSync(() => {
+        const sql = s["sql"];
+        sql.exec("DROP TABLE open_log");
+        writeMeta(sql, "schema_version", 5);
+        writeMeta(sql, "name", name);
+        for (const [w, c, a, r, n] of counts) sql.exec("INSERT INTO cells (flush_id, w, c, a, r, n) VALUES (0, ?, ?, ?, ?, ?)", w, c, a, r, n);
+        sql.exec("INSERT INTO stats (flush_id, minute, accepted, duplicates, invalid, too_late, future) VALUES (0, ?, ?, 0, 0, 0, 0)", windowStart(now), clicks.length);
+      });
+    });
+    await abortAllDurableObjects(); // the new code starts on that storage: the v6 migration runs
+    const shard = stub();
+    const st = await shard.state();
+    expect([st.openCells, st.openStats]).toEqual([counts.length, 1]);
+    await runInDurableObject(shard, (s: ClickShard, state) => {
+      s["name"] = name;
+      expect(s["sql"].exec("SELECT count(*) AS n FROM cells").one().n).toBe(0);
+      return state.storage.setAlarm(Date.now() + 60_000); // run below by runDurableObjectAlarm
+    });
+    await runDurableObjectAlarm(shard);
+    for (const a of allAggregators()) await runDurableObjectAlarm(a);
+    expect(await shard.state()).toMatchObject({ openCells: 0, openStats: 0, frozenFlush: null });
+    expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
+  });
+});
+
+describe("upgrade: an aggregator's cells from before its open log (schema v2)", () => {
+  it("open and frozen cells both reach D1 exactly once", async () => {
+    const campaign = uniqueCampaign("agg-v1");
+    const name = `${campaign}-agg`;
+    const now = Date.now();
+    const clicks = load(campaign, 400, now);
+    const counts: CountRow[] = Object.entries(truth(clicks)).map(([k, n]) => {
+      const [w, a, r] = k.split("|");
+      return [Number(w), campaign, a, r, n];
+    });
+    const half = Math.floor(counts.length / 2);
+    const stub = () => env.CLICK_AGGREGATOR.get(env.CLICK_AGGREGATOR.idFromName(name));
+    // An aggregator at schema v1: half the cells frozen under flush 5 (not yet in D1), half open.
+    await runInDurableObject(stub(), (agg: ClickAggregator, state) => {
+      state.storage.transactionSync(() => {
+        const sql = agg["sql"];
+        sql.exec("DROP TABLE open_log");
+        sql.exec("ALTER TABLE flushes DROP COLUMN cells");
+        sql.exec("ALTER TABLE flushes DROP COLUMN stats");
+        writeMeta(sql, "schema_version", 1);
+        writeMeta(sql, "name", name);
+        writeMeta(sql, "next_flush_id", 6);
+        counts.forEach(([w, c, a, r, n], i) => sql.exec("INSERT INTO cells (flush_id, w, c, a, r, n) VALUES (?, ?, ?, ?, ?, ?)", i < half ? 5 : 0, w, c, a, r, n));
+        sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (5, ?)", Date.now());
+      });
+    });
+    await abortAllDurableObjects(); // the new code starts on that storage: the v2 migration runs
+    const agg = stub();
+    expect(await agg.state()).toMatchObject({ openCells: counts.length - half, frozenFlush: 5 });
+    await runInDurableObject(agg, (a: ClickAggregator, state) => {
+      a["name"] = name;
+      return state.storage.setAlarm(Date.now() + 60_000);
+    });
+    for (let i = 0; i < 4 && (await runDurableObjectAlarm(agg)); i++);
+    expect(await agg.state()).toMatchObject({ openCells: 0, frozenFlush: null });
+    expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
+    const ledger = await env.DB.prepare("SELECT flush_id, cells FROM click_flush_ledger WHERE source = ? ORDER BY flush_id").bind(name).all<{ flush_id: number; cells: number }>();
+    expect(ledger.results).toEqual([
+      { flush_id: 5, cells: half },
+      { flush_id: 6, cells: counts.length - half },
+    ]);
+  });
+});
