@@ -8,14 +8,17 @@
 
 /**
  * `n` = cell entries, first so that summing it reads no text. The migration moves the open rows of the
- * `cells` / `stats` tables (flush_id 0, the schema before the log) into one log row.
+ * `cells` / `stats` tables (flush_id 0, the schema before the log) into log rows of ≤ 1 000 cells each
+ * (≤ ~1 MB however long the ids: one row must fit in a SQLite value) and one row of statistics.
  */
 export const OPEN_LOG_TABLE = `CREATE TABLE open_log (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, cells TEXT NOT NULL, stats TEXT NOT NULL);
   INSERT INTO open_log (n, cells, stats)
-    SELECT (SELECT count(*) FROM cells WHERE flush_id = 0),
-      (SELECT json_group_array(json_array(w, c, a, r, n)) FROM cells WHERE flush_id = 0),
-      (SELECT json_group_array(json_array(minute, accepted, duplicates, invalid, too_late, future)) FROM stats WHERE flush_id = 0)
-    WHERE EXISTS (SELECT 1 FROM cells WHERE flush_id = 0) OR EXISTS (SELECT 1 FROM stats WHERE flush_id = 0);
+    SELECT count(*), json_group_array(json_array(w, c, a, r, n)), '[]'
+    FROM (SELECT w, c, a, r, n, (row_number() OVER (ORDER BY w, c, a, r) - 1) / 1000 AS g FROM cells WHERE flush_id = 0)
+    GROUP BY g ORDER BY g;
+  INSERT INTO open_log (n, cells, stats)
+    SELECT 0, '[]', json_group_array(json_array(minute, accepted, duplicates, invalid, too_late, future)) FROM stats WHERE flush_id = 0
+    HAVING count(*) > 0;
   DELETE FROM cells WHERE flush_id = 0;
   DELETE FROM stats WHERE flush_id = 0;`;
 
@@ -35,13 +38,28 @@ export interface Merged {
 /** Sorts as (window, campaign, ad, region): window starts are 13-digit epoch ms until 2286. */
 export const cellKey = (w: number, c: string, a: string, r: string): string => `${w}\u0000${c}\u0000${a}\u0000${r}`;
 
+/**
+ * A log row's JSON, in UTF-16 code units (≤ 3 bytes each): ≤ 768 KB, under Durable Object SQLite's 2 MB
+ * per value with room to spare. A longer forward is appended as several rows; a freeze takes rows up to
+ * this much in all (at least one), so a part or a frozen batch stays under it too.
+ */
+export const MAX_ROW_CHARS = 256 * 1024;
+
 export class OpenLog {
   constructor(private readonly sql: SqlStorage) {}
 
   /** Appends counted cells (`[[w, c, a, r, n], …]`) and statistics (`[[minute, accepted, duplicates, invalid, too_late, future], …]`). */
   append(cells: unknown[][], stats: unknown[][]): void {
     if (cells.length === 0 && stats.length === 0) return;
-    this.sql.exec("INSERT INTO open_log (n, cells, stats) VALUES (?, ?, ?)", cells.length, JSON.stringify(cells), JSON.stringify(stats));
+    const json = JSON.stringify(cells);
+    if (json.length > MAX_ROW_CHARS && cells.length > 1) {
+      // long ids (64 characters of up to 3 bytes) in a large forward: split it (one cell is ≤ ~1 KB)
+      const half = Math.ceil(cells.length / 2);
+      this.append(cells.slice(0, half), stats);
+      this.append(cells.slice(half), []);
+      return;
+    }
+    this.sql.exec("INSERT INTO open_log (n, cells, stats) VALUES (?, ?, ?)", cells.length, json, JSON.stringify(stats));
   }
 
   /** As `append`, for cells and statistics already in JSON (an aggregator's parts). */
@@ -65,18 +83,20 @@ export class OpenLog {
   }
 
   /**
-   * Takes the oldest rows — at least one, then while the entries stay ≤ `maxEntries` — merged, and
-   * deletes them (inside the caller's transaction). Null when the log is empty.
+   * Takes the oldest rows — at least one, then while the entries stay ≤ `maxEntries` and the JSON ≤
+   * `maxChars` — merged, and deletes them (inside the caller's transaction). Null when the log is empty.
    */
-  take(maxEntries: number): Merged | null {
+  take(maxEntries: number, maxChars = Infinity): Merged | null {
     const cells = new Map<string, Cell>();
     const minutes = new Map<number, MinuteStats>();
     let entries = 0;
+    let chars = 0;
     let last: number | null = null;
     for (const row of this.sql.exec<{ id: number; n: number; cells: string; stats: string }>("SELECT id, n, cells, stats FROM open_log ORDER BY id")) {
-      if (last !== null && entries + row.n > maxEntries) break;
+      if (last !== null && (entries + row.n > maxEntries || chars + row.cells.length > maxChars)) break;
       last = row.id;
       entries += row.n;
+      chars += row.cells.length;
       for (const [w, c, a, r, n] of JSON.parse(row.cells) as Cell[]) {
         const key = cellKey(w, c, a, r);
         const cell = cells.get(key);

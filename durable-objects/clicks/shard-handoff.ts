@@ -4,7 +4,7 @@ import { readMeta, writeMeta } from "../../lib/sql-migrations";
 import type { ClickAggregator } from "../ClickAggregator";
 import { queueAnalytics } from "./flush-pipeline";
 import { FrozenFlushes } from "./frozen-flushes";
-import { OpenLog } from "./open-log";
+import { MAX_ROW_CHARS, OpenLog } from "./open-log";
 
 /**
  * Log entries (cells as counted, before merging) per hand-off: bounds one hand-off's memory, its parts
@@ -103,7 +103,8 @@ export class ShardHandoff {
   private freeze(openedAt: number): number | null {
     return this.host.storage.transactionSync(() => {
       const count = this.host.aggregators();
-      const merged = this.log.take(MAX_HANDOFF_ENTRIES);
+      // ≤ MAX_ROW_CHARS of cells in all, so that every part fits in one SQLite value
+      const merged = this.log.take(MAX_HANDOFF_ENTRIES, MAX_ROW_CHARS);
       if (merged === null) return null;
       const byAgg = new Map<number, { cells: unknown[]; stats: unknown[] }>();
       const part = (i: number) => {

@@ -7,6 +7,7 @@ import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from 
 import { planForward, type ClickTuple } from "../../lib/clicks/forward";
 import { windowStart } from "../../lib/clicks/windows";
 import { writeMeta } from "../../lib/sql-migrations";
+import { MAX_ROW_CHARS } from "../../durable-objects/clicks/open-log";
 import { aggregatorAnswersLost, restoreBindings } from "./bindings";
 import { AGGREGATORS, allAggregators, countsFor, uniqueCampaign } from "./clicks-helpers";
 
@@ -271,11 +272,12 @@ describe("upgrade: a flush a shard froze before aggregators existed", () => {
 });
 
 describe("upgrade: open cells counted before the shard's open log (schema v6)", () => {
-  it("are carried into the log by the migration and reach D1 exactly once", async () => {
+  it("are carried into the log by the migration (≤ 1 000 cells a row) and reach D1 exactly once", async () => {
     const campaign = uniqueCampaign("v5-open");
     const name = `${campaign}:0`;
     const now = Date.now();
-    const clicks = load(campaign, 300, now);
+    // 2 500 cells: more than one log row's worth
+    const clicks: ClickTuple[] = Array.from({ length: 2_500 }, (_, i) => [`${campaign}-c${i}`, campaign, `ad-${i}`, ["eu", "na"][i % 2], now]);
     const counts: CountRow[] = Object.entries(truth(clicks)).map(([k, n]) => {
       const [w, a, r] = k.split("|");
       return [Number(w), campaign, a, r, n];
@@ -299,6 +301,7 @@ describe("upgrade: open cells counted before the shard's open log (schema v6)", 
     await runInDurableObject(shard, (s: ClickShard, state) => {
       s["name"] = name;
       expect(s["sql"].exec("SELECT count(*) AS n FROM cells").one().n).toBe(0);
+      expect(s["sql"].exec("SELECT n FROM open_log ORDER BY id").toArray().map((r) => r.n)).toEqual([1_000, 1_000, 500, 0]);
       return state.storage.setAlarm(Date.now() + 60_000); // run below by runDurableObjectAlarm
     });
     await runDurableObjectAlarm(shard);
@@ -349,5 +352,37 @@ describe("upgrade: an aggregator's cells from before its open log (schema v2)", 
       { flush_id: 5, cells: half },
       { flush_id: 6, cells: counts.length - half },
     ]);
+  });
+});
+
+describe("log rows and parts stay under a SQLite value's size", () => {
+  it("a forward of long ids is appended as several rows, handed off in parts under the bound, counted once", async () => {
+    const campaign = uniqueCampaign("long-ids").padEnd(64, "é");
+    const name = `${campaign.slice(0, 20)}:0`;
+    const now = Date.now();
+    const ad = (i: number) => `${i}-`.padEnd(64, "广");
+    const clicks: ClickTuple[] = Array.from({ length: 3_000 }, (_, i) => [`long-${now}-${i}`, campaign, ad(i), "eu", now]);
+    const shard = env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
+    const batch = planForward([{ receivedAt: now, clicks, rejected: { invalid: 0, too_late: 0, future: 0 } }], 1, 0).get(0)!;
+    await shard.ingest(name, "long-ids", 1, batch);
+    const rows = await runInDurableObject(shard, (s: ClickShard) => s["sql"].exec<{ n: number; len: number }>("SELECT n, length(cells) AS len FROM open_log ORDER BY id").toArray());
+    expect(rows.length).toBeGreaterThan(1);
+    expect(rows.reduce((a, r) => a + r.n, 0)).toBe(3_000);
+    for (const r of rows) expect(r.len).toBeLessThanOrEqual(MAX_ROW_CHARS);
+    // one hand-off takes at most MAX_ROW_CHARS of the log (one row here), so every part is under it too
+    await runDurableObjectAlarm(shard);
+    expect((await shard.state()).openCells).toBe(3_000 - rows[0].n);
+    for (const a of allAggregators()) await runDurableObjectAlarm(a);
+    // the rest, hand-off after hand-off; every part, as the aggregators logged it, stays under the bound
+    for (let i = 0; i < 10 && (await runDurableObjectAlarm(shard)); i++) {
+      for (const a of allAggregators()) {
+        const parts = await runInDurableObject(a, (agg: ClickAggregator) => agg["sql"].exec<{ len: number }>("SELECT length(cells) AS len FROM open_log").toArray());
+        for (const p of parts) expect(p.len).toBeLessThanOrEqual(MAX_ROW_CHARS);
+        await runDurableObjectAlarm(a);
+      }
+    }
+    expect(await shard.state()).toMatchObject({ openCells: 0, frozenFlush: null });
+    for (const a of allAggregators()) await runDurableObjectAlarm(a);
+    expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
   });
 });
