@@ -4,7 +4,7 @@ import { readMeta, writeMeta } from "../../lib/sql-migrations";
 import type { ClickAggregator } from "../ClickAggregator";
 import { queueAnalytics } from "./flush-pipeline";
 import { FrozenFlushes } from "./frozen-flushes";
-import { MAX_ROW_CHARS, OpenLog } from "./open-log";
+import { MAX_ROW_CHARS, OpenLog, type Cell } from "./open-log";
 
 /**
  * Log entries (cells as counted, before merging) per hand-off: bounds one hand-off's memory, its parts
@@ -102,25 +102,11 @@ export class ShardHandoff {
    */
   private freeze(openedAt: number): number | null {
     return this.host.storage.transactionSync(() => {
-      const count = this.host.aggregators();
       // ≤ MAX_ROW_CHARS of cells in all, so that every part fits in one SQLite value
       const merged = this.log.take(MAX_HANDOFF_ENTRIES, MAX_ROW_CHARS);
       if (merged === null) return null;
-      const byAgg = new Map<number, { cells: unknown[]; stats: unknown[] }>();
-      const part = (i: number) => {
-        let p = byAgg.get(i);
-        if (!p) byAgg.set(i, (p = { cells: [], stats: [] }));
-        return p;
-      };
-      // a cell's owner depends on (campaign, ad, region) only: hash each once
-      const owners = new Map<string, number>();
-      for (const cell of merged.cells.values()) {
-        const key = `${cell[1]}\u0000${cell[2]}\u0000${cell[3]}`;
-        let owner = owners.get(key);
-        if (owner === undefined) owners.set(key, (owner = aggregatorOfCell(cell[1], cell[2], cell[3], count)));
-        part(owner).cells.push(cell);
-      }
-      for (const [minute, counts] of merged.minutes) part(aggregatorOfMinute(minute, count)).stats.push([minute, ...counts]);
+      const stats = [...merged.minutes].map(([minute, counts]) => [minute, ...counts]);
+      const byAgg = partsByAggregator(merged.cells.values(), stats, this.host.aggregators());
       if (byAgg.size === 0) return null;
       const flushId = Number(readMeta(this.sql, "next_flush_id") ?? Date.now());
       writeMeta(this.sql, "next_flush_id", flushId + 1);
@@ -130,7 +116,7 @@ export class ShardHandoff {
     });
   }
 
-  private insertParts(flushId: number, byAgg: Map<number, { cells: unknown[]; stats: unknown[] }>, openedAt: number): void {
+  private insertParts(flushId: number, byAgg: Map<number, Part>, openedAt: number): void {
     for (const [agg, p] of byAgg) {
       this.sql.exec(
         "INSERT INTO parts (flush_id, agg, cells, stats, opened_at) VALUES (?, ?, ?, ?, ?)",
@@ -145,19 +131,18 @@ export class ShardHandoff {
 
   /** A flush frozen by the code before aggregators (its cells under its flush id): groups them into parts (inside a transaction). */
   private splitLegacyIntoParts(flushId: number, openedAt: number): void {
-    const count = this.host.aggregators();
-    const byAgg = new Map<number, { cells: unknown[]; stats: unknown[] }>();
-    const part = (i: number) => {
-      let p = byAgg.get(i);
-      if (!p) byAgg.set(i, (p = { cells: [], stats: [] }));
-      return p;
-    };
-    for (const row of this.sql.exec("SELECT w, c, a, r, n FROM cells WHERE flush_id = ?", flushId).raw()) {
-      part(aggregatorOfCell(String(row[1]), String(row[2]), String(row[3]), count)).cells.push(row);
-    }
-    for (const row of this.sql.exec("SELECT minute, accepted, duplicates, invalid, too_late, future FROM stats WHERE flush_id = ?", flushId).raw()) {
-      part(aggregatorOfMinute(Number(row[0]), count)).stats.push(row);
-    }
+    const cells = this.sql
+      .exec<{ w: number; c: string; a: string; r: string; n: number }>("SELECT w, c, a, r, n FROM cells WHERE flush_id = ?", flushId)
+      .toArray()
+      .map((x): Cell => [x.w, x.c, x.a, x.r, x.n]);
+    const stats = this.sql
+      .exec<{ minute: number; accepted: number; duplicates: number; invalid: number; too_late: number; future: number }>(
+        "SELECT minute, accepted, duplicates, invalid, too_late, future FROM stats WHERE flush_id = ?",
+        flushId,
+      )
+      .toArray()
+      .map((x) => [x.minute, x.accepted, x.duplicates, x.invalid, x.too_late, x.future]);
+    const byAgg = partsByAggregator(cells, stats, this.host.aggregators());
     this.insertParts(flushId, byAgg, openedAt);
     // the flush stays (until its last part is acknowledged) unless it had nothing to send
     this.flushes.drop(flushId, byAgg.size > 0);
@@ -200,4 +185,32 @@ export class ShardHandoff {
       this.flushes.drop(flushId);
     });
   }
+}
+
+/** One aggregator's share of a hand-off: its cells (`[w, c, a, r, n]`) and its minutes' statistics. */
+interface Part {
+  cells: Cell[];
+  stats: number[][];
+}
+
+/**
+ * Groups cells by the aggregator that owns them (hash of campaign, ad, region; each hashed once) and
+ * statistics rows (`[minute, …]`) by their minute's aggregator.
+ */
+function partsByAggregator(cells: Iterable<Cell>, stats: Iterable<number[]>, count: number): Map<number, Part> {
+  const byAgg = new Map<number, Part>();
+  const part = (i: number) => {
+    let p = byAgg.get(i);
+    if (!p) byAgg.set(i, (p = { cells: [], stats: [] }));
+    return p;
+  };
+  const owners = new Map<string, number>();
+  for (const cell of cells) {
+    const key = `${cell[1]}\u0000${cell[2]}\u0000${cell[3]}`;
+    let owner = owners.get(key);
+    if (owner === undefined) owners.set(key, (owner = aggregatorOfCell(cell[1], cell[2], cell[3], count)));
+    part(owner).cells.push(cell);
+  }
+  for (const row of stats) part(aggregatorOfMinute(row[0], count)).stats.push(row);
+  return byAgg;
 }
