@@ -56,9 +56,10 @@ export class ClickAggregator extends DurableObject<Env> {
    * and it sends flush N+1 only after every part of N was acknowledged, so a part whose flush id is not
    * above the last one applied from its source is a re-send, acknowledged without counting (`applied:
    * false`). `openedAt`: when the shard opened the oldest of these cells (the flush interval runs from
-   * there). Durable when it returns. RPC from ClickShard.
+   * there). `entries`: the cells in the part (a shard before schema v7 sends none; then SQLite counts
+   * them). Durable when it returns. RPC from ClickShard.
    */
-  apply(name: string, source: string, flushId: number, cells: string, stats: string, openedAt?: number): { applied: boolean } {
+  apply(name: string, source: string, flushId: number, cells: string, stats: string, openedAt?: number, entries?: number): { applied: boolean } {
     if ((this.lastFlush.get(source) ?? 0) >= flushId) return { applied: false };
     const now = Date.now();
     const due = this.ctx.storage.transactionSync(() => {
@@ -68,7 +69,7 @@ export class ClickAggregator extends DurableObject<Env> {
         source,
         flushId,
       );
-      return this.pipeline.addOpen(cells, stats, now, openedAt ?? now);
+      return this.pipeline.addOpen(cells, stats, now, openedAt ?? now, entries);
     });
     this.name ??= name;
     this.lastFlush.set(source, flushId);

@@ -4,7 +4,7 @@ import { failure, success, type Outcome } from "../lib/outcome";
 import { planForward, type ClickTuple, type PendingBatch } from "../lib/clicks/forward";
 import { EpochCache, epochShardName } from "../lib/clicks/epochs";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
-import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
+import { hasRows, migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
 import type { RejectionCounts } from "../lib/clicks/types";
 import { epochLoader } from "./ClickEpochs";
 
@@ -282,7 +282,7 @@ export class ClickBuffer extends DurableObject<Env> {
    * the registry's newest shard epoch (recorded with it: a re-send uses the same split and names).
    */
   private async freeze(): Promise<FrozenForward | null> {
-    if (!this.hasRows("SELECT 1 FROM batches LIMIT 1")) return null;
+    if (!hasRows(this.sql, "SELECT 1 FROM batches LIMIT 1")) return null;
     const epoch = await this.epochs.current(Date.now());
     if (this.frozenForward()) throw new Error("a forward was frozen concurrently");
     const ids = this.sql.exec<{ id: number; n: number }>("SELECT id, n FROM batches ORDER BY id LIMIT 5000").toArray();
@@ -302,10 +302,6 @@ export class ClickBuffer extends DurableObject<Env> {
       this.sql.exec("INSERT INTO forwards (forward_id, lo, hi, shards, epoch) VALUES (?, ?, ?, ?, ?)", forwardId, lo, hi, shards, epoch.epoch);
       return { forwardId, lo, hi, acked: [], shards, epoch: epoch.epoch };
     });
-  }
-
-  private hasRows(q: string): boolean {
-    return this.sql.exec(q).toArray().length > 0;
   }
 
   private recordFailedAttempt(): number {

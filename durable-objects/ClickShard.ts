@@ -5,13 +5,13 @@ import { shardOfKey } from "../lib/clicks/hash";
 import { epochLoader } from "./ClickEpochs";
 import { aggregatorName } from "../lib/clicks/aggregators";
 import { drainAnalytics } from "./clicks/flush-pipeline";
-import { PARTS_TABLE, ShardHandoff } from "./clicks/shard-handoff";
+import { PARTS_COUNT_COLUMN, PARTS_TABLE, ShardHandoff } from "./clicks/shard-handoff";
 import { OPEN_LOG_TABLE } from "./clicks/open-log";
 import type { ShardBatch } from "../lib/clicks/forward";
 import { splitKeys } from "../lib/clicks/dedup-keys";
 import { keyHalves } from "../lib/clicks/key-bloom";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
-import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
+import { hasRows, migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
 import { DedupIndex } from "./clicks/dedup-index";
 
 const MIGRATIONS = [
@@ -36,6 +36,8 @@ const MIGRATIONS = [
   PARTS_TABLE,
   // v6: open cells and statistics become an append-only log, one row per counted forward (clicks/open-log.ts).
   OPEN_LOG_TABLE,
+  // v7: parts carry their cell count (the aggregator appends them without counting).
+  PARTS_COUNT_COLUMN,
 ];
 
 const CLAIMED_BY = "SELECT printf('0x%016x', k) FROM claims WHERE k IN (SELECT value FROM json_each(?)) AND cid = ?";
@@ -110,7 +112,7 @@ export class ClickShard extends DurableObject<Env> {
       const name = readMeta(this.sql, "name");
       this.name = typeof name === "string" ? name : null;
       this.index.open();
-      this.holdsClaims = this.hasRows("SELECT 1 FROM claims LIMIT 1");
+      this.holdsClaims = hasRows(this.sql, "SELECT 1 FROM claims LIMIT 1");
       for (const r of this.sql.exec<{ source: string; last_forward: number }>("SELECT source, last_forward FROM sources")) {
         this.lastForward.set(r.source, r.last_forward);
       }
@@ -319,12 +321,12 @@ export class ClickShard extends DurableObject<Env> {
     }
     this.backoffUntil = retryAt ?? 0;
     // outbox rows of flushes this shard wrote to D1 itself, before the aggregators
-    const aeFailed = this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1") && !drainAnalytics(this.sql, this.env.CLICKS_AE);
+    const aeFailed = hasRows(this.sql, "SELECT 1 FROM ae_outbox LIMIT 1") && !drainAnalytics(this.sql, this.env.CLICKS_AE);
     if (aeFailed) this.backoffUntil = Math.max(this.backoffUntil, Date.now() + AE_RETRY_MS);
     this.atomically(() => this.index.sweep(now));
 
     if (retryAt !== null) this.schedule(retryAt);
-    else if (this.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) this.schedule(Date.now());
+    else if (hasRows(this.sql, "SELECT 1 FROM ae_outbox LIMIT 1")) this.schedule(Date.now());
     else if (this.handoff.hasOpen()) {
       // a backlog (more than one flush's worth waited) drains at once, hand-off after hand-off
       this.openSince ??= now;
@@ -338,10 +340,6 @@ export class ClickShard extends DurableObject<Env> {
     if (this.alarmAt !== null && this.alarmAt <= at) return;
     this.alarmAt = at;
     void this.ctx.storage.setAlarm(at);
-  }
-
-  private hasRows(q: string): boolean {
-    return this.sql.exec(q).toArray().length > 0;
   }
 
   private source(): string {

@@ -23,3 +23,8 @@ export function readMeta(sql: SqlStorage, key: string): number | string | null {
 export function writeMeta(sql: SqlStorage, key: string, value: number | string): void {
   sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
 }
+
+/** True when `query` returns at least one row (reads only the first). */
+export function hasRows(sql: SqlStorage, query: string, ...bindings: unknown[]): boolean {
+  return !sql.exec(query, ...bindings).next().done;
+}

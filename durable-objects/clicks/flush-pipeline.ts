@@ -1,6 +1,7 @@
 import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../../lib/clicks/flush-sql";
-import { readMeta, writeMeta } from "../../lib/sql-migrations";
-import { FrozenFlushes, MAX_FLUSH_CELLS } from "./frozen-flushes";
+import { hasRows, readMeta, writeMeta } from "../../lib/sql-migrations";
+import { campaignAdRegion } from "../../lib/clicks/aggregators";
+import { FrozenFlushes, legacyFlush, MAX_FLUSH_CELLS } from "./frozen-flushes";
 import { OPEN_LOG_TABLE, OpenLog, type Cell } from "./open-log";
 
 /**
@@ -96,8 +97,8 @@ export class FlushPipeline {
    * `openedAt` is when the shard opened the oldest of them: the interval runs from there, so the shard's
    * hand-off delay does not add to freshness (ack → D1 ≈ forward delay + interval + one batch).
    */
-  addOpen(cellsJson: string, statsJson: string, now: number, openedAt = now): number {
-    this.log.appendJson(cellsJson, statsJson);
+  addOpen(cellsJson: string, statsJson: string, now: number, openedAt = now, entries?: number): number {
+    this.log.appendJson(cellsJson, statsJson, entries);
     this.openSince = Math.min(this.openSince ?? now, openedAt, now);
     return this.nextFlushAt();
   }
@@ -126,7 +127,7 @@ export class FlushPipeline {
 
     let next: number | null = null;
     if (retryAt !== null) next = retryAt;
-    else if (this.flushes.hasRows("SELECT 1 FROM ae_outbox LIMIT 1")) next = Date.now();
+    else if (hasRows(this.sql, "SELECT 1 FROM ae_outbox LIMIT 1")) next = Date.now();
     // the rest of a freeze's flushes go one after another
     else if (this.flushes.current() !== null) next = Date.now();
     // a backlog (more than one freeze's worth waited) drains at once, freeze after freeze
@@ -200,23 +201,9 @@ export class FlushPipeline {
   /** A frozen flush's cells and statistics: its JSON, or the rows of a flush frozen before the open log. */
   private frozen(flushId: number): { counts: CountRow[]; stats: StatsRow[] } {
     const row = this.sql.exec<{ cells: string | null; stats: string | null }>("SELECT cells, stats FROM flushes WHERE flush_id = ?", flushId).one();
-    if (row.cells !== null) {
-      // stats are kept as the parts carry them: [minute, accepted, duplicates, invalid, too_late, future]
-      const stats = (JSON.parse(row.stats ?? "[]") as number[][]).map(([minute, accepted, duplicates, invalid, tooLate, future]): StatsRow => [minute, accepted, duplicates, tooLate, future, invalid]);
-      return { counts: JSON.parse(row.cells) as Cell[], stats };
-    }
-    const counts: CountRow[] = this.sql
-      .exec<{ w: number; c: string; a: string; r: string; n: number }>("SELECT w, c, a, r, n FROM cells WHERE flush_id = ?", flushId)
-      .toArray()
-      .map((x) => [x.w, x.c, x.a, x.r, x.n]);
-    const stats: StatsRow[] = this.sql
-      .exec<{ minute: number; accepted: number; duplicates: number; too_late: number; future: number; invalid: number }>(
-        "SELECT minute, accepted, duplicates, too_late, future, invalid FROM stats WHERE flush_id = ?",
-        flushId,
-      )
-      .toArray()
-      .map((x) => [x.minute, x.accepted, x.duplicates, x.too_late, x.future, x.invalid]);
-    return { counts, stats };
+    const { cells, stats } = row.cells !== null ? { cells: JSON.parse(row.cells) as Cell[], stats: JSON.parse(row.stats ?? "[]") as number[][] } : legacyFlush(this.sql, flushId);
+    // statistics are kept as the parts carry them ([minute, accepted, duplicates, invalid, too_late, future]); D1's order differs
+    return { counts: cells, stats: stats.map(([minute, accepted, duplicates, invalid, tooLate, future]): StatsRow => [minute, accepted, duplicates, tooLate, future, invalid]) };
   }
 
   /** One D1 batch: ledger row + additive upserts. Resolves when applied now or found applied before. */
@@ -251,19 +238,10 @@ export class FlushPipeline {
     });
   }
 
-  /** D1 has the flush: queue its clicks for Analytics Engine, summed per (campaign, ad, region), and drop it, atomically. */
+  /** D1 has the flush: queue its clicks for Analytics Engine and drop it, atomically. */
   private completeFlush(flushId: number, counts: CountRow[]): void {
-    const points = new Map<string, [string, string, string, number]>();
-    for (const [, c, a, r, n] of counts) {
-      const key = `${c}\u0000${a}\u0000${r}`;
-      const p = points.get(key);
-      if (p) p[3] += n;
-      else points.set(key, [c, a, r, n]);
-    }
     this.host.storage.transactionSync(() => {
-      if (points.size > 0) {
-        this.sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true", JSON.stringify([...points.values()]));
-      }
+      queueAnalytics(this.sql, counts);
       this.flushes.drop(flushId);
     });
   }
@@ -275,8 +253,16 @@ export class FlushPipeline {
 }
 
 /** Queues a delivered flush's clicks for Analytics Engine, summed per (campaign, ad, region) (inside the caller's transaction). */
-export function queueAnalytics(sql: SqlStorage, flushId: number): void {
-  sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT c, a, r, sum(n) FROM cells WHERE flush_id = ? GROUP BY c, a, r", flushId);
+export function queueAnalytics(sql: SqlStorage, counts: Iterable<CountRow>): void {
+  const points = new Map<string, [string, string, string, number]>();
+  for (const [, c, a, r, n] of counts) {
+    const key = campaignAdRegion(c, a, r);
+    const p = points.get(key);
+    if (p) p[3] += n;
+    else points.set(key, [c, a, r, n]);
+  }
+  if (points.size === 0) return;
+  sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true", JSON.stringify([...points.values()]));
 }
 
 /**
@@ -311,7 +297,8 @@ const utf8 = new TextEncoder();
 
 /** The longest prefix of `s` (whole code points) that fits in `max` UTF-8 bytes. */
 export function truncateUtf8(s: string, max: number): string {
-  if (utf8.encode(s).byteLength <= max) return s;
+  // a UTF-16 code unit is at most 3 UTF-8 bytes: short strings need no encoding
+  if (s.length * 3 <= max || utf8.encode(s).byteLength <= max) return s;
   let out = "";
   let bytes = 0;
   for (const ch of s) {

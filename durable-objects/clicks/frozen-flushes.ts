@@ -1,3 +1,6 @@
+import { hasRows } from "../../lib/sql-migrations";
+import type { Cell } from "./open-log";
+
 /**
  * The bookkeeping that a ClickShard's hand-off and a ClickAggregator's flush share: both freeze their
  * open log (open-log.ts) into flushes (rows of `flushes`, lowest id first), retry the lowest with a
@@ -26,7 +29,7 @@ export class FrozenFlushes {
 
   /** True while a delivery has failed before (a restart keeps its backoff). */
   failedBefore(): boolean {
-    return this.hasRows("SELECT 1 FROM flushes WHERE attempts > 0");
+    return hasRows(this.sql, "SELECT 1 FROM flushes WHERE attempts > 0");
   }
 
   /** Deletes a flush's cells and statistics, and the flush itself unless `keepFlush` (inside the caller's transaction). */
@@ -46,8 +49,23 @@ export class FrozenFlushes {
     }
     return { attempts, retryAt: Date.now() + Math.min(MAX_RETRY_MS, intervalMs * 2 ** Math.min(attempts, 10)) };
   }
+}
 
-  hasRows(q: string): boolean {
-    return this.sql.exec(q).toArray().length > 0;
-  }
+/**
+ * A flush frozen by the code before the open log: its cells and statistics as rows under its flush id.
+ * Statistics as the open log and the parts carry them: `[minute, accepted, duplicates, invalid, too_late, future]`.
+ */
+export function legacyFlush(sql: SqlStorage, flushId: number): { cells: Cell[]; stats: number[][] } {
+  const cells = sql
+    .exec<{ w: number; c: string; a: string; r: string; n: number }>("SELECT w, c, a, r, n FROM cells WHERE flush_id = ?", flushId)
+    .toArray()
+    .map((x): Cell => [x.w, x.c, x.a, x.r, x.n]);
+  const stats = sql
+    .exec<{ minute: number; accepted: number; duplicates: number; invalid: number; too_late: number; future: number }>(
+      "SELECT minute, accepted, duplicates, invalid, too_late, future FROM stats WHERE flush_id = ?",
+      flushId,
+    )
+    .toArray()
+    .map((x) => [x.minute, x.accepted, x.duplicates, x.invalid, x.too_late, x.future]);
+  return { cells, stats };
 }

@@ -62,10 +62,17 @@ export class OpenLog {
     this.sql.exec("INSERT INTO open_log (n, cells, stats) VALUES (?, ?, ?)", cells.length, json, JSON.stringify(stats));
   }
 
-  /** As `append`, for cells and statistics already in JSON (an aggregator's parts). */
-  appendJson(cellsJson: string, statsJson: string): void {
+  /**
+   * As `append`, for cells and statistics already in JSON (an aggregator's parts). `entries`: the cells
+   * in `cellsJson` when the sender knows them; otherwise SQLite counts them (parsing the whole document).
+   */
+  appendJson(cellsJson: string, statsJson: string, entries?: number): void {
     if (cellsJson === "[]" && statsJson === "[]") return;
-    this.sql.exec("INSERT INTO open_log (n, cells, stats) VALUES (json_array_length(?1), ?1, ?2)", cellsJson, statsJson);
+    if (entries !== undefined && Number.isSafeInteger(entries) && entries >= 0) {
+      this.sql.exec("INSERT INTO open_log (n, cells, stats) VALUES (?, ?, ?)", entries, cellsJson, statsJson);
+    } else {
+      this.sql.exec("INSERT INTO open_log (n, cells, stats) VALUES (json_array_length(?1), ?1, ?2)", cellsJson, statsJson);
+    }
   }
 
   isEmpty(): boolean {
@@ -75,6 +82,12 @@ export class OpenLog {
   /** Cell entries in the log (a cell appended twice is two entries until a freeze merges them). */
   entries(): number {
     return Number(this.sql.exec<{ n: number }>("SELECT coalesce(sum(n), 0) AS n FROM open_log").one().n);
+  }
+
+  /** Cell entries and characters of cells' JSON in the log (what bounds one `take`). */
+  size(): { entries: number; chars: number } {
+    const r = this.sql.exec<{ n: number; chars: number }>("SELECT coalesce(sum(n), 0) AS n, coalesce(sum(length(cells)), 0) AS chars FROM open_log").one();
+    return { entries: Number(r.n), chars: Number(r.chars) };
   }
 
   /** Statistics entries in the log. */

@@ -1,9 +1,9 @@
-import { aggregatorName, aggregatorOfCell, aggregatorOfMinute } from "../../lib/clicks/aggregators";
+import { aggregatorName, aggregatorOfCell, aggregatorOfMinute, campaignAdRegion } from "../../lib/clicks/aggregators";
 import { isLedgerConflict } from "../../lib/clicks/flush-sql";
-import { readMeta, writeMeta } from "../../lib/sql-migrations";
+import { hasRows, readMeta, writeMeta } from "../../lib/sql-migrations";
 import type { ClickAggregator } from "../ClickAggregator";
 import { queueAnalytics } from "./flush-pipeline";
-import { FrozenFlushes } from "./frozen-flushes";
+import { FrozenFlushes, legacyFlush } from "./frozen-flushes";
 import { MAX_ROW_CHARS, OpenLog, type Cell } from "./open-log";
 
 /**
@@ -15,6 +15,9 @@ export const MAX_HANDOFF_ENTRIES = 10_000;
 /** The shard's table of frozen hand-offs: one row per (flush, aggregator), deleted when that aggregator acknowledged it. */
 export const PARTS_TABLE = `CREATE TABLE parts (flush_id INTEGER NOT NULL, agg INTEGER NOT NULL, cells TEXT NOT NULL, stats TEXT NOT NULL,
   opened_at INTEGER NOT NULL, PRIMARY KEY (flush_id, agg)) WITHOUT ROWID;`;
+
+/** v7: a part's cell count, sent with it so that the aggregator need not parse the part to count it (NULL in older rows). */
+export const PARTS_COUNT_COLUMN = `ALTER TABLE parts ADD COLUMN n INTEGER;`;
 
 export interface HandoffHost {
   storage: DurableObjectStorage;
@@ -52,7 +55,7 @@ export class ShardHandoff {
    */
   async step(openedAt: number): Promise<void> {
     let flushId = this.flushes.current();
-    if (flushId !== null && !this.flushes.hasRows(`SELECT 1 FROM parts WHERE flush_id = ${flushId} LIMIT 1`)) {
+    if (flushId !== null && !hasRows(this.sql, "SELECT 1 FROM parts WHERE flush_id = ? LIMIT 1", flushId)) {
       await this.fenceLegacy(flushId, openedAt);
       if (this.flushes.current() !== flushId) return;
     }
@@ -62,9 +65,11 @@ export class ShardHandoff {
     }
     const source = this.host.source();
     const parts = this.sql
-      .exec<{ agg: number; cells: string; stats: string; opened_at: number }>("SELECT agg, cells, stats, opened_at FROM parts WHERE flush_id = ?", flushId)
+      .exec<{ agg: number; cells: string; stats: string; opened_at: number; n: number | null }>("SELECT agg, cells, stats, opened_at, n FROM parts WHERE flush_id = ?", flushId)
       .toArray();
-    const sent = await Promise.allSettled(parts.map((p) => this.host.aggregator(p.agg).apply(aggregatorName(p.agg), source, flushId, p.cells, p.stats, p.opened_at)));
+    const sent = await Promise.allSettled(
+      parts.map((p) => this.host.aggregator(p.agg).apply(aggregatorName(p.agg), source, flushId, p.cells, p.stats, p.opened_at, p.n ?? undefined)),
+    );
     // one transaction for every acknowledged part (a commit per part cost more than the hand-off itself)
     this.acknowledged(
       flushId,
@@ -89,9 +94,13 @@ export class ShardHandoff {
     return !this.log.isEmpty();
   }
 
-  /** True when more than one hand-off's worth waits (a backlog drains at once, hand-off after hand-off). */
+  /**
+   * True when more than one hand-off's worth waits, by entries or by characters (long ids), so that a
+   * backlog drains at once, hand-off after hand-off.
+   */
   backlog(): boolean {
-    return this.log.entries() > MAX_HANDOFF_ENTRIES;
+    const size = this.log.size();
+    return size.entries > MAX_HANDOFF_ENTRIES || size.chars > MAX_ROW_CHARS;
   }
 
   /**
@@ -119,29 +128,19 @@ export class ShardHandoff {
   private insertParts(flushId: number, byAgg: Map<number, Part>, openedAt: number): void {
     for (const [agg, p] of byAgg) {
       this.sql.exec(
-        "INSERT INTO parts (flush_id, agg, cells, stats, opened_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO parts (flush_id, agg, cells, stats, opened_at, n) VALUES (?, ?, ?, ?, ?, ?)",
         flushId,
         agg,
         JSON.stringify(p.cells),
         JSON.stringify(p.stats),
         openedAt,
+        p.cells.length,
       );
     }
   }
 
   /** A flush frozen by the code before aggregators (its cells under its flush id): groups them into parts (inside a transaction). */
-  private splitLegacyIntoParts(flushId: number, openedAt: number): void {
-    const cells = this.sql
-      .exec<{ w: number; c: string; a: string; r: string; n: number }>("SELECT w, c, a, r, n FROM cells WHERE flush_id = ?", flushId)
-      .toArray()
-      .map((x): Cell => [x.w, x.c, x.a, x.r, x.n]);
-    const stats = this.sql
-      .exec<{ minute: number; accepted: number; duplicates: number; invalid: number; too_late: number; future: number }>(
-        "SELECT minute, accepted, duplicates, invalid, too_late, future FROM stats WHERE flush_id = ?",
-        flushId,
-      )
-      .toArray()
-      .map((x) => [x.minute, x.accepted, x.duplicates, x.invalid, x.too_late, x.future]);
+  private splitLegacyIntoParts(flushId: number, { cells, stats }: ReturnType<typeof legacyFlush>, openedAt: number): void {
     const byAgg = partsByAggregator(cells, stats, this.host.aggregators());
     this.insertParts(flushId, byAgg, openedAt);
     // the flush stays (until its last part is acknowledged) unless it had nothing to send
@@ -153,7 +152,7 @@ export class ShardHandoff {
     if (aggs.length === 0) return;
     this.host.storage.transactionSync(() => {
       this.sql.exec("DELETE FROM parts WHERE flush_id = ? AND agg IN (SELECT value FROM json_each(?))", flushId, JSON.stringify(aggs));
-      if (!this.flushes.hasRows(`SELECT 1 FROM parts WHERE flush_id = ${flushId} LIMIT 1`)) this.flushes.drop(flushId);
+      if (!hasRows(this.sql, "SELECT 1 FROM parts WHERE flush_id = ? LIMIT 1", flushId)) this.flushes.drop(flushId);
     });
   }
 
@@ -164,8 +163,8 @@ export class ShardHandoff {
    * of the old batch fail on the ledger's key, and the flush goes to the aggregators like any other.
    */
   private async fenceLegacy(flushId: number, openedAt: number): Promise<void> {
-    const totals = this.sql.exec<{ cells: number; clicks: number | null }>("SELECT count(*) AS cells, sum(n) AS clicks FROM cells WHERE flush_id = ?", flushId).one();
-    const clicks = Number(totals.clicks ?? 0);
+    const flush = legacyFlush(this.sql, flushId);
+    const clicks = flush.cells.reduce((sum, cell) => sum + cell[4], 0);
     const db = this.host.db();
     const source = this.host.source();
     let applied = false;
@@ -177,11 +176,11 @@ export class ShardHandoff {
     } catch (err) {
       if (!isLedgerConflict(err)) throw err;
       const row = await db.prepare("SELECT cells, clicks FROM click_flush_ledger WHERE source = ? AND flush_id = ?").bind(source, flushId).first<{ cells: number; clicks: number }>();
-      applied = row !== null && row.cells === Number(totals.cells) && row.clicks === clicks;
+      applied = row !== null && row.cells === flush.cells.length && row.clicks === clicks;
     }
     this.host.storage.transactionSync(() => {
-      if (!applied) return this.splitLegacyIntoParts(flushId, openedAt);
-      queueAnalytics(this.sql, flushId);
+      if (!applied) return this.splitLegacyIntoParts(flushId, flush, openedAt);
+      queueAnalytics(this.sql, flush.cells);
       this.flushes.drop(flushId);
     });
   }
@@ -206,7 +205,7 @@ function partsByAggregator(cells: Iterable<Cell>, stats: Iterable<number[]>, cou
   };
   const owners = new Map<string, number>();
   for (const cell of cells) {
-    const key = `${cell[1]}\u0000${cell[2]}\u0000${cell[3]}`;
+    const key = campaignAdRegion(cell[1], cell[2], cell[3]);
     let owner = owners.get(key);
     if (owner === undefined) owners.set(key, (owner = aggregatorOfCell(cell[1], cell[2], cell[3], count)));
     part(owner).cells.push(cell);

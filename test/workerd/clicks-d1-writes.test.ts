@@ -206,6 +206,47 @@ describe("shard → aggregator hand-off", () => {
   });
 });
 
+describe("a part's cell count travels with it", () => {
+  it("the shard sends each part's count; the aggregator counts a part that comes without one", async () => {
+    const campaign = uniqueCampaign("part-n");
+    const now = Date.now();
+    const clicks = load(campaign, 300, now);
+    const name = `${campaign}-shard:0`;
+    const shard = env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
+    for (const a of allAggregators()) {
+      await runInDurableObject(a, (agg: ClickAggregator) => {
+        agg["pipeline"].backoffUntil = Date.now() + 120_000; // hold their flushes: the log rows stay to be read
+      });
+    }
+    const batch = planForward([{ receivedAt: now, clicks, rejected: { invalid: 0, too_late: 0, future: 0 } }], 1, 0).get(0)!;
+    await shard.ingest(name, "part-n-test", 1, batch);
+    await runDurableObjectAlarm(shard);
+    let rows = 0;
+    let cells = 0;
+    for (const a of allAggregators()) {
+      await runInDurableObject(a, (agg: ClickAggregator) => {
+        const r = agg["sql"].exec<{ rows: number; wrong: number; n: number }>("SELECT count(*) AS rows, sum(n != json_array_length(cells)) AS wrong, coalesce(sum(n), 0) AS n FROM open_log").one();
+        expect(r.wrong ?? 0).toBe(0);
+        rows += r.rows;
+        cells += r.n;
+      });
+    }
+    expect(rows).toBeGreaterThan(1);
+    expect(cells).toBe(Object.keys(truth(clicks)).length);
+
+    // A part from a shard before schema v7 (no count), or with a count that is not one: SQLite counts it.
+    const agg = env.CLICK_AGGREGATOR.get(env.CLICK_AGGREGATOR.idFromName(`${campaign}-agg`));
+    await runInDurableObject(agg, (o: ClickAggregator) => {
+      o["pipeline"].backoffUntil = Date.now() + 120_000;
+    });
+    const part = (k: number) => JSON.stringify(Array.from({ length: k }, (_, i) => [windowStart(now), campaign, `ad-${i}`, "eu", 1]));
+    await agg.apply(`${campaign}-agg`, "old-shard", 1, part(3), "[]", now);
+    await agg.apply(`${campaign}-agg`, "new-shard", 1, part(2), "[]", now, 2);
+    await agg.apply(`${campaign}-agg`, "odd-shard", 1, part(4), "[]", now, -1);
+    expect((await agg.state()).openCells).toBe(9);
+  });
+});
+
 describe("upgrade: a flush a shard froze before aggregators existed", () => {
   /** A shard holding one flush frozen the old way (cells under flush id 7, no parts), written straight into its storage. */
   async function legacyFrozen(name: string, clicks: ClickTuple[], now: number) {
@@ -288,6 +329,7 @@ describe("upgrade: open cells counted before the shard's open log (schema v6)", 
       state.storage.transactionSync(() => {
         const sql = s["sql"];
         sql.exec("DROP TABLE open_log");
+        sql.exec("ALTER TABLE parts DROP COLUMN n");
         writeMeta(sql, "schema_version", 5);
         writeMeta(sql, "name", name);
         for (const [w, c, a, r, n] of counts) sql.exec("INSERT INTO cells (flush_id, w, c, a, r, n) VALUES (0, ?, ?, ?, ?, ?)", w, c, a, r, n);
@@ -356,22 +398,25 @@ describe("upgrade: an aggregator's cells from before its open log (schema v2)", 
 });
 
 describe("log rows and parts stay under a SQLite value's size", () => {
-  it("a forward of long ids is appended as several rows, handed off in parts under the bound, counted once", async () => {
+  it("a forward of long ids is appended as several rows, handed off in parts under the bound as a backlog, counted once", async () => {
     const campaign = uniqueCampaign("long-ids").padEnd(64, "é");
     const name = `${campaign.slice(0, 20)}:0`;
     const now = Date.now();
     const ad = (i: number) => `${i}-`.padEnd(64, "广");
-    const clicks: ClickTuple[] = Array.from({ length: 3_000 }, (_, i) => [`long-${now}-${i}`, campaign, ad(i), "eu", now]);
+    const clicks: ClickTuple[] = Array.from({ length: 6_000 }, (_, i) => [`long-${now}-${i}`, campaign, ad(i), "eu", now]);
     const shard = env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
     const batch = planForward([{ receivedAt: now, clicks, rejected: { invalid: 0, too_late: 0, future: 0 } }], 1, 0).get(0)!;
     await shard.ingest(name, "long-ids", 1, batch);
     const rows = await runInDurableObject(shard, (s: ClickShard) => s["sql"].exec<{ n: number; len: number }>("SELECT n, length(cells) AS len FROM open_log ORDER BY id").toArray());
     expect(rows.length).toBeGreaterThan(1);
-    expect(rows.reduce((a, r) => a + r.n, 0)).toBe(3_000);
+    expect(rows.reduce((a, r) => a + r.n, 0)).toBe(6_000);
     for (const r of rows) expect(r.len).toBeLessThanOrEqual(MAX_ROW_CHARS);
     // one hand-off takes at most MAX_ROW_CHARS of the log (one row here), so every part is under it too
     await runDurableObjectAlarm(shard);
-    expect((await shard.state()).openCells).toBe(3_000 - rows[0].n);
+    expect((await shard.state()).openCells).toBe(6_000 - rows[0].n);
+    // what is left is more than one hand-off's worth by characters (not by entries): a backlog, drained at once
+    expect(rows.slice(1).reduce((a, r) => a + r.len, 0)).toBeGreaterThan(MAX_ROW_CHARS);
+    expect(await runInDurableObject(shard, (s: ClickShard) => s["handoff"].backlog())).toBe(true);
     for (const a of allAggregators()) await runDurableObjectAlarm(a);
     // the rest, hand-off after hand-off; every part, as the aggregators logged it, stays under the bound
     for (let i = 0; i < 10 && (await runDurableObjectAlarm(shard)); i++) {
