@@ -38,7 +38,6 @@ export class ClickAggregator extends DurableObject<Env> {
     this.pipeline = new FlushPipeline(
       { storage: ctx.storage, db: () => this.db, analytics: () => this.env.CLICKS_AE, source: () => this.name ?? `agg:${ctx.id.toString()}` },
       clickSettings(env).flushIntervalMs,
-      clickSettings(env).handoffDelayMs,
     );
     void ctx.blockConcurrencyWhile(async () => {
       migrateSqlSchema(this.sql, MIGRATIONS);
@@ -55,8 +54,8 @@ export class ClickAggregator extends DurableObject<Env> {
    * duplicates, invalid, too_late, future], …]`) to the open cells, once: a shard's flush ids only grow
    * and it sends flush N+1 only after every part of N was acknowledged, so a part whose flush id is not
    * above the last one applied from its source is a re-send, acknowledged without counting (`applied:
-   * false`). `openedAt`: when the shard opened the oldest of these cells (the flush interval runs from
-   * there). `entries`: the cells in the part (a shard before schema v7 sends none; then SQLite counts
+   * false`). `openedAt`: when the shard opened the oldest of these cells (they go out with the first
+   * flush boundary after it). `entries`: the cells in the part (a shard before schema v7 sends none; then SQLite counts
    * them). Durable when it returns. RPC from ClickShard.
    */
   apply(name: string, source: string, flushId: number, cells: string, stats: string, openedAt?: number, entries?: number): { applied: boolean } {

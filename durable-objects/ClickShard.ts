@@ -4,6 +4,7 @@ import { claimRange, EpochCache, epochShardName, parseShardName } from "../lib/c
 import { shardOfKey } from "../lib/clicks/hash";
 import { epochLoader } from "./ClickEpochs";
 import { aggregatorName } from "../lib/clicks/aggregators";
+import { handoffAt } from "../lib/clicks/flush-schedule";
 import { drainAnalytics } from "./clicks/flush-pipeline";
 import { PARTS_COUNT_COLUMN, PARTS_TABLE, ShardHandoff } from "./clicks/shard-handoff";
 import { OPEN_LOG_TABLE } from "./clicks/open-log";
@@ -159,7 +160,7 @@ export class ClickShard extends DurableObject<Env> {
     if (this.name === null) this.name = name;
     if (forwardId > 0) this.lastForward.set(source, forwardId);
     this.openSince ??= now;
-    this.schedule(this.openSince + this.settings.handoffDelayMs);
+    this.schedule(this.handoffAt(this.openSince));
     return { accepted: n, duplicates: n - fresh, replayed: false };
   }
 
@@ -330,9 +331,14 @@ export class ClickShard extends DurableObject<Env> {
     else if (this.handoff.hasOpen()) {
       // a backlog (more than one flush's worth waited) drains at once, hand-off after hand-off
       this.openSince ??= now;
-      this.schedule(this.handoff.backlog() ? Date.now() : this.openSince + this.settings.handoffDelayMs);
+      this.schedule(this.handoff.backlog() ? Date.now() : this.handoffAt(this.openSince));
     }
     else if (this.index.holdsKeys()) this.schedule(Date.now() + Math.max(IDLE_SWEEP_MS, this.settings.flushIntervalMs));
+  }
+
+  /** The hand-off of cells opened at `t`: just before the aggregators' next flush boundary. */
+  private handoffAt(t: number): number {
+    return handoffAt(t, this.settings.flushIntervalMs, this.settings.handoffLeadMs);
   }
 
   private schedule(at: number): void {

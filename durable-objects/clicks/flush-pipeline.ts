@@ -1,6 +1,7 @@
 import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../../lib/clicks/flush-sql";
 import { hasRows, readMeta, writeMeta } from "../../lib/sql-migrations";
 import { campaignAdRegion } from "../../lib/clicks/aggregators";
+import { boundaryAfter } from "../../lib/clicks/flush-schedule";
 import { FrozenFlushes, legacyFlush, MAX_FLUSH_CELLS } from "./frozen-flushes";
 import { OPEN_LOG_TABLE, OpenLog, type Cell } from "./open-log";
 
@@ -62,7 +63,7 @@ export class FlushPipeline {
   private readonly log: OpenLog;
   /** When the oldest open cell was opened, at the shard that handed it off (null: none open). */
   openSince: number | null = null;
-  /** When the last flush was frozen: flushes are at least an interval apart (≤ 1 D1 row per cell per interval). */
+  /** When the last flush was frozen: one freeze per interval between boundaries (≤ 1 D1 row per cell per interval). */
   private lastFreezeAt = 0;
   /**
    * No alarm before this (epoch ms): a failed flush's backoff (or an Analytics Engine error's). New
@@ -71,15 +72,12 @@ export class FlushPipeline {
   backoffUntil = 0;
 
   /**
-   * @param flushIntervalMs flushes are at least this far apart (≤ 1 D1 row per cell per interval)
-   * @param heldUpstreamMs how long cells may wait upstream before they are added (the shards' hand-off
-   *   delay): a cell is flushed this much less than an interval after it was added, so that it leaves
-   *   the pipeline an interval after it was opened, as when shards flushed to D1 themselves.
+   * @param flushIntervalMs flushes happen on the boundaries of this interval (lib/clicks/flush-schedule.ts),
+   *   at most one between two boundaries (≤ 1 D1 row per cell per interval)
    */
   constructor(
     private readonly host: PipelineHost,
     private readonly flushIntervalMs: number,
-    private readonly heldUpstreamMs = 0,
   ) {
     this.sql = host.storage.sql;
     this.flushes = new FrozenFlushes(this.sql);
@@ -94,8 +92,9 @@ export class FlushPipeline {
 
   /**
    * Adds partial counts to the open cells (inside the caller's transaction); returns when to flush them.
-   * `openedAt` is when the shard opened the oldest of them: the interval runs from there, so the shard's
-   * hand-off delay does not add to freshness (ack → D1 ≈ forward delay + interval + one batch).
+   * `openedAt` is when the shard opened the oldest of them: they go out with the first flush boundary
+   * after it (the one the shard handed off for), or the next if this object froze since (a part that
+   * arrived after its boundary). Ack → D1 ≤ forward delay + interval + hand-off lead + one batch.
    */
   addOpen(cellsJson: string, statsJson: string, now: number, openedAt = now, entries?: number): number {
     this.log.appendJson(cellsJson, statsJson, entries);
@@ -103,8 +102,12 @@ export class FlushPipeline {
     return this.nextFlushAt();
   }
 
+  /**
+   * The boundary after the oldest open cell was opened (the shards hand off just before it), unless this
+   * object already froze since that boundary: then the next one.
+   */
   private nextFlushAt(): number {
-    return Math.max((this.openSince ?? Date.now()) + this.flushIntervalMs - this.heldUpstreamMs, this.lastFreezeAt + this.flushIntervalMs);
+    return Math.max(boundaryAfter(this.openSince ?? Date.now(), this.flushIntervalMs), boundaryAfter(this.lastFreezeAt, this.flushIntervalMs));
   }
 
   /**

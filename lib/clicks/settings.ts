@@ -8,8 +8,11 @@ export interface ClickSettings {
   shards: number;
   /** ClickAggregators (`agg:<i>`) that merge the shards' partial counts before D1; may change with any deploy. */
   aggregators: number;
-  /** A shard hands its open cells to the aggregators this long after the first one (min(200, flush interval / 5)). */
-  handoffDelayMs: number;
+  /**
+   * A shard hands its open cells to the aggregators this long before the next flush boundary (a multiple
+   * of the flush interval), so that they reach it in time (lib/clicks/flush-schedule.ts): min(200, interval / 5).
+   */
+  handoffLeadMs: number;
   buffersPerGroup: number;
   /** Per-client rate limits (the CLICK_RATE_LIMITER bindings) on; off only for load tests. */
   rateLimit: boolean;
@@ -58,7 +61,7 @@ export function clickSettings(vars: ClickVars): ClickSettings {
     horizonMs: latenessMs + skewMs,
     shards: int(vars.CLICK_SHARDS, 16, 1, 1024),
     aggregators: int(vars.CLICK_AGGREGATORS, 16, 1, 256),
-    handoffDelayMs: Math.min(200, Math.ceil(flushIntervalMs / 5)),
+    handoffLeadMs: Math.min(200, Math.ceil(flushIntervalMs / 5)),
     buffersPerGroup: int(vars.CLICK_BUFFERS, 1, 1, 64),
     rateLimit: vars.CLICK_RATE_LIMIT !== "off" && vars.CLICK_RATE_LIMIT_PER_MINUTE !== "0",
     rateLimitWeight: int(vars.CLICK_RATE_LIMIT_WEIGHT, 1, 1, 100),
