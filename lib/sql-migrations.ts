@@ -24,7 +24,10 @@ export function writeMeta(sql: SqlStorage, key: string, value: number | string):
   sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
 }
 
-/** True when `query` returns at least one row (reads only the first). */
+/**
+ * True when `query` (give it a `LIMIT 1`) returns a row. The cursor is read to its end: a statement left
+ * half-read stays active, and SQLite refuses DROP TABLE and ALTER TABLE while any statement is active.
+ */
 export function hasRows(sql: SqlStorage, query: string, ...bindings: unknown[]): boolean {
-  return !sql.exec(query, ...bindings).next().done;
+  return sql.exec(query, ...bindings).toArray().length > 0;
 }

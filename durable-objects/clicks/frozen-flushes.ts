@@ -29,7 +29,7 @@ export class FrozenFlushes {
 
   /** True while a delivery has failed before (a restart keeps its backoff). */
   failedBefore(): boolean {
-    return hasRows(this.sql, "SELECT 1 FROM flushes WHERE attempts > 0");
+    return hasRows(this.sql, "SELECT 1 FROM flushes WHERE attempts > 0 LIMIT 1");
   }
 
   /** Deletes a flush's cells and statistics, and the flush itself unless `keepFlush` (inside the caller's transaction). */
