@@ -1,3 +1,5 @@
+import { hasRows } from "../../lib/sql-migrations";
+
 /**
  * Open counts as an append-only log, for the ClickShard (one row per counted forward) and the
  * ClickAggregator (one row per applied part): appending costs one insert whatever the number of cells,
@@ -76,7 +78,7 @@ export class OpenLog {
   }
 
   isEmpty(): boolean {
-    return this.sql.exec("SELECT 1 FROM open_log LIMIT 1").toArray().length === 0;
+    return !hasRows(this.sql, "SELECT 1 FROM open_log LIMIT 1");
   }
 
   /** Cell entries in the log (a cell appended twice is two entries until a freeze merges them). */

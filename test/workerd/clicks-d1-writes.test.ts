@@ -104,6 +104,23 @@ async function holdAlarm(shard: DurableObjectStub<ClickShard>): Promise<void> {
   });
 }
 
+/** Keeps aggregators' own flushes back (their alarms run when the test runs them), so that what they hold can be read. */
+async function holdFlushes(aggregators: DurableObjectStub<ClickAggregator>[]): Promise<void> {
+  for (const a of aggregators) {
+    await runInDurableObject(a, (agg: ClickAggregator) => {
+      agg["pipeline"].backoffUntil = Date.now() + 120_000;
+    });
+  }
+}
+
+/** The ground truth as D1 count rows of one campaign. */
+function truthRows(campaign: string, clicks: ClickTuple[]): CountRow[] {
+  return Object.entries(truth(clicks)).map(([k, n]) => {
+    const [w, a, r] = k.split("|");
+    return [Number(w), campaign, a, r, n];
+  });
+}
+
 const shardsOf = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(`${prefix}:${i}`)));
 
 /**
@@ -112,11 +129,7 @@ const shardsOf = (prefix: string, n: number) => Array.from({ length: n }, (_, i)
  * tests, less than feeding 16 shards takes), so that all of the load meets in exactly one flush each.
  */
 async function runLoad(prefix: string, shards: number, clicks: ClickTuple[], now: number): Promise<void> {
-  for (const a of allAggregators()) {
-    await runInDurableObject(a, (agg: ClickAggregator) => {
-      agg["pipeline"].backoffUntil = Date.now() + 120_000;
-    });
-  }
+  await holdFlushes(allAggregators());
   const plan = planForward([{ receivedAt: now, clicks, rejected: { invalid: 3, too_late: 2, future: 1 } }], shards, 0);
   const stubs = shardsOf(prefix, shards);
   for (const [i, batch] of plan) await stubs[i].ingest(`${prefix}:${i}`, "d1-writes-test", 1, batch);
@@ -261,11 +274,7 @@ describe("a part's cell count travels with it", () => {
     const clicks = load(campaign, 300, now);
     const name = `${campaign}-shard:0`;
     const shard = env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
-    for (const a of allAggregators()) {
-      await runInDurableObject(a, (agg: ClickAggregator) => {
-        agg["pipeline"].backoffUntil = Date.now() + 120_000; // hold their flushes: the log rows stay to be read
-      });
-    }
+    await holdFlushes(allAggregators()); // the log rows stay to be read
     const batch = planForward([{ receivedAt: now, clicks, rejected: { invalid: 0, too_late: 0, future: 0 } }], 1, 0).get(0)!;
     await holdAlarm(shard);
     await shard.ingest(name, "part-n-test", 1, batch);
@@ -290,9 +299,7 @@ describe("a part's cell count travels with it", () => {
 
     // A part from a shard before schema v7 (no count), or with a count that is not one: SQLite counts it.
     const agg = env.CLICK_AGGREGATOR.get(env.CLICK_AGGREGATOR.idFromName(`${campaign}-agg`));
-    await runInDurableObject(agg, (o: ClickAggregator) => {
-      o["pipeline"].backoffUntil = Date.now() + 120_000;
-    });
+    await holdFlushes([agg]);
     const part = (k: number) => JSON.stringify(Array.from({ length: k }, (_, i) => [windowStart(now), campaign, `ad-${i}`, "eu", 1]));
     await agg.apply(`${campaign}-agg`, "old-shard", 1, part(3), "[]", now);
     await agg.apply(`${campaign}-agg`, "new-shard", 1, part(2), "[]", now, 2);
@@ -373,10 +380,7 @@ describe("upgrade: open cells counted before the shard's open log (schema v6)", 
     const now = Date.now();
     // 2 500 cells: more than one log row's worth
     const clicks: ClickTuple[] = Array.from({ length: 2_500 }, (_, i) => [`${campaign}-c${i}`, campaign, `ad-${i}`, ["eu", "na"][i % 2], now]);
-    const counts: CountRow[] = Object.entries(truth(clicks)).map(([k, n]) => {
-      const [w, a, r] = k.split("|");
-      return [Number(w), campaign, a, r, n];
-    });
+    const counts = truthRows(campaign, clicks);
     const stub = () => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
     // A shard at schema v5: its open cells and statistics in `cells` / `stats` under flush id 0.
     await runInDurableObject(stub(), (s: ClickShard, state) => {
@@ -413,10 +417,7 @@ describe("upgrade: an aggregator's cells from before its open log (schema v2)", 
     const name = `${campaign}-agg`;
     const now = Date.now();
     const clicks = load(campaign, 400, now);
-    const counts: CountRow[] = Object.entries(truth(clicks)).map(([k, n]) => {
-      const [w, a, r] = k.split("|");
-      return [Number(w), campaign, a, r, n];
-    });
+    const counts = truthRows(campaign, clicks);
     const half = Math.floor(counts.length / 2);
     const stub = () => env.CLICK_AGGREGATOR.get(env.CLICK_AGGREGATOR.idFromName(name));
     // An aggregator at schema v1: half the cells frozen under flush 5 (not yet in D1), half open.
