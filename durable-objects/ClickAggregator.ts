@@ -1,6 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { clickSettings } from "../lib/clicks/settings";
 import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
+import { GroupCommit } from "../lib/group-commit";
+import type { JsonPart } from "./clicks/open-log";
 import { FlushPipeline, PIPELINE_OPEN_LOG, PIPELINE_TABLES, type PipelineState } from "./clicks/flush-pipeline";
 
 const MIGRATIONS = [
@@ -9,6 +11,14 @@ const MIGRATIONS = [
   // v2: parts are appended to an open log and merged at freeze (clicks/open-log.ts, clicks/flush-pipeline.ts).
   PIPELINE_OPEN_LOG,
 ];
+
+/** One apply() call's part, waiting for its group's transaction. */
+interface PendingPart extends JsonPart {
+  name: string;
+  source: string;
+  flushId: number;
+  openedAt?: number;
+}
 
 export interface AggregatorState extends PipelineState {
   name: string | null;
@@ -27,6 +37,9 @@ export class ClickAggregator extends DurableObject<Env> {
   private db: D1Database;
   private name: string | null = null;
   private readonly lastFlush = new Map<string, number>();
+  /** Parts waiting for their group's transaction, by source (what a concurrent re-send waits for). */
+  private readonly claims = new Map<string, { flushId: number; stored: Promise<void> }>();
+  private readonly applies = new GroupCommit<PendingPart>((parts) => this.storeParts(parts));
   private readonly pipeline: FlushPipeline;
   /** The scheduled alarm as this object last set it (null: none). */
   private alarmAt: number | null = null;
@@ -55,25 +68,47 @@ export class ClickAggregator extends DurableObject<Env> {
    * and it sends flush N+1 only after every part of N was acknowledged, so a part whose flush id is not
    * above the last one applied from its source is a re-send, acknowledged without counting (`applied:
    * false`). `openedAt`: when the shard opened the oldest of these cells (they go out with the first
-   * flush boundary after it). `entries`: the cells in the part (a shard before schema v7 sends none; then SQLite counts
-   * them). Durable when it returns. RPC from ClickShard.
+   * flush boundary after it). `entries`: the cells in the part (a shard before schema v7 sends none; then
+   * SQLite counts them). Durable when it returns. RPC from ClickShard.
+   *
+   * The shards hand off together, just before each flush boundary: parts that arrive in the same moment
+   * are stored in one transaction (GroupCommit), as few log rows. A re-send that arrives while its
+   * original waits for that transaction waits with it, and fails if it fails.
    */
-  apply(name: string, source: string, flushId: number, cells: string, stats: string, openedAt?: number, entries?: number): { applied: boolean } {
+  async apply(name: string, source: string, flushId: number, cells: string, stats: string, openedAt?: number, entries?: number): Promise<{ applied: boolean }> {
+    const waiting = this.claims.get(source);
+    if (waiting && waiting.flushId >= flushId) {
+      await waiting.stored;
+      return { applied: false };
+    }
     if ((this.lastFlush.get(source) ?? 0) >= flushId) return { applied: false };
-    const now = Date.now();
-    const due = this.ctx.storage.transactionSync(() => {
-      if (this.name === null) writeMeta(this.sql, "name", name);
-      this.sql.exec(
-        "INSERT INTO sources (source, last_flush) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET last_flush = excluded.last_flush",
-        source,
-        flushId,
-      );
-      return this.pipeline.addOpen(cells, stats, now, openedAt ?? now, entries);
-    });
-    this.name ??= name;
-    this.lastFlush.set(source, flushId);
-    this.schedule(due);
+    const claim = { flushId, stored: this.applies.add({ name, source, flushId, cells, stats, openedAt, entries }) };
+    this.claims.set(source, claim);
+    try {
+      await claim.stored;
+    } finally {
+      if (this.claims.get(source) === claim) this.claims.delete(source);
+    }
     return { applied: true };
+  }
+
+  /** One transaction for every part that arrived together: the parts, and each source's last flush id. */
+  private storeParts(parts: PendingPart[]): void {
+    const now = Date.now();
+    const last = new Map<string, number>();
+    for (const p of parts) last.set(p.source, Math.max(last.get(p.source) ?? 0, p.flushId));
+    const due = this.ctx.storage.transactionSync(() => {
+      if (this.name === null) writeMeta(this.sql, "name", parts[0].name);
+      this.sql.exec(
+        `INSERT INTO sources (source, last_flush) SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE true
+         ON CONFLICT (source) DO UPDATE SET last_flush = max(last_flush, excluded.last_flush)`,
+        JSON.stringify([...last]),
+      );
+      return this.pipeline.addOpen(parts, now);
+    });
+    this.name ??= parts[0].name;
+    for (const [source, flushId] of last) this.lastFlush.set(source, Math.max(this.lastFlush.get(source) ?? 0, flushId));
+    this.schedule(due);
   }
 
   state(): AggregatorState {

@@ -4,6 +4,7 @@ import { failure, success, type Outcome } from "../lib/outcome";
 import { planForward, type ClickTuple, type PendingBatch } from "../lib/clicks/forward";
 import { EpochCache, epochShardName } from "../lib/clicks/epochs";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
+import { GroupCommit } from "../lib/group-commit";
 import { hasRows, migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
 import type { RejectionCounts } from "../lib/clicks/types";
 import { epochLoader } from "./ClickEpochs";
@@ -36,6 +37,14 @@ const MAX_RETRY_MS = 10_000;
  * requests with 503 instead of growing without bound; clients retry, nothing acknowledged is lost.
  */
 export const MAX_PENDING_CLICKS = 2_000_000;
+
+/** One store() call's batch, waiting for its group's transaction. */
+interface StoredBatch {
+  receivedAt: number;
+  clicks: string;
+  count: number;
+  rejected: RejectionCounts;
+}
 
 interface FrozenForward {
   forwardId: number;
@@ -73,8 +82,8 @@ export class ClickBuffer extends DurableObject<Env> {
   private readonly forwardDelayMs: number;
   /** Clicks stored since the last forward started (in memory; only decides when to forward). */
   private waiting = 0;
-  private queue: { receivedAt: number; clicks: string; count: number; rejected: RejectionCounts }[] = [];
-  private commit: Promise<void> | null = null;
+  /** Concurrent store() calls are stored in one transaction. */
+  private readonly stores = new GroupCommit<StoredBatch>((rows) => this.storeRows(rows));
   /** Clicks stored and not yet forwarded (all batches), for backpressure. */
   private pending = 0;
   /** Store RPCs: in the current second, the second before, and since the object started. */
@@ -135,38 +144,33 @@ export class ClickBuffer extends DurableObject<Env> {
       return failure(new ApiError(503, "ingest_overloaded", "The click pipeline is catching up; retry shortly", { retry_after_seconds: 5 }));
     }
     this.pending += count;
-    this.queue.push({ receivedAt, clicks, count, rejected });
-    this.commit ??= new Promise<void>((resolve, reject) => {
-      setTimeout(() => {
-        const rows = this.queue;
-        this.queue = [];
-        this.commit = null;
-        try {
-          this.ctx.storage.transactionSync(() => {
-            for (const r of rows) {
-              this.sql.exec(
-                "INSERT INTO batches (received_at, n, clicks, invalid, too_late, future) VALUES (?, ?, ?, ?, ?, ?)",
-                r.receivedAt,
-                r.count,
-                r.clicks,
-                r.rejected.invalid,
-                r.rejected.too_late,
-                r.rejected.future,
-              );
-              this.waiting += r.count;
-            }
-          });
-          resolve();
-        } catch (err) {
-          for (const r of rows) this.pending -= r.count;
-          reject(err);
-        }
-        this.schedule(this.waiting >= FORWARD_NOW_CLICKS ? Date.now() : Date.now() + this.forwardDelayMs);
-      }, 0);
-    });
-    // The output gate holds this answer until the transaction above is durable.
-    await this.commit;
+    // The output gate holds this answer until the group's transaction is durable.
+    await this.stores.add({ receivedAt, clicks, count, rejected });
     return success({ load });
+  }
+
+  private storeRows(rows: StoredBatch[]): void {
+    try {
+      this.ctx.storage.transactionSync(() => {
+        for (const r of rows) {
+          this.sql.exec(
+            "INSERT INTO batches (received_at, n, clicks, invalid, too_late, future) VALUES (?, ?, ?, ?, ?, ?)",
+            r.receivedAt,
+            r.count,
+            r.clicks,
+            r.rejected.invalid,
+            r.rejected.too_late,
+            r.rejected.future,
+          );
+          this.waiting += r.count;
+        }
+      });
+    } catch (err) {
+      for (const r of rows) this.pending -= r.count;
+      throw err;
+    } finally {
+      this.schedule(this.waiting >= FORWARD_NOW_CLICKS ? Date.now() : Date.now() + this.forwardDelayMs);
+    }
   }
 
   /** Counts a store RPC; returns the larger of this second's and the last second's counts so far. */

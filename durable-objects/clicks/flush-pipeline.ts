@@ -3,7 +3,7 @@ import { hasRows, readMeta, writeMeta } from "../../lib/sql-migrations";
 import { campaignAdRegion } from "../../lib/clicks/aggregators";
 import { boundaryAfter } from "../../lib/clicks/flush-schedule";
 import { FrozenFlushes, legacyFlush, MAX_FLUSH_CELLS } from "./frozen-flushes";
-import { OPEN_LOG_TABLE, OpenLog, type Cell } from "./open-log";
+import { OPEN_LOG_TABLE, OpenLog, type Cell, type JsonPart } from "./open-log";
 
 /**
  * The exactly-once flush of open (minute, campaign, ad, region) cells and per-minute ingest statistics
@@ -91,14 +91,14 @@ export class FlushPipeline {
   }
 
   /**
-   * Adds partial counts to the open cells (inside the caller's transaction); returns when to flush them.
-   * `openedAt` is when the shard opened the oldest of them: they go out with the first flush boundary
+   * Adds parts of partial counts to the open cells (inside the caller's transaction); returns when to flush
+   * them. A part's `openedAt` is when the shard opened the oldest of them: they go out with the first flush boundary
    * after it (the one the shard handed off for), or the next if this object froze since (a part that
    * arrived after its boundary). Ack → D1 ≤ forward delay + interval + hand-off lead + one batch.
    */
-  addOpen(cellsJson: string, statsJson: string, now: number, openedAt = now, entries?: number): number {
-    this.log.appendJson(cellsJson, statsJson, entries);
-    this.openSince = Math.min(this.openSince ?? now, openedAt, now);
+  addOpen(parts: readonly (JsonPart & { openedAt?: number })[], now: number): number {
+    this.log.appendJsonParts(parts);
+    for (const p of parts) this.openSince = Math.min(this.openSince ?? now, p.openedAt ?? now, now);
     return this.nextFlushAt();
   }
 

@@ -47,6 +47,22 @@ export const cellKey = (w: number, c: string, a: string, r: string): string => `
  */
 export const MAX_ROW_CHARS = 256 * 1024;
 
+/** A part as an aggregator receives it: cells and statistics as JSON arrays, and its cell count when the sender knows it. */
+export interface JsonPart {
+  cells: string;
+  stats: string;
+  entries?: number;
+}
+
+const isCount = (n: number | undefined): n is number => n !== undefined && Number.isSafeInteger(n) && n >= 0;
+
+/** The text between a JSON array's brackets ("" for an empty one); throws when `json` is not bracketed. */
+function arrayItems(json: string): string {
+  const t = json.trim();
+  if (!t.startsWith("[") || !t.endsWith("]")) throw new TypeError("a part's cells and statistics must be JSON arrays");
+  return t.slice(1, -1).trim();
+}
+
 export class OpenLog {
   constructor(private readonly sql: SqlStorage) {}
 
@@ -70,11 +86,42 @@ export class OpenLog {
    */
   appendJson(cellsJson: string, statsJson: string, entries?: number): void {
     if (cellsJson === "[]" && statsJson === "[]") return;
-    if (entries !== undefined && Number.isSafeInteger(entries) && entries >= 0) {
+    if (isCount(entries)) {
       this.sql.exec("INSERT INTO open_log (n, cells, stats) VALUES (?, ?, ?)", entries, cellsJson, statsJson);
     } else {
       this.sql.exec("INSERT INTO open_log (n, cells, stats) VALUES (json_array_length(?1), ?1, ?2)", cellsJson, statsJson);
     }
+  }
+
+  /**
+   * Appends several parts (as `appendJson`) as few rows: their arrays are joined, up to MAX_ROW_CHARS of
+   * cells per row (a part is at most that by itself). A row's count is the sum of its parts' counts, or
+   * SQLite's when a part came without one.
+   */
+  appendJsonParts(parts: readonly JsonPart[]): void {
+    let cells: string[] = [];
+    let stats: string[] = [];
+    let chars = 2;
+    let entries: number | undefined = 0;
+    const flush = () => {
+      if (cells.length > 0 || stats.length > 0) this.appendJson(`[${cells.join(",")}]`, `[${stats.join(",")}]`, entries);
+      cells = [];
+      stats = [];
+      chars = 2;
+      entries = 0;
+    };
+    for (const p of parts) {
+      const c = arrayItems(p.cells);
+      const s = arrayItems(p.stats);
+      if (cells.length > 0 && chars + 1 + c.length > MAX_ROW_CHARS) flush();
+      if (c !== "") {
+        cells.push(c);
+        chars += c.length + 1;
+      }
+      if (s !== "") stats.push(s);
+      entries = entries !== undefined && isCount(p.entries) ? entries + p.entries : undefined;
+    }
+    flush();
   }
 
   isEmpty(): boolean {

@@ -12,45 +12,64 @@ import { MAX_ROW_CHARS, type Cell } from "../../durable-objects/clicks/open-log"
 import { aggregatorAnswersLost, restoreBindings } from "./bindings";
 import { AGGREGATORS, allAggregators, countsFor, uniqueCampaign } from "./clicks-helpers";
 
-/** What the aggregators asked of D1, counted by a wrapper around the binding they write through. */
+/**
+ * What the aggregators asked of D1 for one campaign's cells and one arrival minute's statistics. Other
+ * test files run at the same time in the same runtime and their parts reach the same `agg:<i>` objects,
+ * so a batch may carry other cells too: only this test's rows, and the statements that carry them, count.
+ */
 interface D1Log {
+  /** Batches (aggregator flushes) that carried any of this test's rows. */
   batches: number;
+  /** Statements of those batches that carried this test's rows, ledger rows included. */
   statements: number;
-  /** D1's own rows_written, summed over every statement. */
+  /** This test's click_counts and ingest_stats rows, as sent (an additive upsert writes one row per row sent). */
   rowsWritten: number;
-  /** Rows changed by the click_counts upserts, per batch (one batch = one aggregator flush). */
+  /** This campaign's click_counts rows, per batch that carried any. */
   countRowsPerBatch: number[];
-  /** Rows changed by the ingest_stats upserts. */
+  /** ingest_stats rows of the minute. */
   statsRows: number;
 }
 
-/** Wraps D1 in every aggregator; statements are tagged with their SQL at bind time (no counter in production code). */
-async function countAggregatorD1(): Promise<D1Log> {
+/** Wraps D1 in every aggregator; statements are tagged with their SQL and JSON at bind time (no counter in production code). */
+async function countAggregatorD1(campaign: string, minute: number): Promise<D1Log> {
   const log: D1Log = { batches: 0, statements: 0, rowsWritten: 0, countRowsPerBatch: [], statsRows: 0 };
-  const sqlOf = new WeakMap<D1PreparedStatement, string>();
+  const bound = new WeakMap<D1PreparedStatement, { sql: string; params: unknown[] }>();
+  const rowsOf = (sql: string, params: unknown[]): { counts: number; stats: number } => {
+    const json = params.find((p): p is string => typeof p === "string" && p.startsWith("["));
+    const rows = json ? (JSON.parse(json) as unknown[][]) : [];
+    if (sql.includes("INTO click_counts")) return { counts: rows.filter((r) => r[1] === campaign).length, stats: 0 };
+    if (sql.includes("INTO ingest_stats")) return { counts: 0, stats: rows.filter((r) => r[0] === minute).length };
+    return { counts: 0, stats: 0 };
+  };
   const wrap = (real: D1Database) =>
     ({
       prepare: (sql: string) => {
         const stmt = real.prepare(sql);
         return {
           bind: (...params: unknown[]) => {
-            const bound = stmt.bind(...params);
-            sqlOf.set(bound, sql);
-            return bound;
+            const b = stmt.bind(...params);
+            bound.set(b, { sql, params });
+            return b;
           },
         };
       },
       batch: async (stmts: D1PreparedStatement[]) => {
         const results = await real.batch(stmts);
-        log.batches++;
-        log.statements += stmts.length;
         let countRows = 0;
-        results.forEach((r, i) => {
-          const sql = sqlOf.get(stmts[i]) ?? "";
-          log.rowsWritten += Number(r.meta.rows_written ?? 0);
-          if (sql.includes("INTO click_counts")) countRows += Number(r.meta.changes ?? 0);
-          if (sql.includes("INTO ingest_stats")) log.statsRows += Number(r.meta.changes ?? 0);
-        });
+        let statements = 0;
+        let statsRows = 0;
+        for (const st of stmts) {
+          const { sql, params } = bound.get(st) ?? { sql: "", params: [] };
+          const rows = rowsOf(sql, params);
+          countRows += rows.counts;
+          statsRows += rows.stats;
+          if (rows.counts + rows.stats > 0) statements++;
+        }
+        if (countRows + statsRows === 0) return results;
+        log.batches++;
+        log.statements += statements + 1; // and the batch's ledger row
+        log.rowsWritten += countRows + statsRows;
+        log.statsRows += statsRows;
         log.countRowsPerBatch.push(countRows);
         return results;
       },
@@ -136,10 +155,21 @@ async function runLoad(prefix: string, shards: number, clicks: ClickTuple[], now
   for (const s of stubs) await runDurableObjectAlarm(s);
   for (const a of allAggregators()) await runDurableObjectAlarm(a);
   for (const s of stubs) expect((await s.state()).frozenFlush).toBeNull();
+  expect(await aggregatorRowsOf(clicks[0][1])).toBe(0);
+}
+
+/**
+ * Log rows and frozen flushes in the aggregators that hold cells of `campaign`. Other test files' parts
+ * may be there too (they run at the same time and share the `agg:<i>` objects): only this campaign's count.
+ */
+async function aggregatorRowsOf(campaign: string): Promise<number> {
+  let rows = 0;
   for (const a of allAggregators()) {
-    const st = await a.state();
-    expect([st.openCells, st.openStats, st.frozenFlush]).toEqual([0, 0, null]);
+    rows += await runInDurableObject(a, (agg: ClickAggregator) =>
+      agg["sql"].exec<{ n: number }>("SELECT (SELECT count(*) FROM open_log WHERE instr(cells, ?1) > 0) + (SELECT count(*) FROM flushes WHERE instr(cells, ?1) > 0) AS n", campaign).one().n,
+    );
   }
+  return rows;
 }
 
 describe("D1 writes do not grow with the shard count (issue 10 §3)", () => {
@@ -163,7 +193,7 @@ describe("D1 writes do not grow with the shard count (issue 10 §3)", () => {
       expect(cells).toBeGreaterThan(200);
       Object.assign(want, expected);
       const statsBefore = (await ingestStats(now))!;
-      logs[shards] = await countAggregatorD1();
+      logs[shards] = await countAggregatorD1(campaign, windowStart(now));
       await runLoad(`${campaign}-s${shards}`, shards, clicks, now);
       await restoreAggregatorD1();
       const statsAfter = (await ingestStats(now))!;
@@ -233,7 +263,7 @@ describe("shard → aggregator hand-off", () => {
     restoreBindings();
     for (const a of allAggregators()) await runDurableObjectAlarm(a);
     expect((await countsFor(campaign)).byCell).toEqual(truth(clicks));
-    for (const a of allAggregators()) expect((await a.state()).openCells).toBe(0);
+    expect(await aggregatorRowsOf(campaign)).toBe(0);
   });
 });
 
@@ -305,6 +335,54 @@ describe("a part's cell count travels with it", () => {
     await agg.apply(`${campaign}-agg`, "new-shard", 1, part(2), "[]", now, 2);
     await agg.apply(`${campaign}-agg`, "odd-shard", 1, part(4), "[]", now, -1);
     expect((await agg.state()).openCells).toBe(9);
+  });
+});
+
+describe("parts that arrive together are stored together", () => {
+  it("one transaction and one log row for concurrent parts; a concurrent re-send waits and counts once; a failed group fails every caller", async () => {
+    const campaign = uniqueCampaign("group");
+    const name = `${campaign}-agg`;
+    const agg = env.CLICK_AGGREGATOR.get(env.CLICK_AGGREGATOR.idFromName(name));
+    await holdFlushes([agg]);
+    const now = Date.now();
+    const part = (ad: string, n: number) => JSON.stringify([[windowStart(now), campaign, ad, "eu", n]]);
+    const stats = JSON.stringify([[windowStart(now), 1, 0, 0, 0, 0]]);
+    // called in one turn (the shards' hand-offs arrive together just before a boundary)
+    const together = await runInDurableObject(agg, async (a: ClickAggregator) => {
+      const answers = await Promise.all([
+        a.apply(name, "s1", 1, part("a1", 1), stats, now, 1),
+        a.apply(name, "s2", 1, part("a2", 2), "[]", now, 1),
+        a.apply(name, "s3", 1, part("a3", 3), stats, now),
+        a.apply(name, "s1", 1, part("a1", 1), stats, now, 1), // s1's re-send, while its original waits
+      ]);
+      const rows = a["sql"].exec<{ n: number; cells: string; stats: string }>("SELECT n, cells, stats FROM open_log").toArray();
+      return { answers: answers.map((r) => r.applied), rows };
+    });
+    expect(together.answers).toEqual([true, true, true, false]);
+    expect(together.rows).toHaveLength(1);
+    // one part came without a count: SQLite counted the joined row
+    expect(together.rows[0].n).toBe(3);
+    expect((JSON.parse(together.rows[0].cells) as Cell[]).map((c) => [c[2], c[4]])).toEqual([["a1", 1], ["a2", 2], ["a3", 3]]);
+    expect(JSON.parse(together.rows[0].stats)).toHaveLength(2);
+
+    // the group's transaction fails: every caller in it fails (none is acknowledged), nothing is kept
+    const failed = await runInDurableObject(agg, async (a: ClickAggregator) => {
+      const pipeline = a["pipeline"];
+      const real = pipeline.addOpen.bind(pipeline);
+      pipeline.addOpen = () => {
+        throw new Error("SQLITE_FULL (injected)");
+      };
+      const settled = await Promise.allSettled([a.apply(name, "s4", 1, part("a4", 4), "[]", now, 1), a.apply(name, "s4", 1, part("a4", 4), "[]", now, 1)]);
+      pipeline.addOpen = real;
+      return settled.map((r) => r.status);
+    });
+    expect(failed).toEqual(["rejected", "rejected"]);
+    expect((await agg.state()).openCells).toBe(3);
+    // the shard's retry is applied, once
+    expect((await agg.apply(name, "s4", 1, part("a4", 4), "[]", now, 1)).applied).toBe(true);
+    expect((await agg.apply(name, "s4", 1, part("a4", 4), "[]", now, 1)).applied).toBe(false);
+    expect((await agg.state()).openCells).toBe(4);
+    expect(await agg.state()).toMatchObject({ sources: 4 });
   });
 });
 
