@@ -1,6 +1,6 @@
 import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../../lib/clicks/flush-sql";
 import { hasRows, readMeta, writeMeta } from "../../lib/sql-migrations";
-import { campaignAdRegion } from "../../lib/clicks/aggregators";
+import { Map3 } from "../../lib/clicks/cell-table";
 import { boundaryAfter } from "../../lib/clicks/flush-schedule";
 import { FrozenFlushes, legacyFlush, MAX_FLUSH_CELLS } from "./frozen-flushes";
 import { OPEN_LOG_TABLE, OpenLog, type Cell, type JsonPart } from "./open-log";
@@ -186,7 +186,7 @@ export class FlushPipeline {
     return this.host.storage.transactionSync(() => {
       const merged = this.log.take(MAX_FREEZE_ENTRIES);
       if (merged === null) return null;
-      const cells = [...merged.cells.keys()].sort().map((k) => merged.cells.get(k)!);
+      const cells = merged.cells.sorted();
       const stats = [...merged.minutes].map(([minute, counts]) => [minute, ...counts]);
       const first = Number(readMeta(this.sql, "next_flush_id") ?? 1);
       let flushId = first;
@@ -257,15 +257,19 @@ export class FlushPipeline {
 
 /** Queues a delivered flush's clicks for Analytics Engine, summed per (campaign, ad, region) (inside the caller's transaction). */
 export function queueAnalytics(sql: SqlStorage, counts: Iterable<CountRow>): void {
-  const points = new Map<string, [string, string, string, number]>();
+  const points = new Map3<[string, string, string, number]>();
+  const list: [string, string, string, number][] = [];
   for (const [, c, a, r, n] of counts) {
-    const key = campaignAdRegion(c, a, r);
-    const p = points.get(key);
+    const p = points.get(c, a, r);
     if (p) p[3] += n;
-    else points.set(key, [c, a, r, n]);
+    else {
+      const point: [string, string, string, number] = [c, a, r, n];
+      points.set(c, a, r, point);
+      list.push(point);
+    }
   }
-  if (points.size === 0) return;
-  sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true", JSON.stringify([...points.values()]));
+  if (list.length === 0) return;
+  sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true", JSON.stringify(list));
 }
 
 /**

@@ -1,3 +1,4 @@
+import { CellTable, type Cell } from "../../lib/clicks/cell-table";
 import { hasRows } from "../../lib/sql-migrations";
 
 /**
@@ -24,21 +25,16 @@ export const OPEN_LOG_TABLE = `CREATE TABLE open_log (id INTEGER PRIMARY KEY, n 
   DELETE FROM cells WHERE flush_id = 0;
   DELETE FROM stats WHERE flush_id = 0;`;
 
-/** A cell: window start (epoch ms), campaign, ad, region, clicks. */
-export type Cell = [number, string, string, string, number];
+export type { Cell } from "../../lib/clicks/cell-table";
 /** Per arrival minute: accepted, duplicates, invalid, too_late, future. */
 export type MinuteStats = [number, number, number, number, number];
 
 export interface Merged {
-  /** Keyed by window, campaign, ad and region (`cellKey`). */
-  cells: Map<string, Cell>;
+  cells: CellTable;
   minutes: Map<number, MinuteStats>;
   /** Log entries taken (cells as appended, before merging). */
   entries: number;
 }
-
-/** Sorts as (window, campaign, ad, region): window starts are 13-digit epoch ms until 2286. */
-export const cellKey = (w: number, c: string, a: string, r: string): string => `${w}\u0000${c}\u0000${a}\u0000${r}`;
 
 /**
  * A log row's JSON, in UTF-16 code units (≤ 3 bytes each): ≤ 768 KB, under Durable Object SQLite's 2 MB
@@ -149,7 +145,7 @@ export class OpenLog {
    * `maxChars` — merged, and deletes them (inside the caller's transaction). Null when the log is empty.
    */
   take(maxEntries: number, maxChars = Infinity): Merged | null {
-    const cells = new Map<string, Cell>();
+    const cells = new CellTable();
     const minutes = new Map<number, MinuteStats>();
     let entries = 0;
     let chars = 0;
@@ -159,12 +155,7 @@ export class OpenLog {
       last = row.id;
       entries += row.n;
       chars += row.cells.length;
-      for (const [w, c, a, r, n] of JSON.parse(row.cells) as Cell[]) {
-        const key = cellKey(w, c, a, r);
-        const cell = cells.get(key);
-        if (cell) cell[4] += n;
-        else cells.set(key, [w, c, a, r, n]);
-      }
+      for (const [w, c, a, r, n] of JSON.parse(row.cells) as Cell[]) cells.add(w, c, a, r, n);
       for (const [minute, ...counts] of JSON.parse(row.stats) as number[][]) {
         const sum = minutes.get(minute);
         if (sum) counts.forEach((v, i) => (sum[i] += v));

@@ -1,4 +1,5 @@
-import { aggregatorName, aggregatorOfCell, aggregatorOfMinute, campaignAdRegion } from "../../lib/clicks/aggregators";
+import { aggregatorName, aggregatorOfCell, aggregatorOfMinute } from "../../lib/clicks/aggregators";
+import { Map3 } from "../../lib/clicks/cell-table";
 import { isLedgerConflict } from "../../lib/clicks/flush-sql";
 import { hasRows, readMeta, writeMeta } from "../../lib/sql-migrations";
 import type { ClickAggregator } from "../ClickAggregator";
@@ -203,11 +204,10 @@ function partsByAggregator(cells: Iterable<Cell>, stats: Iterable<number[]>, cou
     if (!p) byAgg.set(i, (p = { cells: [], stats: [] }));
     return p;
   };
-  const owners = new Map<string, number>();
+  const owners = new Map3<number>();
   for (const cell of cells) {
-    const key = campaignAdRegion(cell[1], cell[2], cell[3]);
-    let owner = owners.get(key);
-    if (owner === undefined) owners.set(key, (owner = aggregatorOfCell(cell[1], cell[2], cell[3], count)));
+    let owner = owners.get(cell[1], cell[2], cell[3]);
+    if (owner === undefined) owners.set(cell[1], cell[2], cell[3], (owner = aggregatorOfCell(cell[1], cell[2], cell[3], count)));
     part(owner).cells.push(cell);
   }
   for (const row of stats) part(aggregatorOfMinute(row[0], count)).stats.push(row);

@@ -11,8 +11,8 @@ export function aggregatorOfCell(campaign: string, ad: string, region: string, c
   return cyrb53(campaignAdRegion(campaign, ad, region)) % count;
 }
 
-/** One string per (campaign, ad, region): what a cell's owner hashes, and a map key for grouping by it. */
-export const campaignAdRegion = (campaign: string, ad: string, region: string): string => `${campaign}\u0000${ad}\u0000${region}`;
+/** One string per (campaign, ad, region): what a cell's owner hashes. */
+const campaignAdRegion = (campaign: string, ad: string, region: string): string => `${campaign}\u0000${ad}\u0000${region}`;
 
 /** The aggregator that sums one arrival minute's ingest statistics. */
 export function aggregatorOfMinute(minute: number, count: number): number {
