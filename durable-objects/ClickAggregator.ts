@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { clickSettings } from "../lib/clicks/settings";
 import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
 import { GroupCommit } from "../lib/group-commit";
-import type { JsonPart } from "./clicks/open-log";
+import { checkJsonPart, type JsonPart } from "./clicks/open-log";
 import { FlushPipeline, PIPELINE_OPEN_LOG, PIPELINE_TABLES, type PipelineState } from "./clicks/flush-pipeline";
 
 const MIGRATIONS = [
@@ -82,6 +82,8 @@ export class ClickAggregator extends DurableObject<Env> {
       return { applied: false };
     }
     if ((this.lastFlush.get(source) ?? 0) >= flushId) return { applied: false };
+    // refused alone, before it joins a group whose transaction it would fail
+    checkJsonPart({ cells, stats });
     const claim = { flushId, stored: this.applies.add({ name, source, flushId, cells, stats, openedAt, entries }) };
     this.claims.set(source, claim);
     try {

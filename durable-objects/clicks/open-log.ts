@@ -52,6 +52,12 @@ export interface JsonPart {
 
 const isCount = (n: number | undefined): n is number => n !== undefined && Number.isSafeInteger(n) && n >= 0;
 
+/** Throws unless a part's cells and statistics are bracketed like JSON arrays (what joining them needs). */
+export function checkJsonPart(part: JsonPart): void {
+  arrayItems(part.cells);
+  arrayItems(part.stats);
+}
+
 /** The text between a JSON array's brackets ("" for an empty one); throws when `json` is not bracketed. */
 function arrayItems(json: string): string {
   const t = json.trim();
