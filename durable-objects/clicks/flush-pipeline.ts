@@ -258,16 +258,12 @@ export class FlushPipeline {
 /** Queues a delivered flush's clicks for Analytics Engine, summed per (campaign, ad, region) (inside the caller's transaction). */
 export function queueAnalytics(sql: SqlStorage, counts: Iterable<CountRow>): void {
   const points = new Map3<[string, string, string, number]>();
-  const list: [string, string, string, number][] = [];
   for (const [, c, a, r, n] of counts) {
     const p = points.get(c, a, r);
     if (p) p[3] += n;
-    else {
-      const point: [string, string, string, number] = [c, a, r, n];
-      points.set(c, a, r, point);
-      list.push(point);
-    }
+    else points.set(c, a, r, [c, a, r, n]);
   }
+  const list = [...points.values()];
   if (list.length === 0) return;
   sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true", JSON.stringify(list));
 }

@@ -32,22 +32,13 @@ export class Map3<V> {
 /** Clicks summed per (window, campaign, ad, region). */
 export class CellTable {
   private readonly windows = new Map<number, Map3<Cell>>();
-  private count = 0;
 
   add(w: number, c: string, a: string, r: string, n: number): void {
     let cells = this.windows.get(w);
     if (!cells) this.windows.set(w, (cells = new Map3()));
     const cell = cells.get(c, a, r);
     if (cell) cell[4] += n;
-    else {
-      cells.set(c, a, r, [w, c, a, r, n]);
-      this.count++;
-    }
-  }
-
-  /** Distinct cells. */
-  get size(): number {
-    return this.count;
+    else cells.set(c, a, r, [w, c, a, r, n]);
   }
 
   values(): Cell[] {
@@ -64,6 +55,6 @@ export class CellTable {
 
 const compareText = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
 
-export function compareCells(x: Cell, y: Cell): number {
+function compareCells(x: Cell, y: Cell): number {
   return x[0] - y[0] || compareText(x[1], y[1]) || compareText(x[2], y[2]) || compareText(x[3], y[3]);
 }
