@@ -69,7 +69,9 @@ describe("exactly-once flush to D1", () => {
     );
     await postClicks(evs);
     await forwardAll();
-    await flushRound();
+    // (more than one round when a shard's or aggregator's own alarm was mid-way: the test's run then
+    // finds no alarm and returns before that hand-off or D1 batch completes)
+    for (let round = 0; round < 50 && (await countsFor(campaign)).total < 300; round++) await flushRound();
     expect(lostAnswers).toBeGreaterThan(0);
     expect((await countsFor(campaign)).total).toBe(300);
     await drainPipeline();
