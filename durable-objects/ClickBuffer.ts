@@ -5,6 +5,7 @@ import { planForward, type ClickTuple, type PendingBatch } from "../lib/clicks/f
 import { EpochCache, epochShardName } from "../lib/clicks/epochs";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
 import { GroupCommit } from "../lib/group-commit";
+import { boundaryAfter } from "../lib/clicks/flush-schedule";
 import { hasRows, migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
 import type { RejectionCounts } from "../lib/clicks/types";
 import { epochLoader } from "./ClickEpochs";
@@ -22,9 +23,11 @@ const MIGRATIONS = [
 ];
 
 /**
- * How long the buffer collects requests before forwarding them: every forward costs one RPC and one
- * transaction per shard, so larger forwards amortize that (and add this much to freshness). Capped at
- * half of FLUSH_INTERVAL_MS so that ack → D1 stays within 1.5 × FLUSH_INTERVAL_MS + one D1 batch.
+ * How long the buffer collects requests before forwarding them: every forward costs one RPC per shard,
+ * so larger forwards amortize that (and add up to this much to freshness). Capped at half of
+ * FLUSH_INTERVAL_MS so that ack → D1 stays within 1.5 × FLUSH_INTERVAL_MS + one D1 batch. Forwards go
+ * out on the multiples of it (wall clock), every buffer at once, so that each shard counts one burst of
+ * forwards in one transaction (ClickShard, INGEST_GROUP_MS).
  */
 export const FORWARD_DELAY_MS = 500;
 /** Forward at once when this many clicks are waiting. */
@@ -169,7 +172,7 @@ export class ClickBuffer extends DurableObject<Env> {
       for (const r of rows) this.pending -= r.count;
       throw err;
     } finally {
-      this.schedule(this.waiting >= FORWARD_NOW_CLICKS ? Date.now() : Date.now() + this.forwardDelayMs);
+      this.schedule(this.waiting >= FORWARD_NOW_CLICKS ? Date.now() : this.forwardAt(Date.now()));
     }
   }
 
@@ -200,12 +203,17 @@ export class ClickBuffer extends DurableObject<Env> {
       if (!done) return;
       const left = Number(this.sql.exec<{ c: number | null }>("SELECT sum(n) AS c FROM batches").one().c ?? -1);
       if (left >= FORWARD_NOW_CLICKS) this.schedule(Date.now());
-      else if (left >= 0) this.schedule(Date.now() + this.forwardDelayMs);
+      else if (left >= 0) this.schedule(this.forwardAt(Date.now()));
     } catch (err) {
       const attempts = this.recordFailedAttempt();
       console.error(`click buffer ${this.name}: forward failed (attempt ${attempts}), retrying`, (err as Error)?.message ?? String(err));
       this.schedule(Date.now() + Math.min(MAX_RETRY_MS, 50 * 2 ** Math.min(attempts, 10)));
     }
+  }
+
+  /** The next forward after `t`: the buffers' common grid (multiples of the forward delay). */
+  private forwardAt(t: number): number {
+    return boundaryAfter(t, this.forwardDelayMs);
   }
 
   private schedule(at: number): void {

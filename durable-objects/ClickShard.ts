@@ -13,6 +13,7 @@ import { splitKeys } from "../lib/clicks/dedup-keys";
 import { keyHalves } from "../lib/clicks/key-bloom";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
 import { hasRows, migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
+import { GroupCommit } from "../lib/group-commit";
 import { DedupIndex } from "./clicks/dedup-index";
 
 const MIGRATIONS = [
@@ -47,6 +48,25 @@ const RECORD_CLAIMS = "INSERT INTO claims (k, cid, exp) SELECT value, ?, ? FROM 
 const AE_RETRY_MS = 5_000;
 /** While idle but holding dedup keys, wake up this often to sweep expired ones. */
 const IDLE_SWEEP_MS = 5_000;
+/**
+ * Ingests that arrive within this long of one another are counted in one transaction. The buffers
+ * forward on a common grid (ClickBuffer.forwardAt), so every buffer's forward reaches a shard in the
+ * same burst; one commit per burst instead of one per buffer.
+ */
+export const INGEST_GROUP_MS = 20;
+
+/** One ingest() call, waiting for its group's transaction. */
+interface PendingIngest {
+  name: string;
+  source: string;
+  forwardId: number;
+  batch: ShardBatch;
+  /** Keys every live epoch's owner granted (resharding); null in the steady state. */
+  granted: Set<string> | null;
+}
+
+/** A group's answer to an ingest whose forward was applied before (by an earlier call of the same group). */
+const REPLAYED = -1;
 
 export interface ShardIngestResult {
   /** Events received (duplicates included). */
@@ -93,6 +113,8 @@ export class ClickShard extends DurableObject<Env> {
   private holdsClaims = false;
   /** The shard-count history (ClickEpochs), cached. */
   private readonly epochs: EpochCache;
+  /** Concurrent ingests are counted in one transaction; each gets its fresh-key count (or REPLAYED). */
+  private readonly ingests: GroupCommit<PendingIngest, number>;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -108,6 +130,7 @@ export class ClickShard extends DurableObject<Env> {
       db: () => this.db,
     });
     this.index = new DedupIndex(this.sql, this.settings.horizonMs);
+    this.ingests = new GroupCommit((items) => this.countGroup(items), Math.min(INGEST_GROUP_MS, Math.floor(this.settings.flushIntervalMs / 10)));
     void ctx.blockConcurrencyWhile(async () => {
       migrateSqlSchema(this.sql, MIGRATIONS);
       const name = readMeta(this.sql, "name");
@@ -131,6 +154,9 @@ export class ClickShard extends DurableObject<Env> {
    * While more than one shard epoch is live (CLICK_SHARDS changed less than a horizon ago), a key is
    * counted only when its owners in every live epoch, claimed one epoch after another from the oldest,
    * all grant it (see claimInEpochs).
+   *
+   * The buffers forward on a common grid: the calls that arrive together are counted in one transaction
+   * (GroupCommit), in arrival order, so a key two of them carry counts once.
    */
   async ingest(name: string, source: string, forwardId: number, batch: ShardBatch): Promise<ShardIngestResult> {
     const n = batch.cellOf.length;
@@ -143,25 +169,50 @@ export class ClickShard extends DurableObject<Env> {
       granted = await this.claimInEpochs(name, cid, batch.keys, range);
       if (this.replayed(source, forwardId)) return { accepted: n, duplicates: 0, replayed: true };
     }
+    const fresh = await this.ingests.add({ name, source, forwardId, batch, granted });
+    if (fresh === REPLAYED) return { accepted: n, duplicates: 0, replayed: true };
+    return { accepted: n, duplicates: n - fresh, replayed: false };
+  }
+
+  /**
+   * Counts a group of ingests in one transaction, in arrival order: each one's fresh keys, its cells and
+   * statistics (one open log row for the group) and its source's forward id. A call whose forward an
+   * earlier call of the group carried is REPLAYED. If the transaction fails, every call of the group fails.
+   */
+  private countGroup(items: PendingIngest[]): number[] {
     const now = Date.now();
-    const fresh = this.atomically(() => {
-      if (this.name === null) writeMeta(this.sql, "name", name);
-      const fresh = granted === null ? this.dedupOwn(batch.keys, now + this.settings.horizonMs, name, source, forwardId) : firstOccurrences(batch.keys, granted);
-      this.count(batch, fresh);
-      if (forwardId > 0) {
+    const exp = now + this.settings.horizonMs;
+    const forwarded = new Map<string, number>();
+    const results = this.atomically(() => {
+      if (this.name === null) writeMeta(this.sql, "name", items[0].name);
+      const cells: unknown[][] = [];
+      const stats: unknown[][] = [];
+      const out = items.map(({ name, source, forwardId, batch, granted }) => {
+        if (forwardId > 0 && Math.max(this.lastForward.get(source) ?? 0, forwarded.get(source) ?? 0) >= forwardId) return REPLAYED;
+        const fresh = granted === null ? this.dedupOwn(batch.keys, exp, name, source, forwardId) : firstOccurrences(batch.keys, granted);
+        const counted = countBatch(batch, fresh);
+        for (const c of counted.cells) cells.push(c);
+        for (const r of counted.stats) stats.push(r);
+        if (forwardId > 0) forwarded.set(source, forwardId);
+        return fresh.length;
+      });
+      this.handoff.log.append(cells, stats);
+      if (forwarded.size > 0) {
         this.sql.exec(
-          "INSERT INTO sources (source, last_forward) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET last_forward = excluded.last_forward",
-          source,
-          forwardId,
+          `INSERT INTO sources (source, last_forward) SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE true
+           ON CONFLICT (source) DO UPDATE SET last_forward = max(last_forward, excluded.last_forward)`,
+          JSON.stringify([...forwarded]),
         );
       }
-      return fresh.length;
+      return out;
     });
-    if (this.name === null) this.name = name;
-    if (forwardId > 0) this.lastForward.set(source, forwardId);
-    this.openSince ??= now;
-    this.schedule(this.handoffAt(this.openSince));
-    return { accepted: n, duplicates: n - fresh, replayed: false };
+    this.name ??= items[0].name;
+    for (const [source, forwardId] of forwarded) this.lastForward.set(source, Math.max(this.lastForward.get(source) ?? 0, forwardId));
+    if (results.some((r) => r !== REPLAYED)) {
+      this.openSince ??= now;
+      this.schedule(this.handoffAt(this.openSince));
+    }
+    return results;
   }
 
   /**
@@ -259,40 +310,6 @@ export class ClickShard extends DurableObject<Env> {
     }
   }
 
-  /** Counts the events at indexes `fresh` (new keys) per cell, and the batch per minute, into the open log. */
-  private count(batch: ShardBatch, fresh: number[]): void {
-    const n = batch.cellOf.length;
-    const cellCounts = new Array<number>(batch.cells.length).fill(0);
-    const freshPerMinute = new Array<number>(batch.minutes.length).fill(0);
-    for (const i of fresh) {
-      cellCounts[batch.cellOf[i]]++;
-      freshPerMinute[batch.minuteOf[i]]++;
-    }
-    const cells: unknown[][] = [];
-    for (let ci = 0; ci < cellCounts.length; ci++) if (cellCounts[ci] > 0) cells.push([...batch.cells[ci], cellCounts[ci]]);
-
-    const stats = new Map<number, [number, number, number, number, number, number]>();
-    const statRow = (minute: number) => {
-      let r = stats.get(minute);
-      if (!r) stats.set(minute, (r = [minute, 0, 0, 0, 0, 0]));
-      return r;
-    };
-    const receivedPerMinute = new Array<number>(batch.minutes.length).fill(0);
-    for (let i = 0; i < n; i++) receivedPerMinute[batch.minuteOf[i]]++;
-    batch.minutes.forEach((minute, mi) => {
-      const r = statRow(minute);
-      r[1] += receivedPerMinute[mi];
-      r[2] += receivedPerMinute[mi] - freshPerMinute[mi];
-    });
-    for (const [minute, invalid, tooLate, future] of batch.rejected) {
-      const r = statRow(minute);
-      r[3] += invalid;
-      r[4] += tooLate;
-      r[5] += future;
-    }
-    this.handoff.log.append(cells, [...stats.values()]);
-  }
-
   /** Sizes of this shard's state (bounded-memory checks, the bench and tests). */
   state(): ShardState {
     const count = (q: string) => Number(this.sql.exec<{ n: number }>(q).one().n);
@@ -370,4 +387,42 @@ function firstOccurrences(keysJson: string, granted: Set<string>): number[] {
 /** The id of one forward's claims: the same when the forward is re-sent. */
 export function claimId(name: string, source: string, forwardId: number): number {
   return cyrb53(`${name}|${source}|${forwardId}`);
+}
+
+/**
+ * The open log entries of a batch: the events at indexes `fresh` (new keys) per cell
+ * (`[w, c, a, r, n]`), and the whole batch per arrival minute (`[minute, accepted, duplicates, invalid,
+ * too_late, future]`).
+ */
+function countBatch(batch: ShardBatch, fresh: number[]): { cells: unknown[][]; stats: unknown[][] } {
+  const n = batch.cellOf.length;
+  const cellCounts = new Array<number>(batch.cells.length).fill(0);
+  const freshPerMinute = new Array<number>(batch.minutes.length).fill(0);
+  for (const i of fresh) {
+    cellCounts[batch.cellOf[i]]++;
+    freshPerMinute[batch.minuteOf[i]]++;
+  }
+  const cells: unknown[][] = [];
+  for (let ci = 0; ci < cellCounts.length; ci++) if (cellCounts[ci] > 0) cells.push([...batch.cells[ci], cellCounts[ci]]);
+
+  const stats = new Map<number, [number, number, number, number, number, number]>();
+  const statRow = (minute: number) => {
+    let r = stats.get(minute);
+    if (!r) stats.set(minute, (r = [minute, 0, 0, 0, 0, 0]));
+    return r;
+  };
+  const receivedPerMinute = new Array<number>(batch.minutes.length).fill(0);
+  for (let i = 0; i < n; i++) receivedPerMinute[batch.minuteOf[i]]++;
+  batch.minutes.forEach((minute, mi) => {
+    const r = statRow(minute);
+    r[1] += receivedPerMinute[mi];
+    r[2] += receivedPerMinute[mi] - freshPerMinute[mi];
+  });
+  for (const [minute, invalid, tooLate, future] of batch.rejected) {
+    const r = statRow(minute);
+    r[3] += invalid;
+    r[4] += tooLate;
+    r[5] += future;
+  }
+  return { cells, stats: [...stats.values()] };
 }

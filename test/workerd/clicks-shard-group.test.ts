@@ -1,0 +1,120 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { ClickBuffer } from "../../durable-objects/ClickBuffer";
+import type { ClickShard } from "../../durable-objects/ClickShard";
+import { planForward, type ClickTuple } from "../../lib/clicks/forward";
+import { clickSettings } from "../../lib/clicks/settings";
+import { bufferStub, uniqueCampaign } from "./clicks-helpers";
+
+/** Clicks `from`..`to - 1` of a campaign (click_id `<campaign>-<i>`), over 5 ads, all now. */
+function clicks(campaign: string, from: number, to: number, now: number): ClickTuple[] {
+  return Array.from({ length: to - from }, (_, k) => [`${campaign}-${from + k}`, campaign, `ad-${(from + k) % 5}`, "eu", now] as ClickTuple);
+}
+
+/** One shard's whole batch of `list` (a one-shard split). */
+const batchOf = (list: ClickTuple[], now: number) => planForward([{ receivedAt: now, clicks: list, rejected: { invalid: 0, too_late: 0, future: 0 } }], 1, 0).get(0)!;
+
+function shard(campaign: string) {
+  const name = `${campaign}-shard:0`;
+  return { name, stub: env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name)) };
+}
+
+/** The shard's open log: rows and, summed over them, the clicks counted per cell. */
+async function openLog(stub: DurableObjectStub<ClickShard>): Promise<{ rows: number; clicks: number }> {
+  return runInDurableObject(stub, (s: ClickShard) => {
+    const rows = s["sql"].exec<{ cells: string }>("SELECT cells FROM open_log").toArray();
+    const clicks = rows.flatMap((r) => JSON.parse(r.cells) as number[][]).reduce((sum, c) => sum + Number(c[4]), 0);
+    return { rows: rows.length, clicks };
+  });
+}
+
+describe("a shard counts the forwards that arrive together in one transaction", () => {
+  it("three buffers' forwards in one burst: one open log row, each key counted once, in arrival order", async () => {
+    const campaign = uniqueCampaign("group");
+    const now = Date.now();
+    const { name, stub } = shard(campaign);
+    // buffer b repeats 50 of a's keys, buffer c 50 of b's: the later forward sees them as duplicates
+    const forwards = [clicks(campaign, 0, 200, now), clicks(campaign, 150, 350, now), clicks(campaign, 300, 500, now)];
+    const answers = await Promise.all(forwards.map((list, i) => stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))));
+    expect(answers).toEqual([
+      { accepted: 200, duplicates: 0, replayed: false },
+      { accepted: 200, duplicates: 50, replayed: false },
+      { accepted: 200, duplicates: 50, replayed: false },
+    ]);
+    // one transaction appended one row (before: one row, and one commit, per forward)
+    expect(await openLog(stub)).toEqual({ rows: 1, clicks: 500 });
+    // every source's forward id was recorded: a later re-send of any of them counts nothing
+    for (const [i, list] of forwards.entries()) {
+      expect(await stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))).toEqual({ accepted: 200, duplicates: 0, replayed: true });
+    }
+    expect(await openLog(stub)).toEqual({ rows: 1, clicks: 500 });
+  });
+
+  it("a re-send that joins its own original's group is a replay, and counts nothing", async () => {
+    const campaign = uniqueCampaign("group-resend");
+    const now = Date.now();
+    const { name, stub } = shard(campaign);
+    const batch = batchOf(clicks(campaign, 0, 100, now), now);
+    const answers = await Promise.all([stub.ingest(name, "buffer-x", 7, batch), stub.ingest(name, "buffer-x", 7, batch)]);
+    expect(answers).toEqual([
+      { accepted: 100, duplicates: 0, replayed: false },
+      { accepted: 100, duplicates: 0, replayed: true },
+    ]);
+    expect(await openLog(stub)).toEqual({ rows: 1, clicks: 100 });
+  });
+
+  it("when the group's transaction fails, every call fails, nothing is kept (dedup keys included), and the re-sends count once", async () => {
+    const campaign = uniqueCampaign("group-fail");
+    const now = Date.now();
+    const { name, stub } = shard(campaign);
+    const forwards = [clicks(campaign, 0, 100, now), clicks(campaign, 100, 200, now)];
+    // the group's log append fails once, after both calls' keys went through the dedup index
+    await runInDurableObject(stub, (s: ClickShard) => {
+      const log = s["handoff"].log;
+      const append = log.append.bind(log);
+      let failures = 1;
+      log.append = (cells, stats) => {
+        if (failures-- > 0) throw new Error("SQLITE_FULL (injected)");
+        append(cells, stats);
+      };
+    });
+    const failed = await Promise.allSettled(forwards.map((list, i) => stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))));
+    expect(failed.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    expect(await openLog(stub)).toEqual({ rows: 0, clicks: 0 });
+    expect((await stub.state()).dedupKeys).toBe(0);
+    // the buffers re-send: every key is new again, counted once
+    const answers = await Promise.all(forwards.map((list, i) => stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))));
+    expect(answers.map((a) => [a.duplicates, a.replayed])).toEqual([
+      [0, false],
+      [0, false],
+    ]);
+    expect(await openLog(stub)).toEqual({ rows: 1, clicks: 200 });
+  });
+});
+
+describe("buffers forward on a common grid", () => {
+  it("a stored request's forward is due on the next multiple of the forward delay (the grid every buffer shares)", async () => {
+    const campaign = uniqueCampaign("grid");
+    const delay = Math.min(500, Math.max(20, Math.floor(clickSettings(env).flushIntervalMs / 2)));
+    for (let i = 0; i < 3; i++) {
+      const name = `${campaign}-buffer:${i}`;
+      const buffer = bufferStub(name);
+      // the times the buffer schedules its alarm at (read here: the alarm may have fired before the test looks)
+      const scheduled: number[] = [];
+      await runInDurableObject(buffer, (b: ClickBuffer) => {
+        const schedule = b["schedule"].bind(b);
+        b["schedule"] = (at: number) => {
+          scheduled.push(at);
+          schedule(at);
+        };
+      });
+      const before = Date.now();
+      await buffer.store(name, before, JSON.stringify(clicks(campaign, i * 10, i * 10 + 10, before)), 10, { invalid: 0, too_late: 0, future: 0 }, "outcome");
+      const after = Date.now();
+      expect(scheduled.length).toBeGreaterThan(0);
+      expect(scheduled[0] % delay).toBe(0);
+      expect(scheduled[0]).toBeGreaterThan(before);
+      expect(scheduled[0]).toBeLessThanOrEqual(after + delay);
+    }
+  });
+});
