@@ -3,6 +3,7 @@ import { clickSettings } from "../lib/clicks/settings";
 import { migrateSqlSchema, readMeta, writeMeta } from "../lib/sql-migrations";
 import { GroupCommit } from "../lib/group-commit";
 import { checkJsonPart, type JsonPart } from "./clicks/open-log";
+import { AE_BATCHES_TABLE } from "./clicks/analytics-outbox";
 import { FlushPipeline, PIPELINE_OPEN_LOG, PIPELINE_TABLES, type PipelineState } from "./clicks/flush-pipeline";
 
 const MIGRATIONS = [
@@ -10,6 +11,8 @@ const MIGRATIONS = [
    CREATE TABLE sources (source TEXT PRIMARY KEY, last_flush INTEGER NOT NULL);`,
   // v2: parts are appended to an open log and merged at freeze (clicks/open-log.ts, clicks/flush-pipeline.ts).
   PIPELINE_OPEN_LOG,
+  // v3: Analytics Engine points queued one row per flush (clicks/analytics-outbox.ts).
+  AE_BATCHES_TABLE,
 ];
 
 /** One apply() call's part, waiting for its group's transaction. */

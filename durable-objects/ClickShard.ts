@@ -5,7 +5,7 @@ import { shardOfKey } from "../lib/clicks/hash";
 import { epochLoader } from "./ClickEpochs";
 import { aggregatorName } from "../lib/clicks/aggregators";
 import { handoffAt } from "../lib/clicks/flush-schedule";
-import { drainAnalytics } from "./clicks/flush-pipeline";
+import { AE_BATCHES_TABLE, analyticsPending, drainAnalytics, hasAnalytics } from "./clicks/analytics-outbox";
 import { PARTS_COUNT_COLUMN, PARTS_TABLE, ShardHandoff } from "./clicks/shard-handoff";
 import { OPEN_LOG_TABLE } from "./clicks/open-log";
 import type { ShardBatch } from "../lib/clicks/forward";
@@ -40,6 +40,8 @@ const MIGRATIONS = [
   OPEN_LOG_TABLE,
   // v7: parts carry their cell count (the aggregator appends them without counting).
   PARTS_COUNT_COLUMN,
+  // v8: Analytics Engine points queued one row per flush (clicks/analytics-outbox.ts).
+  AE_BATCHES_TABLE,
 ];
 
 const CLAIMED_BY = "SELECT printf('0x%016x', k) FROM claims WHERE k IN (SELECT value FROM json_each(?)) AND cid = ?";
@@ -312,7 +314,6 @@ export class ClickShard extends DurableObject<Env> {
 
   /** Sizes of this shard's state (bounded-memory checks, the bench and tests). */
   state(): ShardState {
-    const count = (q: string) => Number(this.sql.exec<{ n: number }>(q).one().n);
     const frozen = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes LIMIT 1").toArray()[0];
     return {
       name: this.name,
@@ -320,7 +321,7 @@ export class ClickShard extends DurableObject<Env> {
       openCells: this.handoff.log.entries(),
       openStats: this.handoff.log.statsEntries(),
       frozenFlush: frozen ? frozen.flush_id : null,
-      aeOutbox: count("SELECT count(*) AS n FROM ae_outbox"),
+      aeOutbox: analyticsPending(this.sql),
       nextFlushId: Number(readMeta(this.sql, "next_flush_id") ?? 1),
     };
   }
@@ -339,12 +340,12 @@ export class ClickShard extends DurableObject<Env> {
     }
     this.backoffUntil = retryAt ?? 0;
     // outbox rows of flushes this shard wrote to D1 itself, before the aggregators
-    const aeFailed = hasRows(this.sql, "SELECT 1 FROM ae_outbox LIMIT 1") && !drainAnalytics(this.sql, this.env.CLICKS_AE);
+    const aeFailed = hasAnalytics(this.sql) && !drainAnalytics(this.sql, this.env.CLICKS_AE);
     if (aeFailed) this.backoffUntil = Math.max(this.backoffUntil, Date.now() + AE_RETRY_MS);
     this.atomically(() => this.index.sweep(now));
 
     if (retryAt !== null) this.schedule(retryAt);
-    else if (hasRows(this.sql, "SELECT 1 FROM ae_outbox LIMIT 1")) this.schedule(Date.now());
+    else if (hasAnalytics(this.sql)) this.schedule(Date.now());
     else if (this.handoff.hasOpen()) {
       // a backlog (more than one flush's worth waited) drains at once, hand-off after hand-off
       this.openSince ??= now;

@@ -1,9 +1,9 @@
 import { flushStatements, isLedgerConflict, type CountRow, type StatsRow } from "../../lib/clicks/flush-sql";
 import { hasRows, readMeta, writeMeta } from "../../lib/sql-migrations";
-import { Map3 } from "../../lib/clicks/cell-table";
 import { boundaryAfter } from "../../lib/clicks/flush-schedule";
 import { FrozenFlushes, legacyFlush, MAX_FLUSH_CELLS } from "./frozen-flushes";
 import { OPEN_LOG_TABLE, OpenLog, type Cell, type JsonPart } from "./open-log";
+import { analyticsPending, drainAnalytics, hasAnalytics, queueAnalytics } from "./analytics-outbox";
 
 /**
  * The exactly-once flush of open (minute, campaign, ad, region) cells and per-minute ingest statistics
@@ -34,8 +34,6 @@ export const PIPELINE_OPEN_LOG = `${OPEN_LOG_TABLE}
  */
 export const MAX_FREEZE_ENTRIES = 50_000;
 
-/** Analytics Engine accepts at most 250 data points per invocation. */
-const AE_POINTS_PER_INVOCATION = 250;
 /** After an Analytics Engine write error, wait this long before the next attempt. */
 const AE_RETRY_MS = 5_000;
 
@@ -130,7 +128,7 @@ export class FlushPipeline {
 
     let next: number | null = null;
     if (retryAt !== null) next = retryAt;
-    else if (hasRows(this.sql, "SELECT 1 FROM ae_outbox LIMIT 1")) next = Date.now();
+    else if (hasAnalytics(this.sql)) next = Date.now();
     // the rest of a freeze's flushes go one after another
     else if (this.flushes.current() !== null) next = Date.now();
     // a backlog (more than one freeze's worth waited) drains at once, freeze after freeze
@@ -139,12 +137,11 @@ export class FlushPipeline {
   }
 
   state(): PipelineState {
-    const count = (q: string) => Number(this.sql.exec<{ n: number }>(q).one().n);
     return {
       openCells: this.log.entries(),
       openStats: this.log.statsEntries(),
       frozenFlush: this.flushes.current(),
-      aeOutbox: count("SELECT count(*) AS n FROM ae_outbox"),
+      aeOutbox: analyticsPending(this.sql),
       nextFlushId: Number(readMeta(this.sql, "next_flush_id") ?? 1),
     };
   }
@@ -253,67 +250,4 @@ export class FlushPipeline {
   private drainAnalytics(): boolean {
     return drainAnalytics(this.sql, this.host.analytics());
   }
-}
-
-/** Queues a delivered flush's clicks for Analytics Engine, summed per (campaign, ad, region) (inside the caller's transaction). */
-export function queueAnalytics(sql: SqlStorage, counts: Iterable<CountRow>): void {
-  const points = new Map3<[string, string, string, number]>();
-  for (const [, c, a, r, n] of counts) {
-    const p = points.get(c, a, r);
-    if (p) p[3] += n;
-    else points.set(c, a, r, [c, a, r, n]);
-  }
-  const list = [...points.values()];
-  if (list.length === 0) return;
-  sql.exec("INSERT INTO ae_outbox (c, a, r, n) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true", JSON.stringify(list));
-}
-
-/**
- * Writes up to 250 queued cells of `ae_outbox` to Analytics Engine (one data point per cell and flush;
- * the double is the click count). Each point is deleted from the outbox in the same synchronous run as
- * its write, so an error part-way never re-sends the points before it; only a crash between write and
- * delete can (AE is at-least-once, D1 is the exact record). Returns false when a write failed (the
- * caller backs off).
- */
-export function drainAnalytics(sql: SqlStorage, ae: AnalyticsEngineDataset): boolean {
-  const rows = sql
-    .exec<{ id: number; c: string; a: string; r: string; n: number }>("SELECT id, c, a, r, n FROM ae_outbox ORDER BY id LIMIT ?", AE_POINTS_PER_INVOCATION)
-    .toArray();
-  let written = 0;
-  let ok = true;
-  try {
-    for (const row of rows) {
-      ae.writeDataPoint(analyticsPoint(row.c, row.a, row.r, row.n));
-      written++;
-    }
-  } catch (err) {
-    ok = false;
-    console.error("analytics engine write failed", (err as Error)?.message ?? String(err));
-  }
-  if (written > 0) sql.exec("DELETE FROM ae_outbox WHERE id <= ?", rows[written - 1].id);
-  return ok;
-}
-
-/** Analytics Engine limits: the index at most 96 bytes, blobs at most 16 KB together. */
-export const AE_MAX_INDEX_BYTES = 96;
-const utf8 = new TextEncoder();
-
-/** The longest prefix of `s` (whole code points) that fits in `max` UTF-8 bytes. */
-export function truncateUtf8(s: string, max: number): string {
-  // a UTF-16 code unit is at most 3 UTF-8 bytes: short strings need no encoding
-  if (s.length * 3 <= max || utf8.encode(s).byteLength <= max) return s;
-  let out = "";
-  let bytes = 0;
-  for (const ch of s) {
-    const len = utf8.encode(ch).byteLength;
-    if (bytes + len > max) break;
-    out += ch;
-    bytes += len;
-  }
-  return out;
-}
-
-/** One AE data point: blobs campaign, ad, region (ids ≤ 64 chars: ≤ 256 bytes each); index campaign cut to 96 bytes. */
-export function analyticsPoint(c: string, a: string, r: string, n: number): AnalyticsEngineDataPoint {
-  return { blobs: [c, a, r], doubles: [n], indexes: [truncateUtf8(c, AE_MAX_INDEX_BYTES)] };
 }

@@ -3,7 +3,7 @@ import { Map3 } from "../../lib/clicks/cell-table";
 import { isLedgerConflict } from "../../lib/clicks/flush-sql";
 import { hasRows, readMeta, writeMeta } from "../../lib/sql-migrations";
 import type { ClickAggregator } from "../ClickAggregator";
-import { queueAnalytics } from "./flush-pipeline";
+import { queueAnalytics } from "./analytics-outbox";
 import { FrozenFlushes, legacyFlush } from "./frozen-flushes";
 import { MAX_ROW_CHARS, OpenLog, type Cell } from "./open-log";
 
