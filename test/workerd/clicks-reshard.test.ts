@@ -4,7 +4,6 @@ import { claimId, type ClickShard } from "../../durable-objects/ClickShard";
 import { claimRange, epochShardName, EPOCH_MARGIN_MS, type Epoch } from "../../lib/clicks/epochs";
 import { planForward, type ClickTuple } from "../../lib/clicks/forward";
 import { shardOf } from "../../lib/clicks/hash";
-import { clickBufferNames } from "../../workers/lib/click-ingest";
 import { bufferStub, countsFor, drainPipeline, epochsStub, events, postClicks, SHARDS, uniqueCampaign } from "./clicks-helpers";
 
 interface BufferInternals {
@@ -141,11 +140,17 @@ describe("a forward frozen before CLICK_SHARDS changed", () => {
   it("is re-sent with the split it was planned with, so acknowledged shards are not sent again", async () => {
     const campaign = uniqueCampaign("reshard");
     const evs = events(campaign, 96);
-    expect((await postClicks(evs)).status).toBe(200);
-    let holderName: string | null = null;
-    for (const name of clickBufferNames(env)) if ((await bufferStub(name).state()).pendingBatches > 0) holderName = name;
-    expect(holderName).not.toBeNull();
-    const holder = () => bufferStub(holderName!);
+    // A buffer of the test's own (no other test file's drain runs its alarm), holding one request as the
+    // edge stores it; its alarm is kept off (alarmAt 0: schedule() sets none) until the scene is set.
+    const holderName = `${campaign}-buffer`;
+    const holder = () => bufferStub(holderName);
+    await runInDurableObject(holder(), (instance) => {
+      (instance as unknown as BufferInternals).alarmAt = 0;
+    });
+    const tuples = evs.map((e) => [e.click_id, e.campaign_id, e.ad_id, "eu", Number(e.ts)]);
+    const stored = await holder().store(holderName, Date.now(), JSON.stringify(tuples), tuples.length, { invalid: 0, too_late: 0, future: 0 }, "outcome");
+    expect(stored).toMatchObject({ ok: true });
+    expect((await holder().state()).pendingBatches).toBe(1);
 
     // Freeze the forward under the current split and pretend every shard but one has acknowledged it
     // (their part is counted elsewhere); then the deployment changes the shard count.
@@ -153,8 +158,7 @@ describe("a forward frozen before CLICK_SHARDS changed", () => {
     const missing = current.shards - 1;
     await runInDurableObject(holder(), async (instance, state) => {
       const buf = instance as unknown as BufferInternals;
-      buf.alarmAt = 0; // no alarm of its own while the test sets the scene
-      await state.storage.deleteAlarm();
+      expect(await state.storage.getAlarm()).toBeNull();
       const fw = buf.frozenForward() ?? (await buf.freeze());
       expect(fw).not.toBeNull();
       const acked = Array.from({ length: current.shards }, (_, i) => i).filter((i) => i !== missing);
