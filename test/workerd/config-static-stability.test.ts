@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { api, tokenFor } from "./helpers";
 import { coordinatorDown, d1Down, kvReadsFail, restoreBindings } from "./bindings";
-import { events, postClicks, uniqueCampaign } from "./clicks-helpers";
+import { countsFor, drainPipeline, events, postClicks, uniqueCampaign } from "./clicks-helpers";
 import { createNamespace, kvRelease, publish, read, sleep, startRollout, uniqueNs } from "./config-helpers";
 
 /** Longer than a valid token verdict is cached per isolate (workers/lib/auth.ts). */
@@ -77,5 +77,9 @@ describe("click ingest during a control-plane outage", () => {
     const trusted = await postClicks(events(campaign, 2, { idPrefix: `${campaign}-t` }), {}, publisher);
     expect(trusted.status, JSON.stringify(trusted.body)).toBe(200);
     expect(trusted.body.accepted).toBe(2);
+    // once the control plane is back, they are counted (and nothing of this test is still in flight when the file ends)
+    restoreBindings();
+    await drainPipeline();
+    expect((await countsFor(campaign)).total).toBe(5);
   });
 });
