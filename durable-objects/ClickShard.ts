@@ -5,7 +5,7 @@ import { shardOfKey } from "../lib/clicks/hash";
 import { epochLoader } from "./ClickEpochs";
 import { aggregatorName } from "../lib/clicks/aggregators";
 import { handoffAt } from "../lib/clicks/flush-schedule";
-import { AE_BATCHES_TABLE, analyticsPending, drainAnalytics, hasAnalytics } from "./clicks/analytics-outbox";
+import { AE_BATCHES_TABLE, AE_RETRY_MS, analyticsPending, drainAnalytics, hasAnalytics } from "./clicks/analytics-outbox";
 import { PARTS_COUNT_COLUMN, PARTS_TABLE, ShardHandoff } from "./clicks/shard-handoff";
 import { OPEN_LOG_TABLE } from "./clicks/open-log";
 import type { ShardBatch } from "../lib/clicks/forward";
@@ -46,8 +46,6 @@ const MIGRATIONS = [
 
 const CLAIMED_BY = "SELECT printf('0x%016x', k) FROM claims WHERE k IN (SELECT value FROM json_each(?)) AND cid = ?";
 const RECORD_CLAIMS = "INSERT INTO claims (k, cid, exp) SELECT value, ?, ? FROM json_each(?) WHERE true ON CONFLICT (k) DO NOTHING";
-/** After an Analytics Engine write error (outbox rows from before the aggregators), wait this long. */
-const AE_RETRY_MS = 5_000;
 /** While idle but holding dedup keys, wake up this often to sweep expired ones. */
 const IDLE_SWEEP_MS = 5_000;
 /**

@@ -3,7 +3,7 @@ import { hasRows, readMeta, writeMeta } from "../../lib/sql-migrations";
 import { boundaryAfter } from "../../lib/clicks/flush-schedule";
 import { FrozenFlushes, legacyFlush, MAX_FLUSH_CELLS } from "./frozen-flushes";
 import { OPEN_LOG_TABLE, OpenLog, type Cell, type JsonPart } from "./open-log";
-import { analyticsPending, drainAnalytics, hasAnalytics, queueAnalytics } from "./analytics-outbox";
+import { AE_RETRY_MS, analyticsPending, drainAnalytics, hasAnalytics, queueAnalytics } from "./analytics-outbox";
 
 /**
  * The exactly-once flush of open (minute, campaign, ad, region) cells and per-minute ingest statistics
@@ -33,9 +33,6 @@ export const PIPELINE_OPEN_LOG = `${OPEN_LOG_TABLE}
  * backlog) freezes follow one another without waiting.
  */
 export const MAX_FREEZE_ENTRIES = 50_000;
-
-/** After an Analytics Engine write error, wait this long before the next attempt. */
-const AE_RETRY_MS = 5_000;
 
 /** What the pipeline needs from the object that holds it. */
 export interface PipelineHost {
@@ -124,7 +121,7 @@ export class FlushPipeline {
       console.error(`${label}: flush failed (attempt ${attempts}), retrying`, (err as Error)?.message ?? String(err));
     }
     this.backoffUntil = retryAt ?? 0;
-    if (!this.drainAnalytics()) this.backoffUntil = Math.max(this.backoffUntil, Date.now() + AE_RETRY_MS);
+    if (!drainAnalytics(this.sql, this.host.analytics())) this.backoffUntil = Math.max(this.backoffUntil, Date.now() + AE_RETRY_MS);
 
     let next: number | null = null;
     if (retryAt !== null) next = retryAt;
@@ -244,10 +241,5 @@ export class FlushPipeline {
       queueAnalytics(this.sql, counts);
       this.flushes.drop(flushId);
     });
-  }
-
-  /** See drainAnalytics below. */
-  private drainAnalytics(): boolean {
-    return drainAnalytics(this.sql, this.host.analytics());
   }
 }

@@ -64,6 +64,27 @@ describe("the Analytics Engine outbox", () => {
     expect(sum).toBe((n * (n + 1)) / 2 + (10 * 11) / 2);
   });
 
+  it("a batch drained over several invocations is parsed once, and a later batch that reuses its row id writes its own points", async () => {
+    const campaign = uniqueCampaign("ae-reuse");
+    const result = await runInDurableObject(privateAggregator(campaign), (agg: ClickAggregator) => {
+      const sql = agg["sql"];
+      sql.exec("DELETE FROM ae_batches");
+      const { ae, points } = fakeAE();
+      queueAnalytics(sql, counts(`${campaign}-a`, 300));
+      const firstId = sql.exec<{ id: number }>("SELECT id FROM ae_batches").one().id;
+      drainAnalytics(sql, ae); // 250 of a, the rest of the batch stays parsed
+      drainAnalytics(sql, ae); // the last 50 of a: its row is deleted
+      queueAnalytics(sql, counts(`${campaign}-b`, 300)); // the same size, under the same id (the table is empty)
+      const secondId = sql.exec<{ id: number }>("SELECT id FROM ae_batches").one().id;
+      drainAnalytics(sql, ae);
+      drainAnalytics(sql, ae);
+      return { firstId, secondId, campaigns: points.map((p) => String(p.blobs?.[0])), left: analyticsPending(sql) };
+    });
+    expect(result.secondId).toBe(result.firstId);
+    expect(result.campaigns).toEqual([...Array(300).fill(`${campaign}-a`), ...Array(300).fill(`${campaign}-b`)]);
+    expect(result.left).toBe(0);
+  });
+
   it("points queued one row each before the batch table are still written, first", async () => {
     const campaign = uniqueCampaign("ae-legacy");
     const result = await runInDurableObject(privateAggregator(campaign), (agg: ClickAggregator) => {
