@@ -113,8 +113,8 @@ export class ClickShard extends DurableObject<Env> {
   private holdsClaims = false;
   /** The shard-count history (ClickEpochs), cached. */
   private readonly epochs: EpochCache;
-  /** Concurrent ingests are counted in one transaction; each gets its fresh-key count (or REPLAYED). */
-  private readonly ingests: GroupCommit<PendingIngest, number>;
+  /** Concurrent ingests are counted in one transaction; each gets its fresh-key count, REPLAYED, or its own error. */
+  private readonly ingests: GroupCommit<PendingIngest, number | Error>;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -170,16 +170,38 @@ export class ClickShard extends DurableObject<Env> {
       if (this.replayed(source, forwardId)) return { accepted: n, duplicates: 0, replayed: true };
     }
     const fresh = await this.ingests.add({ name, source, forwardId, batch, granted });
+    if (fresh instanceof Error) throw fresh;
     if (fresh === REPLAYED) return { accepted: n, duplicates: 0, replayed: true };
     return { accepted: n, duplicates: n - fresh, replayed: false };
   }
 
   /**
-   * Counts a group of ingests in one transaction, in arrival order: each one's fresh keys, its cells and
-   * statistics (one open log row for the group) and its source's forward id. A call whose forward an
-   * earlier call of the group carried is REPLAYED. If the transaction fails, every call of the group fails.
+   * Counts a group of ingests in one transaction. If that transaction fails, each call is counted alone,
+   * in arrival order, and only the calls that fail alone fail (with their own error): a forward that
+   * makes the transaction throw must not fail the other buffers' forwards at every retry while they keep
+   * arriving together, which would stall the shard for every buffer.
    */
-  private countGroup(items: PendingIngest[]): number[] {
+  private countGroup(items: PendingIngest[]): (number | Error)[] {
+    try {
+      return this.countTogether(items);
+    } catch (err) {
+      if (items.length === 1) throw err;
+      return items.map((item) => {
+        try {
+          return this.countTogether([item])[0];
+        } catch (e) {
+          return e instanceof Error ? e : new Error(String(e));
+        }
+      });
+    }
+  }
+
+  /**
+   * Counts ingests in one transaction, in arrival order: each one's fresh keys, its cells and statistics
+   * (one open log row) and its source's forward id. A call whose forward an earlier call carried is
+   * REPLAYED. If the transaction fails, nothing of it is kept (the dedup index's memory included).
+   */
+  private countTogether(items: PendingIngest[]): number[] {
     const now = Date.now();
     const exp = now + this.settings.horizonMs;
     const forwarded = new Map<string, number>();

@@ -76,7 +76,7 @@ describe("a shard counts the forwards that arrive together in one transaction", 
     expect(await openLog(stub)).toEqual({ rows: 1, clicks: 100 });
   });
 
-  it("when the group's transaction fails, every call fails, nothing is kept (dedup keys included), and the re-sends count once", async () => {
+  it("when the group's transaction fails, each call is counted alone: nothing of the failed attempt is kept (dedup keys included), nothing counted twice", async () => {
     const campaign = uniqueCampaign("group-fail");
     const now = Date.now();
     const { name, stub } = shard(campaign);
@@ -92,17 +92,42 @@ describe("a shard counts the forwards that arrive together in one transaction", 
         append(cells, stats);
       };
     });
-    const failed = await Promise.allSettled(forwards.map((list, i) => stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))));
-    expect(failed.map((r) => r.status)).toEqual(["rejected", "rejected"]);
-    expect(await openLog(stub)).toEqual({ rows: 0, clicks: 0 });
-    expect((await stub.state()).dedupKeys).toBe(0);
-    // the buffers re-send: every key is new again, counted once
+    // every key counts as new: the failed attempt's keys left the index's memory with its rollback
     const answers = await Promise.all(forwards.map((list, i) => stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))));
     expect(answers.map((a) => [a.duplicates, a.replayed])).toEqual([
       [0, false],
       [0, false],
     ]);
-    expect(await openLog(stub)).toEqual({ rows: 1, clicks: 200 });
+    // counted alone: one row each
+    expect(await openLog(stub)).toEqual({ rows: 2, clicks: 200 });
+    expect((await stub.state()).dedupKeys).toBe(200);
+    // the buffers' re-sends are replays
+    for (const [i, list] of forwards.entries()) {
+      expect(await stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))).toEqual({ accepted: 100, duplicates: 0, replayed: true });
+    }
+    expect(await openLog(stub)).toEqual({ rows: 2, clicks: 200 });
+  });
+
+  it("a forward that fails on its own fails only its own call, not the others of its group", async () => {
+    const campaign = uniqueCampaign("group-poison");
+    const now = Date.now();
+    const { name, stub } = shard(campaign);
+    await holdAlarm(stub);
+    const good = [batchOf(clicks(campaign, 0, 100, now), now), batchOf(clicks(campaign, 100, 200, now), now)];
+    const poisoned = batchOf(clicks(campaign, 200, 300, now), now);
+    poisoned.keys = poisoned.keys.replace(/,[^,]*,/, ",not-a-key,"); // a malformed key in the middle
+    const settled = await Promise.allSettled([
+      stub.ingest(name, "buffer-a", 1, good[0]),
+      stub.ingest(name, "buffer-p", 1, poisoned),
+      stub.ingest(name, "buffer-b", 1, good[1]),
+    ]);
+    expect(settled.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(await openLog(stub)).toEqual({ rows: 2, clicks: 200 });
+    expect((await stub.state()).dedupKeys).toBe(200);
+    // the poisoned forward's source was not recorded: fixed and re-sent, it counts
+    const fixed = batchOf(clicks(campaign, 200, 300, now), now);
+    expect(await stub.ingest(name, "buffer-p", 1, fixed)).toEqual({ accepted: 100, duplicates: 0, replayed: false });
+    expect(await openLog(stub)).toEqual({ rows: 3, clicks: 300 });
   });
 });
 
