@@ -14,9 +14,20 @@ function clicks(campaign: string, from: number, to: number, now: number): ClickT
 /** One shard's whole batch of `list` (a one-shard split). */
 const batchOf = (list: ClickTuple[], now: number) => planForward([{ receivedAt: now, clicks: list, rejected: { invalid: 0, too_late: 0, future: 0 } }], 1, 0).get(0)!;
 
-function shard(campaign: string) {
+/** A private shard of a new campaign, its alarm held (see holdAlarm). */
+async function privateShard(prefix: string) {
+  const campaign = uniqueCampaign(prefix);
   const name = `${campaign}-shard:0`;
-  return { name, stub: env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name)) };
+  const stub = env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(name));
+  await holdAlarm(stub);
+  return { campaign, now: Date.now(), name, stub };
+}
+
+/** Each forward (from `buffer-<i>`, forward id 1) sent again: a replay that counts nothing. */
+async function expectReplays(stub: DurableObjectStub<ClickShard>, name: string, forwards: ClickTuple[][], now: number): Promise<void> {
+  for (const [i, list] of forwards.entries()) {
+    expect(await stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))).toEqual({ accepted: list.length, duplicates: 0, replayed: true });
+  }
 }
 
 /**
@@ -41,10 +52,7 @@ async function openLog(stub: DurableObjectStub<ClickShard>): Promise<{ rows: num
 
 describe("a shard counts the forwards that arrive together in one transaction", () => {
   it("three buffers' forwards in one burst: one open log row, each key counted once, in arrival order", async () => {
-    const campaign = uniqueCampaign("group");
-    const now = Date.now();
-    const { name, stub } = shard(campaign);
-    await holdAlarm(stub);
+    const { campaign, now, name, stub } = await privateShard("group");
     // buffer b repeats 50 of a's keys, buffer c 50 of b's: the later forward sees them as duplicates
     const forwards = [clicks(campaign, 0, 200, now), clicks(campaign, 150, 350, now), clicks(campaign, 300, 500, now)];
     const answers = await Promise.all(forwards.map((list, i) => stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))));
@@ -56,17 +64,12 @@ describe("a shard counts the forwards that arrive together in one transaction", 
     // one transaction appended one row (before: one row, and one commit, per forward)
     expect(await openLog(stub)).toEqual({ rows: 1, clicks: 500 });
     // every source's forward id was recorded: a later re-send of any of them counts nothing
-    for (const [i, list] of forwards.entries()) {
-      expect(await stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))).toEqual({ accepted: 200, duplicates: 0, replayed: true });
-    }
+    await expectReplays(stub, name, forwards, now);
     expect(await openLog(stub)).toEqual({ rows: 1, clicks: 500 });
   });
 
   it("a re-send that joins its own original's group is a replay, and counts nothing", async () => {
-    const campaign = uniqueCampaign("group-resend");
-    const now = Date.now();
-    const { name, stub } = shard(campaign);
-    await holdAlarm(stub);
+    const { campaign, now, name, stub } = await privateShard("group-resend");
     const batch = batchOf(clicks(campaign, 0, 100, now), now);
     const answers = await Promise.all([stub.ingest(name, "buffer-x", 7, batch), stub.ingest(name, "buffer-x", 7, batch)]);
     expect(answers).toEqual([
@@ -77,10 +80,7 @@ describe("a shard counts the forwards that arrive together in one transaction", 
   });
 
   it("when the group's transaction fails, each call is counted alone: nothing of the failed attempt is kept (dedup keys included), nothing counted twice", async () => {
-    const campaign = uniqueCampaign("group-fail");
-    const now = Date.now();
-    const { name, stub } = shard(campaign);
-    await holdAlarm(stub);
+    const { campaign, now, name, stub } = await privateShard("group-fail");
     const forwards = [clicks(campaign, 0, 100, now), clicks(campaign, 100, 200, now)];
     // the group's log append fails once, after both calls' keys went through the dedup index
     await runInDurableObject(stub, (s: ClickShard) => {
@@ -102,17 +102,12 @@ describe("a shard counts the forwards that arrive together in one transaction", 
     expect(await openLog(stub)).toEqual({ rows: 2, clicks: 200 });
     expect((await stub.state()).dedupKeys).toBe(200);
     // the buffers' re-sends are replays
-    for (const [i, list] of forwards.entries()) {
-      expect(await stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))).toEqual({ accepted: 100, duplicates: 0, replayed: true });
-    }
+    await expectReplays(stub, name, forwards, now);
     expect(await openLog(stub)).toEqual({ rows: 2, clicks: 200 });
   });
 
   it("a forward that fails on its own fails only its own call, not the others of its group", async () => {
-    const campaign = uniqueCampaign("group-poison");
-    const now = Date.now();
-    const { name, stub } = shard(campaign);
-    await holdAlarm(stub);
+    const { campaign, now, name, stub } = await privateShard("group-poison");
     const good = [batchOf(clicks(campaign, 0, 100, now), now), batchOf(clicks(campaign, 100, 200, now), now)];
     const poisoned = batchOf(clicks(campaign, 200, 300, now), now);
     poisoned.keys = poisoned.keys.replace(/,[^,]*,/, ",not-a-key,"); // a malformed key in the middle
