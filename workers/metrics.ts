@@ -16,6 +16,8 @@ import { requireAuth } from "./lib/auth";
 import { clickSeries, ingestStatsSeries, topClicks } from "./lib/metrics-queries";
 import { EPOCHS_OBJECT } from "../durable-objects/ClickEpochs";
 import { aggregatorName } from "../lib/clicks/aggregators";
+import { epochShardName } from "../lib/clicks/epochs";
+import { clickBufferNames, isolateBufferChooser } from "./lib/click-ingest";
 import { clickSettings } from "../lib/clicks/settings";
 
 /** Click metrics read API, mounted at /api/v1/clicks (role viewer and up). docs/clicks-api.md describes it. */
@@ -104,13 +106,27 @@ metricsApp.get("/ingest-stats", async (c) => {
   return c.json({ granularity, from: toRfc3339(range.from), to: toRfc3339(range.to), totals, series });
 });
 
-/** The pipeline's shard epochs (CLICK_SHARDS history) and each aggregator's backlog, for operators. */
+/**
+ * The pipeline's shard epochs (CLICK_SHARDS history) and what waits at each hop, for operators (and the
+ * end-to-end tests' "nothing left in flight" check). One RPC per object listed: ≤ 7 × CLICK_BUFFERS
+ * buffers, the shards of the recorded epochs, CLICK_AGGREGATORS aggregators.
+ */
 metricsApp.get("/pipeline", async (c) => {
-  const list = await c.env.CLICK_EPOCHS.get(c.env.CLICK_EPOCHS.idFromName(EPOCHS_OBJECT)).epochs();
-  const names = Array.from({ length: clickSettings(c.env).aggregators }, (_, i) => aggregatorName(i));
-  const states = await Promise.all(names.map((n) => c.env.CLICK_AGGREGATOR.get(c.env.CLICK_AGGREGATOR.idFromName(n)).state()));
+  const env = c.env;
+  const list = await env.CLICK_EPOCHS.get(env.CLICK_EPOCHS.idFromName(EPOCHS_OBJECT)).epochs();
+  // the configured buffers, and those this isolate spread over under load (other isolates' are not known here)
+  const bufferNames = clickBufferNames(env, Math.max(clickSettings(env).buffersPerGroup, isolateBufferChooser()?.slotCount ?? 1));
+  const shardNames = list.flatMap((e) => Array.from({ length: e.shards }, (_, i) => ({ name: epochShardName(e.epoch, i), epoch: e.epoch })));
+  const aggNames = Array.from({ length: clickSettings(env).aggregators }, (_, i) => aggregatorName(i));
+  const [buffers, shards, aggregators] = await Promise.all([
+    Promise.all(bufferNames.map((n) => env.CLICK_BUFFER.get(env.CLICK_BUFFER.idFromName(n)).state())),
+    Promise.all(shardNames.map((s) => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(s.name)).state())),
+    Promise.all(aggNames.map((n) => env.CLICK_AGGREGATOR.get(env.CLICK_AGGREGATOR.idFromName(n)).state())),
+  ]);
   return c.json({
     epochs: list.map((e) => ({ epoch: e.epoch, shards: e.shards, since: e.since === 0 ? null : toRfc3339(e.since) })),
-    aggregators: states.map((st, i) => ({ name: names[i], open_cells: st.openCells, frozen_flush: st.frozenFlush, ae_outbox: st.aeOutbox, sources: st.sources })),
+    buffers: buffers.map((st, i) => ({ name: bufferNames[i], pending_clicks: st.pendingClicks, pending_batches: st.pendingBatches, frozen_forward: st.frozenForward })),
+    shards: shards.map((st, i) => ({ ...shardNames[i], open_entries: st.openCells, open_stats: st.openStats, frozen_handoff: st.frozenFlush, dedup_keys: st.dedupKeys })),
+    aggregators: aggregators.map((st, i) => ({ name: aggNames[i], open_cells: st.openCells, open_stats: st.openStats, frozen_flush: st.frozenFlush, ae_outbox: st.aeOutbox, sources: st.sources })),
   });
 });

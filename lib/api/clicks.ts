@@ -81,14 +81,40 @@ export const IngestStats = z.object({
   series: z.array(z.object({ window_start: Timestamp, ...IngestCounts })),
 });
 
-/** GET /api/v1/clicks/pipeline: the shard epochs (CLICK_SHARDS history) and the aggregators' backlog. */
+/**
+ * GET /api/v1/clicks/pipeline: the shard epochs (CLICK_SHARDS history) and what waits at each hop —
+ * buffers, shards, aggregators. All zero: every acknowledged click is in D1.
+ */
 export const PipelineEpochs = z.object({
   epochs: z.array(z.object({ epoch: z.number().int(), shards: z.number().int(), since: Timestamp.nullable().meta({ description: "when the epoch began; null for the first" }) })),
+  buffers: z
+    .array(
+      z.object({
+        name: z.string(),
+        pending_clicks: z.number().int().meta({ description: "acknowledged, not yet forwarded to the shards" }),
+        pending_batches: z.number().int(),
+        frozen_forward: z.number().int().nullable().meta({ description: "a forward some shards have not acknowledged yet" }),
+      }),
+    )
+    .meta({ description: "CLICK_BUFFERS per location group, and the extra ones the answering isolate spread over under load (other isolates' extra buffers are not listed)" }),
+  shards: z
+    .array(
+      z.object({
+        name: z.string(),
+        epoch: z.number().int(),
+        open_entries: z.number().int().meta({ description: "counted cells not yet handed off to the aggregators" }),
+        open_stats: z.number().int().meta({ description: "ingest-statistics rows not yet handed off" }),
+        frozen_handoff: z.number().int().nullable().meta({ description: "a hand-off some aggregators have not acknowledged yet" }),
+        dedup_keys: z.number().int(),
+      }),
+    )
+    .meta({ description: "every shard of every epoch listed" }),
   aggregators: z
     .array(
       z.object({
         name: z.string(),
         open_cells: z.number().int(),
+        open_stats: z.number().int(),
         frozen_flush: z.number().int().nullable(),
         ae_outbox: z.number().int(),
         sources: z.number().int().meta({ description: "shards that handed off to it" }),

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { metricsCells, postBatch, retryUntilAcked, sendAll, sortedCells, totalOf, truthCells, waitForCells, type ClickBatch, type ClickEvent } from "./click-cells";
+import { metricsCells, postBatch, retryUntilAcked, sendAll, sortedCells, totalOf, truthCells, waitForCells, waitForQuietPipeline, type ClickBatch, type ClickEvent } from "./click-cells";
 import { http, startDevServer, type DevServer } from "./server";
 
 /**
@@ -59,13 +59,13 @@ describe("click pipeline survives SIGKILL mid-ingest", () => {
     const seen = await waitForCells(server.url, campaign, from, to, truth, 60_000);
     expect(totalOf(seen)).toBe(totalOf(truth));
     expect(sortedCells(seen)).toEqual(sortedCells(truth));
-    // Several more flush intervals later nothing has been added (no late double count).
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Once nothing is left anywhere in the pipeline, nothing has been added (no late double count).
+    await waitForQuietPipeline(server.url);
     expect(totalOf(await metricsCells(server.url, campaign, from, to))).toBe(totalOf(truth));
 
     // Replaying everything once more (a client that never saw its acks) changes nothing either.
     for (let k = 0; k < batches.length; k += 8) await Promise.all(batches.slice(k, k + 8).map(post));
-    await new Promise((r) => setTimeout(r, 1_500));
+    await waitForQuietPipeline(server.url);
     expect(sortedCells(await metricsCells(server.url, campaign, from, to))).toEqual(sortedCells(truth));
   });
 });

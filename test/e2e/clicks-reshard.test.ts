@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { metricsCells, postBatch, retryUntilAcked, sendAll, sortedCells, totalOf, truthCells, waitForCells, type ClickBatch } from "./click-cells";
+import { metricsCells, postBatch, retryUntilAcked, sendAll, sortedCells, totalOf, truthCells, waitForCells, waitForQuietPipeline, type ClickBatch } from "./click-cells";
 import { http, startDevServer, type DevServer } from "./server";
 
 /**
@@ -41,8 +41,8 @@ async function epochShards(): Promise<number[]> {
 async function expectMetrics(campaign: string, truth: Map<string, number>, from: number, to: number): Promise<void> {
   const seen = await waitForCells(server.url, campaign, from, to, truth, 90_000);
   expect(totalOf(seen)).toBe(totalOf(truth));
-  // several flush intervals later nothing more arrives (no late double count)
-  await new Promise((r) => setTimeout(r, 2_000));
+  // once nothing is left anywhere in the pipeline, nothing more has arrived (no late double count)
+  await waitForQuietPipeline(server.url);
   expect(sortedCells(await metricsCells(server.url, campaign, from, to))).toEqual(sortedCells(truth));
 }
 
