@@ -1,5 +1,5 @@
 import { Option, type Command } from "commander";
-import type { MetricsParams, MetricsSeries } from "@edgeplane/client";
+import type { MetricsParams, MetricsSeries, PipelineEpochs } from "@edgeplane/client";
 import { durationArg, intArg, numberArg } from "../lib/args.ts";
 import { UsageError } from "../lib/errors.ts";
 import { bar, LiveBlock } from "../lib/progress.ts";
@@ -50,7 +50,21 @@ function topOf(by: Map<string, number>, n = 3): string {
     .join(" ");
 }
 
-/** `edgeplane clicks link|top|tail` */
+/** The objects of a pipeline answer that hold something on its way to D1: [hop, name, waiting, frozen id]. */
+export function pipelineBacklog(p: PipelineEpochs): string[][] {
+  const frozen = (id: number | null) => (id === null ? "" : String(id));
+  return [
+    ...p.buffers.filter((b) => b.pending_clicks > 0 || b.frozen_forward !== null).map((b) => ["buffer", b.name, `${b.pending_clicks} clicks`, frozen(b.frozen_forward)]),
+    ...p.shards
+      .filter((s) => s.open_entries > 0 || s.open_stats > 0 || s.frozen_handoff !== null)
+      .map((s) => ["shard", s.name, `${s.open_entries} cells, ${s.open_stats} stats`, frozen(s.frozen_handoff)]),
+    ...p.aggregators
+      .filter((a) => a.open_cells > 0 || a.open_stats > 0 || a.frozen_flush !== null)
+      .map((a) => ["aggregator", a.name, `${a.open_cells} cells, ${a.open_stats} stats`, frozen(a.frozen_flush)]),
+  ];
+}
+
+/** `edgeplane clicks link|top|stats|pipeline|tail` */
 export function register(program: Command): void {
   const clicks = program.command("clicks").description("signed click links and live click metrics");
 
@@ -114,6 +128,23 @@ export function register(program: Command): void {
         const rows: unknown[][] = body.series.map((p) => [p.window_start.replace("T", " ").replace(/:00(\.000)?Z$/, "Z"), ...cols.map((k) => p[k])]);
         rows.push([ctx.c.bold("total"), ...cols.map((k) => ctx.c.bold(String(body.totals[k])))]);
         ctx.out(renderTable(["WINDOW", "ACCEPTED", "DUPLICATES", "TOO LATE", "FUTURE", "INVALID"], rows, { header: ctx.c.bold }));
+      }),
+    );
+
+  clicks
+    .command("pipeline")
+    .description("what waits at each hop on its way to D1 (buffers, shards, aggregators) and the shard epochs")
+    .action(
+      run(async (ctx) => {
+        const p = await ctx.client.admin.clicks.pipeline();
+        if (ctx.json) return ctx.printJson(p);
+        ctx.out(`shard epochs: ${p.epochs.map((e) => `${e.epoch} (${e.shards} shards${e.since ? ` since ${e.since}` : ""})`).join(", ")}`);
+        const busy = pipelineBacklog(p);
+        if (busy.length === 0) {
+          ctx.out(ctx.c.bold("nothing waiting: every acknowledged click is in D1"));
+          return;
+        }
+        ctx.out(renderTable(["HOP", "OBJECT", "WAITING", "FROZEN"], busy, { header: ctx.c.bold }));
       }),
     );
 

@@ -108,6 +108,15 @@ describe("clicks", () => {
     const statsTable = await cli(["clicks", "stats", "--since", "1h"]);
     expect(statsTable.stdout).toMatch(/^WINDOW\s+ACCEPTED\s+DUPLICATES\s+TOO LATE\s+FUTURE\s+INVALID$/m);
     expect(statsTable.stdout).toMatch(/^total\s+13\s+0\s+0\s+0\s+0$/m);
+    // What waits at each hop: the JSON answer, then (once the clicks above are all in D1) nothing.
+    const pipeline = JSON.parse((await cli(["clicks", "pipeline", "--json"])).stdout);
+    expect(pipeline.epochs.map((e: { epoch: number }) => e.epoch)).toEqual([1]);
+    for (const hop of ["buffers", "shards", "aggregators"]) expect(pipeline[hop].length, hop).toBeGreaterThan(0);
+    const quiet = await eventually(async () => {
+      const r = await cli(["clicks", "pipeline"]);
+      return r.stdout.includes("nothing waiting: every acknowledged click is in D1") ? r : null;
+    });
+    expect(quiet.stdout).toMatch(/^shard epochs: 1 \(\d+ shards\)$/m);
     const tailJson = JSON.parse((await cli(["clicks", "tail", "--once", "--json", "--campaign", `${RUN}-small`])).stdout);
     expect(tailJson.series.reduce((a: number, s: { clicks: number }) => a + s.clicks, 0)).toBe(3);
   });

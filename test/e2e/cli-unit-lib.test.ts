@@ -13,7 +13,7 @@ import { bar, LiveBlock } from "../../cli/lib/progress.ts";
 import { colors, stripAnsi, colorEnabled } from "../../cli/lib/colors.ts";
 import { defaultIdempotencyKey } from "../../cli/commands/versions.ts";
 import { buildPlan } from "../../cli/commands/rollout.ts";
-import { perMinute, tailQuery } from "../../cli/commands/clicks.ts";
+import { perMinute, pipelineBacklog, tailQuery } from "../../cli/commands/clicks.ts";
 import { renderRollout, rolloutLine, stageTimer } from "../../cli/lib/rollout-view.ts";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "edgeplane-cli-unit-"));
@@ -232,5 +232,25 @@ describe("rollout view", () => {
   it("summarises a rollout in one line without the timer (for change detection)", () => {
     expect(rolloutLine(rollout)).toBe("state=running stage=1/2 eu=25.00% na=0.00% | v3 ok=9 error=1");
     expect(stageTimer({ ...rollout, state: "paused", paused_remaining_seconds: 61 }, 0)).toBe("paused, 1m01s of bake left");
+  });
+});
+
+describe("clicks pipeline", () => {
+  it("lists only the objects that still hold something on its way to D1", () => {
+    const idle = { epochs: [{ epoch: 1, shards: 2, since: null }], buffers: [{ name: "buffer:any:0", pending_clicks: 0, pending_batches: 0, frozen_forward: null }] };
+    const shards = [
+      { name: "shard:0", epoch: 1, open_entries: 0, open_stats: 0, frozen_handoff: null, dedup_keys: 10 },
+      { name: "shard:1", epoch: 1, open_entries: 0, open_stats: 1, frozen_handoff: null, dedup_keys: 10 },
+    ];
+    const aggregators = [
+      { name: "agg:0", open_cells: 0, open_stats: 0, frozen_flush: 7, ae_outbox: 0, sources: 2 },
+      { name: "agg:1", open_cells: 0, open_stats: 0, frozen_flush: null, ae_outbox: 5, sources: 2 },
+    ];
+    expect(pipelineBacklog({ ...idle, shards, aggregators })).toEqual([
+      ["shard", "shard:1", "0 cells, 1 stats", ""],
+      ["aggregator", "agg:0", "0 cells, 0 stats", "7"],
+    ]);
+    // Analytics Engine points and dedup keys are not on the way to D1
+    expect(pipelineBacklog({ ...idle, shards: [shards[0]], aggregators: [aggregators[1]] })).toEqual([]);
   });
 });

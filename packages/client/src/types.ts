@@ -33,6 +33,7 @@ export type {
   IngestStatsParams,
   MetricsParams,
   MetricsSeries,
+  PipelineEpochs,
   TopClicks,
   TopParams,
 } from "../../../lib/api/clicks.ts";
