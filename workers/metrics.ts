@@ -113,11 +113,12 @@ metricsApp.get("/ingest-stats", async (c) => {
  */
 metricsApp.get("/pipeline", async (c) => {
   const env = c.env;
+  const settings = clickSettings(env);
   const list = await env.CLICK_EPOCHS.get(env.CLICK_EPOCHS.idFromName(EPOCHS_OBJECT)).epochs();
   // the configured buffers, and those this isolate spread over under load (other isolates' are not known here)
-  const bufferNames = clickBufferNames(env, Math.max(clickSettings(env).buffersPerGroup, isolateBufferChooser()?.slotCount ?? 1));
+  const bufferNames = clickBufferNames(env, Math.max(settings.buffersPerGroup, isolateBufferChooser()?.slotCount ?? 1));
   const shardNames = list.flatMap((e) => Array.from({ length: e.shards }, (_, i) => ({ name: epochShardName(e.epoch, i), epoch: e.epoch })));
-  const aggNames = Array.from({ length: clickSettings(env).aggregators }, (_, i) => aggregatorName(i));
+  const aggNames = Array.from({ length: settings.aggregators }, (_, i) => aggregatorName(i));
   const [buffers, shards, aggregators] = await Promise.all([
     Promise.all(bufferNames.map((n) => env.CLICK_BUFFER.get(env.CLICK_BUFFER.idFromName(n)).state())),
     Promise.all(shardNames.map((s) => env.CLICK_SHARD.get(env.CLICK_SHARD.idFromName(s.name)).state())),

@@ -1,4 +1,6 @@
 import { expect } from "vitest";
+import type { PipelineEpochs } from "@edgeplane/client";
+import { pipelineBacklog } from "../../cli/commands/clicks.ts";
 import { http } from "./server";
 
 /**
@@ -120,21 +122,6 @@ export async function waitForCells(baseUrl: string, campaign: string, from: numb
   return seen;
 }
 
-interface PipelineBacklog {
-  buffers: { name: string; pending_clicks: number; frozen_forward: number | null }[];
-  shards: { name: string; open_entries: number; open_stats: number; frozen_handoff: number | null }[];
-  aggregators: { name: string; open_cells: number; open_stats: number; frozen_flush: number | null }[];
-}
-
-/** The objects of GET /api/v1/clicks/pipeline that still hold something for D1 (empty: all of it is there). */
-function busyHops(p: PipelineBacklog): string[] {
-  return [
-    ...p.buffers.filter((b) => b.pending_clicks > 0 || b.frozen_forward !== null).map((b) => b.name),
-    ...p.shards.filter((s) => s.open_entries > 0 || s.open_stats > 0 || s.frozen_handoff !== null).map((s) => s.name),
-    ...p.aggregators.filter((a) => a.open_cells > 0 || a.open_stats > 0 || a.frozen_flush !== null).map((a) => a.name),
-  ];
-}
-
 /**
  * Waits until no buffer, shard or aggregator holds anything on its way to D1, seen twice in a row, so
  * that a late double count would already be in the metrics read next (each hop keeps its data until the
@@ -147,7 +134,7 @@ export async function waitForQuietPipeline(baseUrl: string, timeoutMs = 60_000):
   while (Date.now() < deadline) {
     const r = await http(baseUrl, "GET", "/api/v1/clicks/pipeline");
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    busy = busyHops(r.body as PipelineBacklog);
+    busy = pipelineBacklog(r.body as PipelineEpochs).map(([, name]) => name);
     quietReads = busy.length === 0 ? quietReads + 1 : 0;
     if (quietReads === 2) return;
     await new Promise((res) => setTimeout(res, 200));
