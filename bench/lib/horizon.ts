@@ -21,7 +21,8 @@ const KEY_TABLE = /^dedup_(log|merging|p\d+)$/;
  */
 function dedupKeys(db: Db): string {
   const names = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name).filter((n) => KEY_TABLE.test(n));
-  const parts = names.map((n) => (n.startsWith("dedup_p") ? `SELECT k, ${Number(n.slice(7)) * 1000 - 1} AS exp FROM ${n}` : `SELECT k, exp FROM ${n}`));
+  // level 0 holds one row per batch: its keys are a `[0x…,…]` list
+  const parts = names.map((n) => (n.startsWith("dedup_p") ? `SELECT k, ${Number(n.slice(7)) * 1000 - 1} AS exp FROM ${n}` : `SELECT j.value AS k, t.exp AS exp FROM ${n} AS t, json_each(t.keys) AS j`));
   return parts.length ? `(${parts.join(" UNION ALL ")})` : "(SELECT 0 AS k, 0 AS exp WHERE false)";
 }
 const dedupRows = (tables: Record<string, number>): number | null => {

@@ -52,9 +52,19 @@ export interface Storage<X> {
 }
 
 /**
- * Per object: {id, bytes (db + wal), db_bytes, wal_bytes, tables: {name: rows}, extra: probe(db)};
+ * Per object: {id, bytes (db + wal), db_bytes, wal_bytes, tables: {name: rows (level 0: keys)}, extra: probe(db)};
  * plus totals. `probe(db, id)` may run more read-only queries on each object's database.
  */
+/** Level 0 of the dedup index holds one row per batch of keys (a `[0x…,…]` list): count its keys. */
+export const LEVEL0_TABLE = /^dedup_(log|merging)$/;
+
+/** Rows of a table; for level 0's batch rows, the keys they hold (so every dedup table counts keys). */
+function countQuery(db: Db, name: string): string {
+  const quoted = `"${name.replace(/"/g, '""')}"`;
+  const batched = LEVEL0_TABLE.test(name) && (db.prepare(`SELECT 1 FROM pragma_table_info('${name}') WHERE name = 'keys'`).all() as unknown[]).length > 0;
+  return batched ? `SELECT coalesce(sum(json_array_length(keys)), 0) AS n FROM ${quoted}` : `SELECT count(*) AS n FROM ${quoted}`;
+}
+
 export async function shardStorage<X = unknown>(persistDir: string, className = "ClickShard", probe: ((db: Db, id: string) => X) | null = null): Promise<Storage<X>> {
   const dir = doDir(persistDir, className);
   if (!dir) return { objects: [], totals: { objects: 0, bytes: 0, db_bytes: 0, wal_bytes: 0, tables: {} }, note: `no ${className} state under ${persistDir}` };
@@ -70,7 +80,7 @@ export async function shardStorage<X = unknown>(persistDir: string, className = 
       try {
         db = new DatabaseSync(path, { readOnly: true });
         const names = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'").all() as { name: string }[];
-        for (const { name } of names) obj.tables[name] = Number((db.prepare(`SELECT count(*) AS n FROM "${name.replace(/"/g, '""')}"`).get() as { n: number }).n);
+        for (const { name } of names) obj.tables[name] = Number((db.prepare(countQuery(db, name)).get() as { n: number }).n);
         obj.pages = Number((db.prepare("PRAGMA page_count").get() as { page_count: number }).page_count);
         obj.free_pages = Number((db.prepare("PRAGMA freelist_count").get() as { freelist_count: number }).freelist_count);
         if (probe) obj.extra = probe(db, obj.id);

@@ -5,22 +5,35 @@ import { DedupFilters, UNKNOWN } from "./dedup-filters";
 
 /**
  * The dedup index's own tables, versioned under `dedup_schema_version` (ClickShard's migrations v1–v4
- * created `dedup`, `dedup_log` and `claims` before it; `dedup_log` keeps its shape and role).
+ * created `dedup`, `dedup_log` and `claims` before it; `dedup_log` keeps its role, v2 changes its shape).
  * v1: partitions by expiry time; `dedup_legacy` makes open() carry the old single `dedup` B-tree over.
  */
+/** Keys per level-0 row at most (≈ 380 KB of text, well under a DO SQLite row's 2 MB). */
+export const LOG_ROW_KEYS = 20_000;
+
 const MIGRATIONS = [
   `CREATE TABLE dedup_parts (p INTEGER PRIMARY KEY, keys INTEGER NOT NULL);
    CREATE TABLE dedup_blooms (p INTEGER NOT NULL, slice INTEGER NOT NULL, keys INTEGER NOT NULL, bits BLOB NOT NULL,
      PRIMARY KEY (p, slice)) WITHOUT ROWID;
    INSERT INTO meta (key, value) VALUES ('dedup_legacy', 1) ON CONFLICT (key) DO UPDATE SET value = 1;`,
+  // v2: level 0 holds one row per batch of keys (a "[0x…,…]" list) instead of one row per key. Old rows
+  // are regrouped by expiry, at most LOG_ROW_KEYS per row. dedup_merging is created (old layout) when
+  // absent so that the same statements convert both; startCycle drops such an empty one.
+  ["dedup_log", "dedup_merging"].map(
+    (t) => `CREATE TABLE IF NOT EXISTS ${t} (k INTEGER NOT NULL, exp INTEGER NOT NULL);
+     CREATE TABLE ${t}_v2 (exp INTEGER NOT NULL, keys TEXT NOT NULL);
+     INSERT INTO ${t}_v2 (exp, keys) SELECT exp, '[' || group_concat(printf('0x%016x', k), ',') || ']' FROM ${t} GROUP BY exp, rowid / ${LOG_ROW_KEYS};
+     DROP TABLE ${t};
+     ALTER TABLE ${t}_v2 RENAME TO ${t};`,
+  ).join("\n"),
 ];
 
 /** Level 0 is merged once it holds max(MERGE_AT, newest partition / MERGE_RATIO) keys, at most MAX_LOG_KEYS. */
 export const MERGE_AT = 4096;
 export const MERGE_RATIO = 2;
 export const MAX_LOG_KEYS = 65_536;
-const CREATE_LOG = "CREATE TABLE dedup_log (k INTEGER NOT NULL, exp INTEGER NOT NULL)";
-const APPEND_LOG = "INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)";
+const CREATE_LOG = "CREATE TABLE dedup_log (exp INTEGER NOT NULL, keys TEXT NOT NULL)";
+const APPEND_LOG = "INSERT INTO dedup_log (exp, keys) VALUES (?, ?)";
 const MERGE_SLICE = "dedup_merge_slice";
 /** Claims (resharding) are swept in 256 slices of 2^56 keys, one per sweep. */
 export const CLAIM_SWEEP_SLICES = 256;
@@ -45,7 +58,8 @@ export interface DedupStats {
  * - Partitions: keys are kept by expiry time, one table `dedup_p<end>` per partition (a span of
  *   horizon / 24, an hour by default), dropped whole once its end has passed: expiry costs one DROP
  *   per span, whatever the partition holds.
- * - Level 0: new keys are appended to `dedup_log` (no index, so an append dirties only the last pages)
+ * - Level 0: each batch's new keys are appended to `dedup_log` as ONE row (no index, so an append
+ *   dirties only the last pages, and writes one row however many keys: DO storage bills rows written)
  *   and mirrored in memory. Once it holds enough keys it becomes `dedup_merging` and is merged into the
  *   partitions one key slice (1/16 of the key space) per step, in key order, so one step dirties only
  *   that slice's B-tree pages and its filter block. Ingest pays a number of steps proportional to the
@@ -114,7 +128,8 @@ export class DedupIndex {
       if (seen.size > 0) fresh = candidates.filter((i) => !seen.has(keys[i]));
     }
     if (fresh.length === 0) return fresh;
-    this.sql.exec(APPEND_LOG, exp, fresh.length === keys.length ? keysJson : "[" + fresh.map((i) => keys[i]).join(",") + "]");
+    if (fresh.length === keys.length && keys.length <= LOG_ROW_KEYS) this.sql.exec(APPEND_LOG, exp, keysJson);
+    else for (let i = 0; i < fresh.length; i += LOG_ROW_KEYS) this.sql.exec(APPEND_LOG, exp, "[" + fresh.slice(i, i + LOG_ROW_KEYS).map((f) => keys[f]).join(",") + "]");
     const p = partitionOf(exp, this.spanMs);
     for (const i of fresh) add(this.active, p, keys[i]);
     this.activeKeys += fresh.length;
@@ -229,6 +244,7 @@ export class DedupIndex {
 
   /** Level 0's log becomes the one being merged; new keys go to a fresh log. */
   private startCycle(): void {
+    this.sql.exec("DROP TABLE IF EXISTS dedup_merging"); // only ever an empty one left by migration v2
     this.sql.exec("ALTER TABLE dedup_log RENAME TO dedup_merging");
     this.sql.exec(CREATE_LOG);
     writeMeta(this.sql, MERGE_SLICE, 0);
@@ -282,10 +298,12 @@ export class DedupIndex {
   private loadLevel(table: string, level: Level, fromSlice: number): number {
     let n = 0;
     const span = this.spanMs;
-    for (const [k, exp] of this.sql.exec(`SELECT printf('0x%016x', k), exp FROM ${table}`).raw()) {
-      const key = String(k);
-      if (sliceOfKey(key) < fromSlice) continue;
-      if (add(level, partitionOf(Number(exp), span), key)) n++;
+    for (const [exp, keys] of this.sql.exec(`SELECT exp, keys FROM ${table}`).raw()) {
+      const p = partitionOf(Number(exp), span);
+      for (const key of splitKeys(String(keys))) {
+        if (sliceOfKey(key) < fromSlice) continue;
+        if (add(level, p, key)) n++;
+      }
     }
     return n;
   }

@@ -2,7 +2,7 @@ import { abortAllDurableObjects, env, runInDurableObject } from "cloudflare:test
 import { describe, expect, it } from "vitest";
 import type { ClickShard } from "../../durable-objects/ClickShard";
 import { DedupIndex } from "../../durable-objects/clicks/dedup-index";
-import { partitionOf, partitionSpanMs, SLICES } from "../../lib/clicks/dedup-keys";
+import { partitionOf, partitionSpanMs, sliceOfKey, SLICES, splitKeys } from "../../lib/clicks/dedup-keys";
 import { planForward, type ClickTuple } from "../../lib/clicks/forward";
 import { clickKey, keyHex } from "../../lib/clicks/hash";
 import { uniqueCampaign } from "./clicks-helpers";
@@ -158,6 +158,9 @@ describe("dedup partitions", () => {
       sql.exec("DROP TABLE dedup_parts");
       sql.exec("DROP TABLE dedup_blooms");
       sql.exec("DELETE FROM meta WHERE key = 'dedup_schema_version'");
+      sql.exec("DROP TABLE dedup_log");
+      sql.exec("DROP TABLE IF EXISTS dedup_merging");
+      sql.exec("CREATE TABLE dedup_log (k INTEGER NOT NULL, exp INTEGER NOT NULL)");
       sql.exec("CREATE TABLE dedup (k INTEGER PRIMARY KEY, exp INTEGER NOT NULL)");
       for (const [from, to, exp] of Object.values(groups)) sql.exec("INSERT INTO dedup (k, exp) SELECT value, ? FROM json_each(?)", exp, keysJson(name, from, to));
       sql.exec("INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)", now + horizonMs, keysJson(name, 8_000, 8_500));
@@ -181,5 +184,64 @@ describe("dedup partitions", () => {
       return { size: index(shard).size(), partitions: index(shard).stats().partitions };
     });
     expect(swept).toEqual({ size: 9_000 - 1_000, partitions: 2 });
+  });
+
+  it("level 0 writes one row per batch, not one per key, and a restart still finds every key", async () => {
+    const name = `level0-${uniqueCampaign()}`;
+    await runInDurableObject(shardNamed(name), (_shard: ClickShard, state) => {
+      const counted = countingSql(state.storage.sql);
+      const idx = new DedupIndex(counted.sql, horizonMs);
+      idx.open();
+      counted.reset();
+      const exp = Date.now() + horizonMs;
+      // 4 × 1 000 keys stay below MERGE_AT (4 096): nothing is merged into a partition yet
+      for (let b = 0; b < 4; b++) expect(idx.dedup(keysJson(name, b * 1_000, (b + 1) * 1_000), exp)).toHaveLength(1_000);
+      expect(idx.stats()).toMatchObject({ logKeys: 4_000, partitions: 0 });
+      expect(counted.rowsWritten()).toBe(4); // per-key rows: 4 000
+      // a batch with a repeated key and known keys stores only its new keys (one row)
+      counted.reset();
+      const mixed = "[" + [...splitKeys(keysJson(name, 3_990, 4_010)), ...splitKeys(keysJson(name, 4_005, 4_006))].join(",") + "]";
+      expect(idx.dedup(mixed, exp)).toHaveLength(10);
+      expect(counted.rowsWritten()).toBe(1);
+      const reopened = new DedupIndex(state.storage.sql, horizonMs);
+      reopened.open();
+      expect(reopened.stats()).toMatchObject({ logKeys: 4_010 });
+      expect(reopened.dedup(keysJson(name, 0, 4_010), exp)).toEqual([]);
+    });
+    await abortAllDurableObjects(); // the shard's own index did not see these appends
+  });
+
+  it("migrates level 0 from one row per key: the log and a half-merged log keep every key", async () => {
+    const name = `level0-migrate-${uniqueCampaign()}`;
+    const now = Date.now();
+    const step = 5; // slices 0–4 of the merging log were merged before the upgrade
+    const merging = splitKeys(keysJson(`${name}-m`, 0, 3_000));
+    await runInDurableObject(shardNamed(name), (_shard: ClickShard, state) => {
+      const sql = state.storage.sql;
+      // dedup index schema v1: dedup_log and dedup_merging hold one row per key
+      sql.exec("UPDATE meta SET value = 1 WHERE key = 'dedup_schema_version'");
+      sql.exec("DROP TABLE dedup_log");
+      sql.exec("DROP TABLE IF EXISTS dedup_merging");
+      sql.exec("CREATE TABLE dedup_log (k INTEGER NOT NULL, exp INTEGER NOT NULL)");
+      sql.exec("CREATE TABLE dedup_merging (k INTEGER NOT NULL, exp INTEGER NOT NULL)");
+      sql.exec("INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)", now + horizonMs, keysJson(name, 0, 1_500));
+      sql.exec("INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)", now + horizonMs - span, keysJson(name, 1_500, 2_000));
+      sql.exec("INSERT INTO dedup_merging (k, exp) SELECT value, ? FROM json_each(?)", now + horizonMs, "[" + merging.join(",") + "]");
+      sql.exec("INSERT INTO meta (key, value) VALUES ('dedup_merge_slice', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", step);
+    });
+    await abortAllDurableObjects();
+    const unmerged = merging.filter((k) => sliceOfKey(k) >= step);
+    const after = await runInDurableObject(shardNamed(name), (shard: ClickShard, state) => {
+      const rows = (t: string) => Number(state.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${t}`).one().n);
+      return { stats: index(shard).stats(), logRows: rows("dedup_log"), mergingRows: rows("dedup_merging") };
+    });
+    expect(after.stats).toMatchObject({ logKeys: 2_000, mergingKeys: unmerged.length });
+    expect(after).toMatchObject({ logRows: 2, mergingRows: 1 }); // one row per expiry
+    // every key of the log and of the merging log's unmerged slices is still a duplicate
+    const { duplicates } = await shardNamed(name).ingest(name, "test", 0, batchOf(name, 0, 2_000));
+    expect(duplicates).toBe(2_000);
+    const dupOfMerging = await runInDurableObject(shardNamed(name), (shard: ClickShard) => index(shard).dedup("[" + unmerged.join(",") + "]", now + horizonMs));
+    expect(dupOfMerging).toEqual([]);
+    await abortAllDurableObjects();
   });
 });
