@@ -94,14 +94,14 @@ export class ClickBuffer extends DurableObject<Env> {
   private secondCalls = 0;
   private lastSecondCalls = 0;
   private storeCalls = 0;
-  /** The shard-count history; this version's CLICK_SHARDS is proposed to the registry with each fetch. */
+  /** The shard-count history; this version's CLICK_SHARDS and this buffer's name go to the registry with each fetch. */
   private readonly epochs: EpochCache;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.settings = clickSettings(env);
-    this.epochs = new EpochCache(epochLoader(env, true));
+    this.epochs = new EpochCache(epochLoader(env, true, () => this.name));
     this.forwardDelayMs = Math.min(FORWARD_DELAY_MS, Math.max(20, Math.floor(this.settings.flushIntervalMs / 2)));
     void ctx.blockConcurrencyWhile(async () => {
       migrateSqlSchema(this.sql, MIGRATIONS);

@@ -1,17 +1,25 @@
 import { DurableObject } from "cloudflare:workers";
 import { EPOCH_MARGIN_MS, type Epoch } from "../lib/clicks/epochs";
+import { isBufferName } from "../lib/clicks/buffer-choice";
 import { clickSettings } from "../lib/clicks/settings";
 import { migrateSqlSchema } from "../lib/sql-migrations";
 
 const MIGRATIONS = [
   `CREATE TABLE epochs (epoch INTEGER PRIMARY KEY, shards INTEGER NOT NULL, since INTEGER NOT NULL, version_ts INTEGER NOT NULL);`,
+  // v2: the buffers that have forwarded lately, so that the pipeline view can list every one of them
+  `CREATE TABLE buffers (name TEXT PRIMARY KEY, seen INTEGER NOT NULL);`,
 ];
+
+/** A buffer is listed until it has not asked for the epochs for this long (it asks ≤ every 10 s while forwarding). */
+export const BUFFER_LISTED_MS = 7 * 86_400_000;
 
 /** What a Worker version proposes: its CLICK_SHARDS, and when that version was uploaded. */
 export interface EpochProposal {
   shards: number;
   /** CF_VERSION_METADATA.timestamp as epoch ms (0 when unknown). */
   versionTs: number;
+  /** The asking ClickBuffer's name: recorded, so that GET /api/v1/clicks/pipeline lists it. */
+  buffer?: string | null;
 }
 
 /** The single registry object's name. */
@@ -52,8 +60,20 @@ export class ClickEpochs extends DurableObject<Env> {
         }
       }
     }
+    if (isBufferName(proposal?.buffer)) {
+      this.sql.exec("INSERT INTO buffers (name, seen) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seen = excluded.seen", proposal.buffer, now);
+    }
     this.prune(now);
     return this.sql.exec<{ epoch: number; shards: number; since: number }>("SELECT epoch, shards, since FROM epochs ORDER BY epoch").toArray();
+  }
+
+  /**
+   * The buffers that asked for the epochs within BUFFER_LISTED_MS: every buffer that forwarded lately,
+   * including those that isolates spread over under load (an isolate knows only its own slots).
+   */
+  buffers(): string[] {
+    this.sql.exec("DELETE FROM buffers WHERE seen < ?", Date.now() - BUFFER_LISTED_MS);
+    return this.sql.exec<{ name: string }>("SELECT name FROM buffers ORDER BY name").toArray().map((r) => r.name);
   }
 
   /** Forgets epochs retired for more than a day (their successor started > horizon + margin + 1 day ago). */
@@ -69,11 +89,14 @@ export function versionTimestamp(env: Env): number {
   return Number.isFinite(ts) ? ts : 0;
 }
 
-/** A loader for EpochCache: asks the registry (proposing this version's CLICK_SHARDS when `propose`). */
-export function epochLoader(env: Env, propose: boolean): () => Promise<Epoch[]> {
+/**
+ * A loader for EpochCache: asks the registry (proposing this version's CLICK_SHARDS when `propose`,
+ * and naming the asking buffer when `buffer` gives one).
+ */
+export function epochLoader(env: Env, propose: boolean, buffer?: () => string | null): () => Promise<Epoch[]> {
   return async () => {
     const stub = env.CLICK_EPOCHS.get(env.CLICK_EPOCHS.idFromName(EPOCHS_OBJECT));
-    const list = await stub.epochs(propose ? { shards: clickSettings(env).shards, versionTs: versionTimestamp(env) } : undefined);
+    const list = await stub.epochs(propose ? { shards: clickSettings(env).shards, versionTs: versionTimestamp(env), buffer: buffer?.() ?? null } : undefined);
     return list.map((e) => ({ epoch: e.epoch, shards: e.shards, since: e.since }));
   };
 }

@@ -17,7 +17,7 @@ import { clickSeries, ingestStatsSeries, topClicks } from "./lib/metrics-queries
 import { EPOCHS_OBJECT } from "../durable-objects/ClickEpochs";
 import { aggregatorName } from "../lib/clicks/aggregators";
 import { epochShardName } from "../lib/clicks/epochs";
-import { clickBufferNames, isolateBufferChooser } from "./lib/click-ingest";
+import { knownBufferNames } from "./lib/click-ingest";
 import { clickSettings } from "../lib/clicks/settings";
 
 /** Click metrics read API, mounted at /api/v1/clicks (role viewer and up). docs/clicks-api.md describes it. */
@@ -108,15 +108,17 @@ metricsApp.get("/ingest-stats", async (c) => {
 
 /**
  * The pipeline's shard epochs (CLICK_SHARDS history) and what waits at each hop, for operators (and the
- * end-to-end tests' "nothing left in flight" check). One RPC per object listed: ≤ 7 × CLICK_BUFFERS
- * buffers, the shards of the recorded epochs, CLICK_AGGREGATORS aggregators.
+ * end-to-end tests' "nothing left in flight" check). One RPC per object listed: 7 × CLICK_BUFFERS
+ * buffers (and any other buffer that forwarded within ClickEpochs.BUFFER_LISTED_MS: an isolate spread
+ * over it under load), the shards of the recorded epochs, CLICK_AGGREGATORS aggregators.
  */
 metricsApp.get("/pipeline", async (c) => {
   const env = c.env;
   const settings = clickSettings(env);
-  const list = await env.CLICK_EPOCHS.get(env.CLICK_EPOCHS.idFromName(EPOCHS_OBJECT)).epochs();
-  // the configured buffers, and those this isolate spread over under load (other isolates' are not known here)
-  const bufferNames = clickBufferNames(env, Math.max(settings.buffersPerGroup, isolateBufferChooser()?.slotCount ?? 1));
+  const registry = env.CLICK_EPOCHS.get(env.CLICK_EPOCHS.idFromName(EPOCHS_OBJECT));
+  const [list, registered] = await Promise.all([registry.epochs(), registry.buffers()]);
+  // the configured buffers, those this isolate spread over, and those that forwarded lately (any isolate's)
+  const bufferNames = knownBufferNames(env, registered);
   const shardNames = list.flatMap((e) => Array.from({ length: e.shards }, (_, i) => ({ name: epochShardName(e.epoch, i), epoch: e.epoch })));
   const aggNames = Array.from({ length: settings.aggregators }, (_, i) => aggregatorName(i));
   const [buffers, shards, aggregators] = await Promise.all([

@@ -1,5 +1,5 @@
 import { Option, type Command } from "commander";
-import type { MetricsParams, MetricsSeries, PipelineEpochs } from "@edgeplane/client";
+import type { MetricsParams, MetricsSeries, PipelineState } from "@edgeplane/client";
 import { durationArg, intArg, numberArg } from "../lib/args.ts";
 import { UsageError } from "../lib/errors.ts";
 import { bar, LiveBlock } from "../lib/progress.ts";
@@ -51,7 +51,7 @@ function topOf(by: Map<string, number>, n = 3): string {
 }
 
 /** The objects of a pipeline answer that hold something on its way to D1: [hop, name, waiting, frozen id]. */
-export function pipelineBacklog(p: PipelineEpochs): string[][] {
+export function pipelineBacklog(p: PipelineState): string[][] {
   const frozen = (id: number | null) => (id === null ? "" : String(id));
   return [
     ...p.buffers.filter((b) => b.pending_clicks > 0 || b.frozen_forward !== null).map((b) => ["buffer", b.name, `${b.pending_clicks} clicks`, frozen(b.frozen_forward)]),

@@ -85,7 +85,7 @@ export const IngestStats = z.object({
  * GET /api/v1/clicks/pipeline: the shard epochs (CLICK_SHARDS history) and what waits at each hop —
  * buffers, shards, aggregators. All zero: every acknowledged click is in D1.
  */
-export const PipelineEpochs = z.object({
+export const PipelineState = z.object({
   epochs: z.array(z.object({ epoch: z.number().int(), shards: z.number().int(), since: Timestamp.nullable().meta({ description: "when the epoch began; null for the first" }) })),
   buffers: z
     .array(
@@ -149,6 +149,8 @@ export type IngestStatsParams = z.input<typeof IngestStatsParams>;
 export type MetricsSeries = z.infer<typeof MetricsSeries>;
 export type TopClicks = z.infer<typeof TopClicks>;
 export type IngestStats = z.infer<typeof IngestStats>;
-export type PipelineEpochs = z.infer<typeof PipelineEpochs>;
+export type PipelineState = z.infer<typeof PipelineState>;
+/** @deprecated The same as PipelineState (named when the endpoint showed only the shard epochs); removed in the next release. */
+export type PipelineEpochs = PipelineState;
 export type CreateClickLinkBody = z.input<typeof CreateClickLink>;
 export type ClickLinkCreated = z.infer<typeof ClickLinkCreated>;

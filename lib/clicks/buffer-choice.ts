@@ -56,3 +56,13 @@ export class BufferChooser {
     }
   }
 }
+
+/** A ClickBuffer's name: `buffer:<location group>:<slot>` (workers/lib/click-ingest.ts). */
+const BUFFER_NAME = /^buffer:([a-z]{1,8}):(\d{1,4})$/;
+
+/** True for a well-formed buffer name whose slot an isolate can reach (< MAX_SLOTS). */
+export function isBufferName(name: unknown): name is string {
+  if (typeof name !== "string") return false;
+  const m = BUFFER_NAME.exec(name);
+  return m !== null && Number(m[2]) < MAX_SLOTS;
+}

@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import type { PipelineEpochs } from "@edgeplane/client";
+import type { PipelineState } from "@edgeplane/client";
 import { pipelineBacklog } from "../../cli/commands/clicks.ts";
 import { http } from "./server";
 
@@ -134,7 +134,7 @@ export async function waitForQuietPipeline(baseUrl: string, timeoutMs = 60_000):
   while (Date.now() < deadline) {
     const r = await http(baseUrl, "GET", "/api/v1/clicks/pipeline");
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    busy = pipelineBacklog(r.body as PipelineEpochs).map(([, name]) => name);
+    busy = pipelineBacklog(r.body as PipelineState).map(([, name]) => name);
     quietReads = busy.length === 0 ? quietReads + 1 : 0;
     if (quietReads === 2) return;
     await new Promise((res) => setTimeout(res, 200));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BufferChooser, TARGET_RPS } from "../../lib/clicks/buffer-choice";
+import { BufferChooser, isBufferName, MAX_SLOTS, TARGET_RPS } from "../../lib/clicks/buffer-choice";
 import { FORWARD_DELAY_MS } from "../../durable-objects/ClickBuffer";
 
 /**
@@ -70,5 +70,13 @@ describe("no hot object at 50 000 single-event beacons/s", () => {
     expect(c.slotCount).toBe(4);
     for (let t = 62_000; t < 1_000_000; t += 1_000) c.report(10, t);
     expect(c.slotCount).toBe(2); // never below the floor (CLICK_BUFFERS)
+  });
+});
+
+describe("isBufferName (what the epoch registry records for the pipeline view)", () => {
+  it("takes buffer:<group>:<slot> with a reachable slot and nothing else", () => {
+    for (const ok of ["buffer:any:0", "buffer:weur:3", `buffer:apac:${MAX_SLOTS - 1}`]) expect(isBufferName(ok)).toBe(true);
+    const bad = [`buffer:any:${MAX_SLOTS}`, "buffer:any:-1", "buffer:any:1.5", "buffer:Any:1", "buffer::1", "buffer:outcome-test:x", "shard:1", "buffer:any:1 ", "x".repeat(5000), 7, null, undefined];
+    for (const b of bad) expect(isBufferName(b)).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { MAX_PENDING_CLICKS, type ClickBuffer } from "../../durable-objects/ClickBuffer";
 import { describe, expect, it } from "vitest";
 import { clickSettings } from "../../lib/clicks/settings";
@@ -163,6 +163,24 @@ describe("POST /v1/clicks: bad requests store nothing", () => {
     });
     expect(await buffer.store(name, Date.now(), "[]", 0, NO_REJECTIONS, "outcome")).toEqual({ ok: true, value: { load: expect.any(Number) } });
     expect(await buffer.store(name, Date.now(), "[]", 0, NO_REJECTIONS)).toEqual({ load: expect.any(Number) });
+  });
+
+  it("the pipeline view lists a buffer that some isolate spread over, once it has forwarded (not only this isolate's slots)", async () => {
+    const campaign = uniqueCampaign();
+    // a slot far beyond what this isolate's chooser reaches in the tests (it starts at CLICK_BUFFERS)
+    const name = `buffer:any:${1000 + (Date.now() % 23)}`;
+    const buffer = bufferStub(name);
+    const listed = async () => {
+      const r = await api("GET", "/api/v1/clicks/pipeline");
+      expect(r.status).toBe(200);
+      return (r.body.buffers as { name: string; pending_clicks: number }[]).find((b) => b.name === name);
+    };
+    const clicks = events(campaign, 3).map((e) => [e.click_id, e.campaign_id, e.ad_id, "eu", e.ts]);
+    expect(await buffer.store(name, Date.now(), JSON.stringify(clicks), 3, NO_REJECTIONS, "outcome")).toMatchObject({ ok: true });
+    await runDurableObjectAlarm(buffer); // its forward asks the epoch registry for the epochs, naming itself
+    expect(await listed()).toMatchObject({ name, pending_clicks: 0 });
+    await drainPipeline();
+    expect((await countsFor(campaign)).total).toBe(3);
   });
 
   it("a request with only rejected events stores no click but still counts its rejections", async () => {

@@ -37,6 +37,23 @@ export function clickBufferNames(env: Env, slots = clickSettings(env).buffersPer
 }
 
 /**
+ * Every buffer the pipeline view should show: the configured ones, those this isolate spread over, and
+ * those the epoch registry heard from (other isolates' spread), in group order then slot order.
+ */
+export function knownBufferNames(env: Env, registered: readonly string[]): string[] {
+  const own = clickBufferNames(env, Math.max(clickSettings(env).buffersPerGroup, chooser?.slotCount ?? 1));
+  const groups = ["any", ...Object.values(LOCATION_HINTS)] as string[];
+  const order = (n: string) => {
+    const [, g, slot] = n.split(":");
+    const gi = groups.indexOf(g);
+    return (gi < 0 ? groups.length : gi) * 100_000 + Number(slot);
+  };
+  const names = new Set(own);
+  for (const n of registered) names.add(n);
+  return [...names].sort((a, b) => order(a) - order(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
  * Makes validated clicks durable in the pipeline (a Durable Object) and resolves only when they are.
  * Shared by POST /v1/clicks and GET /c/:token.
  *

@@ -227,7 +227,7 @@ export const OPERATIONS: Operation[] = [
   { method: "GET", path: "/c/:token", tag: "clicks", summary: "Follow a signed link: records the click, redirects (public)", permission: null, responses: { 302: { description: "To the landing URL" } } },
   { method: "GET", path: "/api/v1/clicks/metrics", tag: "metrics", summary: "Click counts per window", permission: "metrics.read", query: clicks.MetricsParams, responses: { 200: ok(clicks.MetricsSeries) } },
   { method: "GET", path: "/api/v1/clicks/top", tag: "metrics", summary: "Top campaigns or ads", permission: "metrics.read", query: clicks.TopParams, responses: { 200: ok(clicks.TopClicks) } },
-  { method: "GET", path: "/api/v1/clicks/pipeline", tag: "metrics", summary: "The pipeline's shard epochs (CLICK_SHARDS history) and aggregator backlogs", permission: "metrics.read", responses: { 200: ok(clicks.PipelineEpochs) } },
+  { method: "GET", path: "/api/v1/clicks/pipeline", tag: "metrics", summary: "The pipeline's shard epochs (CLICK_SHARDS history) and what waits at each hop (buffers, shards, aggregators)", permission: "metrics.read", responses: { 200: ok(clicks.PipelineState) } },
   { method: "GET", path: "/api/v1/clicks/ingest-stats", tag: "metrics", summary: "Accepted, duplicate, late, future and invalid events per window", permission: "metrics.read", query: clicks.IngestStatsParams, responses: { 200: ok(clicks.IngestStats) } },
 
   // ---- dashboard

@@ -12,7 +12,7 @@ import type {
   CreateVersionBody,
   HealthReport,
   IngestStats,
-  PipelineEpochs,
+  PipelineState,
   IngestStatsParams,
   MetricsParams,
   MetricsSeries,
@@ -106,7 +106,7 @@ export class AdminClient {
     top: (q: TopParams = {}) => this.http.get<TopClicks>("/api/v1/clicks/top", q),
     ingestStats: (q: IngestStatsParams = {}) => this.http.get<IngestStats>("/api/v1/clicks/ingest-stats", q),
     /** Shard epochs and what waits at each hop (buffers, shards, aggregators) on its way to D1. */
-    pipeline: () => this.http.get<PipelineEpochs>("/api/v1/clicks/pipeline"),
+    pipeline: () => this.http.get<PipelineState>("/api/v1/clicks/pipeline"),
     createLink: (body: CreateClickLinkBody) => this.http.send<ClickLinkCreated>("POST", "/admin/v1/click-links", body),
   };
 

@@ -34,6 +34,7 @@ export type {
   MetricsParams,
   MetricsSeries,
   PipelineEpochs,
+  PipelineState,
   TopClicks,
   TopParams,
 } from "../../../lib/api/clicks.ts";
