@@ -64,8 +64,9 @@ export interface DedupStats {
  *   partitions one key slice (1/16 of the key space) per step, in key order, so one step dirties only
  *   that slice's B-tree pages and its filter block. Ingest pays a number of steps proportional to the
  *   keys it added, so no call does unbounded work and a cycle ends before the next log fills.
- * - Filters: each (partition, slice) has a Bloom filter block stored in `dedup_blooms`, written by the
- *   step that changed it; they load lazily, so opening the object reads the catalogue and level 0 only.
+ * - Filters: each (partition, slice) has a Bloom filter block stored in `dedup_blooms` (and, once full,
+ *   more links in `dedup_links_p<end>`: dedup-filters.ts), written by the step that changed it; they
+ *   load lazily, so opening the object reads the catalogue and level 0 only.
  *   A filter positive costs a B-tree probe; a key absent from every filter is new.
  */
 export class DedupIndex {
@@ -186,7 +187,7 @@ export class DedupIndex {
     this.sql.exec("INSERT INTO dedup_parts (p, keys) VALUES (?, ?) ON CONFLICT (p) DO UPDATE SET keys = excluded.keys", p, keys);
     this.parts.set(p, keys);
     this.filters.created(p);
-    for (let j = 0; j < SLICES; j++) this.filters.save(p, j, this.filters.rebuild(p, j));
+    for (let j = 0; j < SLICES; j++) this.filters.save(p, j, this.filters.build(p, j));
   }
 
   private inLevel0(k: string): boolean {

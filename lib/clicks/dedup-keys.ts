@@ -38,6 +38,17 @@ export function partitionTable(p: number): string {
   return `dedup_p${p}`;
 }
 
+/** Partition `p`'s filter links after the first (durable-objects/clicks/dedup-filters.ts), dropped with it. */
+export function linksTable(p: number): string {
+  return `dedup_links_${partitionTable(p).slice("dedup_".length)}`;
+}
+
+/** The partition of a links table's name, or null for any other name. */
+export function partitionOfLinksTable(name: string): number | null {
+  const m = /^dedup_links_p(\d+)$/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
 /** The slice (0–15) of a keyHex key: its first hex digit. */
 export function sliceOfKey(hex: string): number {
   const c = hex.charCodeAt(2);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { clickKey, keyHex } from "../../lib/clicks/hash";
-import { BITS_PER_KEY, KeyBloom, keyHalves } from "../../lib/clicks/key-bloom";
+import { BITS_PER_KEY, BloomChain, KeyBloom, keyHalves, linkBitsPerKey, MAX_LINK_BYTES } from "../../lib/clicks/key-bloom";
 
 describe("KeyBloom", () => {
   it("never forgets a key it was given (no false negatives)", () => {
@@ -36,6 +36,32 @@ describe("KeyBloom", () => {
     expect(copy.added).toBe(3_000);
     for (let i = 0; i < 3_000; i++) expect(copy.mightContain(...clickKey(`kept-${i}`))).toBe(true);
     for (let i = 0; i < 3_000; i++) expect(copy.mightContain(...clickKey(`other-${i}`))).toBe(bloom.mightContain(...clickKey(`other-${i}`)));
+  });
+});
+
+describe("BloomChain", () => {
+  it("grows by tighter links when full, never forgets a key, and stays near 1.5 % false positives", () => {
+    const chain = BloomChain.forKeys(1024);
+    const keys = Array.from({ length: 60_000 }, (_, i) => clickKey(`chained-${i}`));
+    for (const [hi, lo] of keys) chain.add(hi, lo);
+    expect(chain.added).toBe(60_000);
+    // each new link is sized for twice the keys held so far: a few links, not one per 1 024 keys
+    expect(chain.links.length).toBeGreaterThanOrEqual(3);
+    expect(chain.links.length).toBeLessThanOrEqual(6);
+    chain.links.forEach((l, i) => {
+      expect(l.bitsPerKey).toBe(linkBitsPerKey(i));
+      expect(l.byteLength).toBeLessThanOrEqual(MAX_LINK_BYTES);
+      if (i < chain.links.length - 1) expect(l.added).toBe(l.capacity); // a link takes keys until it is full
+    });
+    expect([...chain.dirty].sort()).toEqual(chain.links.map((_, i) => i));
+    for (const [hi, lo] of keys) expect(chain.mightContain(hi, lo)).toBe(true);
+    let positives = 0;
+    for (let i = 0; i < 50_000; i++) if (chain.mightContain(...clickKey(`absent-${i}`))) positives++;
+    expect(positives / 50_000).toBeLessThan(0.025);
+  });
+
+  it("tightens each link: 10, 12, 14, then 16 bits per key", () => {
+    expect([0, 1, 2, 3, 4, 9].map(linkBitsPerKey)).toEqual([10, 12, 14, 16, 16, 16]);
   });
 });
 

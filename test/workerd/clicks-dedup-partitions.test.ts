@@ -244,4 +244,36 @@ describe("dedup partitions", () => {
     expect(dupOfMerging).toEqual([]);
     await abortAllDurableObjects();
   });
+
+  it("a full filter block grows by a link: keys merged past its size are not read back from the partition, and a restart still finds them all", async () => {
+    const name = `bloom-links-${uniqueCampaign()}`;
+    await runInDurableObject(shardNamed(name), (_shard: ClickShard, state) => {
+      const counted = countingSql(state.storage.sql);
+      const idx = new DedupIndex(counted.sql, horizonMs);
+      idx.open();
+      const exp = Date.now() + horizonMs;
+      // 5 000 keys: one merge cycle makes the partition, each slice's block sized for ≈ 1 024 keys
+      expect(idx.dedup(keysJson(name, 0, 5_000), exp)).toHaveLength(5_000);
+      for (let i = 0; i < SLICES; i++) idx.sweep(Date.now());
+      counted.reset();
+      // 40 000 more in the same partition: ≈ 2 800 per slice, far past each block's size
+      for (let from = 5_000; from < 45_000; from += 10_000) expect(idx.dedup(keysJson(name, from, from + 10_000), exp)).toHaveLength(10_000);
+      for (let i = 0; i < SLICES; i++) idx.sweep(Date.now());
+      expect(idx.stats()).toMatchObject({ partitions: 1, logKeys: 0, mergingKeys: 0 });
+      expect(idx.size()).toBe(45_000);
+      // what was read from the partition's table: only the B-tree probes of filter positives (≈ 1–2 %
+      // of the new keys), never a slice's keys to rebuild its block
+      // (the probes and inserts take the batch's keys as a json list; any other read of dedup_p<end> is a scan)
+      const scans = counted.rowsRead(/^(?![\s\S]*dedup_p\d)|json_each/);
+      expect(scans).toBe(0);
+      const reopened = new DedupIndex(state.storage.sql, horizonMs);
+      reopened.open();
+      expect(reopened.dedup(keysJson(name, 0, 45_000), exp)).toEqual([]);
+      expect(reopened.stats().filterBytes).toBeGreaterThan(0);
+      const p = partitionOf(exp, span);
+      const links = Number(state.storage.sql.exec<{ n: number }>(`SELECT count(DISTINCT slice) AS n FROM dedup_links_p${p}`).one().n);
+      expect(links).toBe(SLICES); // every slice outgrew its first block
+    });
+    await abortAllDurableObjects(); // the shard's own index did not see these keys
+  });
 });
