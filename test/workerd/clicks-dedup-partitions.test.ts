@@ -53,6 +53,14 @@ function countingSql(sql: SqlStorage) {
   };
 }
 
+/** Level 0 as dedup schema v1 kept it: one row per key (`k`, `exp`) in dedup_log (and dedup_merging if asked). */
+function perKeyLevel0(sql: SqlStorage, { merging }: { merging: boolean }): void {
+  sql.exec("DROP TABLE dedup_log");
+  sql.exec("DROP TABLE IF EXISTS dedup_merging");
+  sql.exec("CREATE TABLE dedup_log (k INTEGER NOT NULL, exp INTEGER NOT NULL)");
+  if (merging) sql.exec("CREATE TABLE dedup_merging (k INTEGER NOT NULL, exp INTEGER NOT NULL)");
+}
+
 describe("dedup partitions", () => {
   it("expiry drops whole partitions: a sweep writes and reads as many rows for 60 000 keys as for 5 000", async () => {
     const measure = async (n: number) => {
@@ -158,9 +166,7 @@ describe("dedup partitions", () => {
       sql.exec("DROP TABLE dedup_parts");
       sql.exec("DROP TABLE dedup_blooms");
       sql.exec("DELETE FROM meta WHERE key = 'dedup_schema_version'");
-      sql.exec("DROP TABLE dedup_log");
-      sql.exec("DROP TABLE IF EXISTS dedup_merging");
-      sql.exec("CREATE TABLE dedup_log (k INTEGER NOT NULL, exp INTEGER NOT NULL)");
+      perKeyLevel0(sql, { merging: false });
       sql.exec("CREATE TABLE dedup (k INTEGER PRIMARY KEY, exp INTEGER NOT NULL)");
       for (const [from, to, exp] of Object.values(groups)) sql.exec("INSERT INTO dedup (k, exp) SELECT value, ? FROM json_each(?)", exp, keysJson(name, from, to));
       sql.exec("INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)", now + horizonMs, keysJson(name, 8_000, 8_500));
@@ -220,10 +226,7 @@ describe("dedup partitions", () => {
       const sql = state.storage.sql;
       // dedup index schema v1: dedup_log and dedup_merging hold one row per key
       sql.exec("UPDATE meta SET value = 1 WHERE key = 'dedup_schema_version'");
-      sql.exec("DROP TABLE dedup_log");
-      sql.exec("DROP TABLE IF EXISTS dedup_merging");
-      sql.exec("CREATE TABLE dedup_log (k INTEGER NOT NULL, exp INTEGER NOT NULL)");
-      sql.exec("CREATE TABLE dedup_merging (k INTEGER NOT NULL, exp INTEGER NOT NULL)");
+      perKeyLevel0(sql, { merging: true });
       sql.exec("INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)", now + horizonMs, keysJson(name, 0, 1_500));
       sql.exec("INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)", now + horizonMs - span, keysJson(name, 1_500, 2_000));
       sql.exec("INSERT INTO dedup_merging (k, exp) SELECT value, ? FROM json_each(?)", now + horizonMs, "[" + merging.join(",") + "]");
