@@ -1,5 +1,5 @@
 import { IN_SLICE, linksTable, partitionOfLinksTable, partitionTable, sliceSigned, SLICES } from "../../lib/clicks/dedup-keys";
-import { BloomChain, KeyBloom, linkBitsPerKey, MAX_LINK_BYTES } from "../../lib/clicks/key-bloom";
+import { BloomChain, KeyBloom, linkBitsPerKey } from "../../lib/clicks/key-bloom";
 
 /**
  * Filters in memory at most (all partitions' blocks together, plus the one block a merge step is
@@ -9,8 +9,6 @@ import { BloomChain, KeyBloom, linkBitsPerKey, MAX_LINK_BYTES } from "../../lib/
  * the oldest partition is the next to expire. docs/production.md §4 sizes shards to stay below it.
  */
 export const MAX_FILTER_BYTES = 48 * 2 ** 20;
-/** One link of a block is one row; DO SQLite rows are at most 2 MB. 1 MiB holds ≈ 840 000 keys at 1 %. */
-export const MAX_BLOCK_BYTES = MAX_LINK_BYTES;
 /** Headroom when a block is sized, and the smallest block (in keys). */
 const GROWTH = 1.5;
 const MIN_BLOCK_KEYS = 1024;
@@ -173,10 +171,8 @@ export class DedupFilters {
     const links = [KeyBloom.fromBytes(first.bits, first.keys, linkBitsPerKey(0))];
     if (this.withLinks.has(p)) {
       const rows = this.sql.exec<{ link: number; keys: number; bits: ArrayBuffer }>(`SELECT link, keys, bits FROM ${linksTable(p)} WHERE slice = ? ORDER BY link`, j).toArray();
-      for (const r of rows) {
-        if (r.link !== links.length) break; // written in order, each with the keys that filled its predecessor
-        links.push(KeyBloom.fromBytes(r.bits, r.keys, linkBitsPerKey(r.link)));
-      }
+      // every stored link counts (a key may be in any): skipping one would make its keys look new
+      for (const r of rows) links.push(KeyBloom.fromBytes(r.bits, r.keys, linkBitsPerKey(r.link)));
     }
     return new BloomChain(links);
   }
