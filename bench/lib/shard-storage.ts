@@ -51,12 +51,8 @@ export interface Storage<X> {
   note?: string;
 }
 
-/**
- * Per object: {id, bytes (db + wal), db_bytes, wal_bytes, tables: {name: rows (level 0: keys)}, extra: probe(db)};
- * plus totals. `probe(db, id)` may run more read-only queries on each object's database.
- */
 /** Level 0 of the dedup index holds one row per batch of keys (a `[0x…,…]` list): count its keys. */
-export const LEVEL0_TABLE = /^dedup_(log|merging)$/;
+const LEVEL0_TABLE = /^dedup_(log|merging)$/;
 
 /** Rows of a table; for level 0's batch rows, the keys they hold (so every dedup table counts keys). */
 function countQuery(db: Db, name: string): string {
@@ -65,6 +61,10 @@ function countQuery(db: Db, name: string): string {
   return batched ? `SELECT coalesce(sum(json_array_length(keys)), 0) AS n FROM ${quoted}` : `SELECT count(*) AS n FROM ${quoted}`;
 }
 
+/**
+ * Per object: {id, bytes (db + wal), db_bytes, wal_bytes, tables: {name: rows (level 0: keys)}, extra: probe(db)};
+ * plus totals. `probe(db, id)` may run more read-only queries on each object's database.
+ */
 export async function shardStorage<X = unknown>(persistDir: string, className = "ClickShard", probe: ((db: Db, id: string) => X) | null = null): Promise<Storage<X>> {
   const dir = doDir(persistDir, className);
   if (!dir) return { objects: [], totals: { objects: 0, bytes: 0, db_bytes: 0, wal_bytes: 0, tables: {} }, note: `no ${className} state under ${persistDir}` };

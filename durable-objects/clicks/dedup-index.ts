@@ -3,14 +3,14 @@ import { keyHalves } from "../../lib/clicks/key-bloom";
 import { migrateSqlSchema, readMeta, writeMeta } from "../../lib/sql-migrations";
 import { DedupFilters, UNKNOWN } from "./dedup-filters";
 
+/** Keys per level-0 row at most (≈ 380 KB of text, well under a DO SQLite row's 2 MB). */
+export const LOG_ROW_KEYS = 20_000;
+
 /**
  * The dedup index's own tables, versioned under `dedup_schema_version` (ClickShard's migrations v1–v4
  * created `dedup`, `dedup_log` and `claims` before it; `dedup_log` keeps its role, v2 changes its shape).
  * v1: partitions by expiry time; `dedup_legacy` makes open() carry the old single `dedup` B-tree over.
  */
-/** Keys per level-0 row at most (≈ 380 KB of text, well under a DO SQLite row's 2 MB). */
-export const LOG_ROW_KEYS = 20_000;
-
 const MIGRATIONS = [
   `CREATE TABLE dedup_parts (p INTEGER PRIMARY KEY, keys INTEGER NOT NULL);
    CREATE TABLE dedup_blooms (p INTEGER NOT NULL, slice INTEGER NOT NULL, keys INTEGER NOT NULL, bits BLOB NOT NULL,
@@ -18,7 +18,7 @@ const MIGRATIONS = [
    INSERT INTO meta (key, value) VALUES ('dedup_legacy', 1) ON CONFLICT (key) DO UPDATE SET value = 1;`,
   // v2: level 0 holds one row per batch of keys (a "[0x…,…]" list) instead of one row per key. Old rows
   // are regrouped by expiry, at most LOG_ROW_KEYS per row. dedup_merging is created (old layout) when
-  // absent so that the same statements convert both; startCycle drops such an empty one.
+  // absent so that the same statements convert both; open() drops it again when no merge is under way.
   ["dedup_log", "dedup_merging"].map(
     (t) => `CREATE TABLE IF NOT EXISTS ${t} (k INTEGER NOT NULL, exp INTEGER NOT NULL);
      CREATE TABLE ${t}_v2 (exp INTEGER NOT NULL, keys TEXT NOT NULL);
@@ -93,6 +93,8 @@ export class DedupIndex {
   /** Migrates (once, carrying the old layout over) and loads the catalogue and level 0. */
   open(): void {
     migrateSqlSchema(this.sql, MIGRATIONS, "dedup_schema_version");
+    // only a merge under way has a dedup_merging (v2 makes an empty one when there was none)
+    if (readMeta(this.sql, MERGE_SLICE) === null) this.sql.exec("DROP TABLE IF EXISTS dedup_merging");
     if (readMeta(this.sql, "dedup_legacy") !== null) this.carryLegacy();
     this.reload();
   }
@@ -245,7 +247,6 @@ export class DedupIndex {
 
   /** Level 0's log becomes the one being merged; new keys go to a fresh log. */
   private startCycle(): void {
-    this.sql.exec("DROP TABLE IF EXISTS dedup_merging"); // only ever an empty one left by migration v2
     this.sql.exec("ALTER TABLE dedup_log RENAME TO dedup_merging");
     this.sql.exec(CREATE_LOG);
     writeMeta(this.sql, MERGE_SLICE, 0);

@@ -60,9 +60,12 @@ export class BufferChooser {
 /** A ClickBuffer's name: `buffer:<location group>:<slot>` (workers/lib/click-ingest.ts). */
 const BUFFER_NAME = /^buffer:([a-z]{1,8}):(\d{1,4})$/;
 
-/** True for a well-formed buffer name whose slot an isolate can reach (< MAX_SLOTS). */
+/** The group and slot of a well-formed buffer name whose slot an isolate can reach (< MAX_SLOTS); else null. */
+export function parseBufferName(name: unknown): { group: string; slot: number } | null {
+  const m = typeof name === "string" ? BUFFER_NAME.exec(name) : null;
+  return m !== null && Number(m[2]) < MAX_SLOTS ? { group: m[1], slot: Number(m[2]) } : null;
+}
+
 export function isBufferName(name: unknown): name is string {
-  if (typeof name !== "string") return false;
-  const m = BUFFER_NAME.exec(name);
-  return m !== null && Number(m[2]) < MAX_SLOTS;
+  return parseBufferName(name) !== null;
 }

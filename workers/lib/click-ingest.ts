@@ -1,7 +1,7 @@
 import { planForward, toTuples } from "../../lib/clicks/forward";
 import { EpochCache, epochShardName } from "../../lib/clicks/epochs";
 import { epochLoader } from "../../durable-objects/ClickEpochs";
-import { BufferChooser } from "../../lib/clicks/buffer-choice";
+import { BufferChooser, MAX_SLOTS, parseBufferName } from "../../lib/clicks/buffer-choice";
 import { clickSettings } from "../../lib/clicks/settings";
 import { unwrap, type Outcome } from "../../lib/outcome";
 import type { StoreResult } from "../../durable-objects/ClickBuffer";
@@ -26,14 +26,15 @@ const LOCATION_HINTS: Record<string, DurableObjectLocationHint> = {
   AS: "apac",
   OC: "oc",
 };
+/** Buffer location groups: "any" (no hint) and each hint, in the order the pipeline view lists them. */
+const BUFFER_GROUPS: readonly string[] = ["any", ...Object.values(LOCATION_HINTS)];
 
 /**
  * Names of the ClickBuffers the edge uses at the floor count (CLICK_BUFFERS per group; tests and tools
  * enumerate them). Under load an isolate spreads over more slots (`slots`, see lib/clicks/buffer-choice.ts).
  */
 export function clickBufferNames(env: Env, slots = clickSettings(env).buffersPerGroup): string[] {
-  const groups = ["any", ...Object.values(LOCATION_HINTS)];
-  return groups.flatMap((g) => Array.from({ length: slots }, (_, i) => `buffer:${g}:${i}`));
+  return BUFFER_GROUPS.flatMap((g) => Array.from({ length: slots }, (_, i) => `buffer:${g}:${i}`));
 }
 
 /**
@@ -42,11 +43,11 @@ export function clickBufferNames(env: Env, slots = clickSettings(env).buffersPer
  */
 export function knownBufferNames(env: Env, registered: readonly string[]): string[] {
   const own = clickBufferNames(env, Math.max(clickSettings(env).buffersPerGroup, chooser?.slotCount ?? 1));
-  const groups = ["any", ...Object.values(LOCATION_HINTS)] as string[];
   const order = (n: string) => {
-    const [, g, slot] = n.split(":");
-    const gi = groups.indexOf(g);
-    return (gi < 0 ? groups.length : gi) * 100_000 + Number(slot);
+    const b = parseBufferName(n);
+    if (!b) return Number.MAX_SAFE_INTEGER;
+    const gi = BUFFER_GROUPS.indexOf(b.group);
+    return (gi < 0 ? BUFFER_GROUPS.length : gi) * MAX_SLOTS + b.slot;
   };
   const names = new Set(own);
   for (const n of registered) names.add(n);
