@@ -21,9 +21,33 @@ const KEY_TABLE = /^dedup_(log|merging|p\d+)$/;
  */
 function dedupKeys(db: Db): string {
   const names = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name).filter((n) => KEY_TABLE.test(n));
-  // level 0 holds one row per batch: its keys are a `[0x…,…]` list
-  const parts = names.map((n) => (n.startsWith("dedup_p") ? `SELECT k, ${Number(n.slice(7)) * 1000 - 1} AS exp FROM ${n}` : `SELECT j.value AS k, t.exp AS exp FROM ${n} AS t, json_each(t.keys) AS j`));
+  // level 0 holds one row per batch: its keys are a `[0x…,…]` list, read as strings (see hexKey)
+  const asStrings = `'["' || replace(substr(t.keys, 2, length(t.keys) - 2), ',', '","') || '"]'`;
+  const parts = names.map((n) =>
+    n.startsWith("dedup_p") ? partitionKeys(db, n) : `SELECT ${hexKey("substr(j.value, 3)")} AS k, t.exp AS exp FROM ${n} AS t, json_each(${asStrings}) AS j WHERE length(t.keys) > 2`,
+  );
   return parts.length ? `(${parts.join(" UNION ALL ")})` : "(SELECT 0 AS k, 0 AS exp WHERE false)";
+}
+/**
+ * A partition's keys as (k, exp) rows. A bucketed partition (`b`, `keys` BLOB of 8-byte big-endian keys:
+ * lib/clicks/key-buckets.ts) is read key by key, each 8 bytes turned into SQLite's integer through a JSON5 hex literal.
+ */
+function partitionKeys(db: Db, name: string): string {
+  const exp = Number(name.slice("dedup_p".length)) * 1000 - 1;
+  const bucketed = (db.prepare(`SELECT 1 FROM pragma_table_info('${name}') WHERE name = 'b'`).all() as unknown[]).length > 0;
+  if (!bucketed) return `SELECT k, ${exp} AS exp FROM ${name}`;
+  return `SELECT * FROM (WITH RECURSIVE o(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM o WHERE i + 1 < (SELECT coalesce(max(length(keys)), 0) / 8 FROM ${name}))
+    SELECT ${hexKey("hex(substr(t.keys, o.i * 8 + 1, 8))")} AS k, ${exp} AS exp FROM ${name} AS t JOIN o ON o.i < length(t.keys) / 8)`;
+}
+
+/**
+ * SQL: the 64-bit integer (two's complement) of an expression giving 16 hex digits, by shifts alone.
+ * Not through a JSON5 hex literal: Node's SQLite (3.51) reads one ≥ 2^63 as 2^63 − 1, where the
+ * Durable Objects' SQLite wraps it (the shards rely on that: a workerd test pins it).
+ */
+function hexKey(digits: string): string {
+  const d = (i: number) => `((instr('0123456789abcdef', lower(substr(${digits}, ${i + 1}, 1))) - 1) << ${60 - 4 * i})`;
+  return "(" + Array.from({ length: 16 }, (_, i) => d(i)).join(" | ") + ")";
 }
 const dedupRows = (tables: Record<string, number>): number | null => {
   const names = Object.keys(tables).filter((n) => KEY_TABLE.test(n));

@@ -54,11 +54,15 @@ export interface Storage<X> {
 /** Level 0 of the dedup index holds one row per batch of keys (a `[0x…,…]` list): count its keys. */
 const LEVEL0_TABLE = /^dedup_(log|merging)$/;
 
-/** Rows of a table; for level 0's batch rows, the keys they hold (so every dedup table counts keys). */
+/** A dedup partition: its keys are in buckets (8 bytes each in a `keys` BLOB) unless it predates them (one row per key). */
+const PARTITION_TABLE = /^dedup_p\d+$/;
+
+/** Rows of a table; for level 0's batch rows and a partition's buckets, the keys they hold (so every dedup table counts keys). */
 function countQuery(db: Db, name: string): string {
   const quoted = `"${name.replace(/"/g, '""')}"`;
-  const batched = LEVEL0_TABLE.test(name) && (db.prepare(`SELECT 1 FROM pragma_table_info('${name}') WHERE name = 'keys'`).all() as unknown[]).length > 0;
-  return batched ? `SELECT coalesce(sum(json_array_length(keys)), 0) AS n FROM ${quoted}` : `SELECT count(*) AS n FROM ${quoted}`;
+  const hasKeys = (LEVEL0_TABLE.test(name) || PARTITION_TABLE.test(name)) && (db.prepare(`SELECT 1 FROM pragma_table_info('${name}') WHERE name = 'keys'`).all() as unknown[]).length > 0;
+  if (!hasKeys) return `SELECT count(*) AS n FROM ${quoted}`;
+  return LEVEL0_TABLE.test(name) ? `SELECT coalesce(sum(json_array_length(keys)), 0) AS n FROM ${quoted}` : `SELECT coalesce(sum(length(keys)), 0) / 8 AS n FROM ${quoted}`;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { partitionExpired, partitionOf, partitionSpanMs, partitionTable, sliceOfKey, SLICES, splitKeys } from "../../lib/clicks/dedup-keys";
 import { keyHalves } from "../../lib/clicks/key-bloom";
+import { BUCKET_BITS, bucketHas, bucketOfKey, packByBucket } from "../../lib/clicks/key-buckets";
 import { migrateSqlSchema, readMeta, writeMeta } from "../../lib/sql-migrations";
 import { DedupFilters, UNKNOWN } from "./dedup-filters";
 
@@ -10,6 +11,8 @@ export const LOG_ROW_KEYS = 20_000;
  * The dedup index's own tables, versioned under `dedup_schema_version` (ClickShard's migrations v1–v4
  * created `dedup`, `dedup_log` and `claims` before it; `dedup_log` keeps its role, v2 changes its shape).
  * v1: partitions by expiry time; `dedup_legacy` makes open() carry the old single `dedup` B-tree over.
+ * v3: `dedup_parts.bits`: the partition keeps its keys in buckets of that many bits (lib/clicks/key-buckets.ts);
+ * NULL for a partition made before v3 (or adopted), a B-tree of one row per key, until it expires.
  */
 const MIGRATIONS = [
   `CREATE TABLE dedup_parts (p INTEGER PRIMARY KEY, keys INTEGER NOT NULL);
@@ -26,6 +29,7 @@ const MIGRATIONS = [
      DROP TABLE ${t};
      ALTER TABLE ${t}_v2 RENAME TO ${t};`,
   ).join("\n"),
+  `ALTER TABLE dedup_parts ADD COLUMN bits INTEGER;`,
 ];
 
 /** Level 0 is merged once it holds max(MERGE_AT, newest partition / MERGE_RATIO) keys, at most MAX_LOG_KEYS. */
@@ -38,6 +42,10 @@ const MERGE_SLICE = "dedup_merge_slice";
 /** Claims (resharding) are swept in 256 slices of 2^56 keys, one per sweep. */
 export const CLAIM_SWEEP_SLICES = 256;
 const SWEEP_CLAIMS = "DELETE FROM claims WHERE k BETWEEN (?1 << 56) AND ((?1 << 56) | 72057594037927935) AND exp < ?2";
+/** A merge step's keys of one partition, appended to each bucket they fall in: one row written per bucket. */
+const APPEND_BUCKETS = (table: string) =>
+  `INSERT INTO ${table} (b, keys) SELECT value ->> 0, substr(?2, value ->> 1, value ->> 2) FROM json_each(?1) WHERE true
+   ON CONFLICT (b) DO UPDATE SET keys = CAST(keys || excluded.keys AS BLOB)`;
 
 /** Keys of level 0 by partition, then by key slice (a merge step takes one slice of every partition). */
 type Level = Map<number, Set<string>[]>;
@@ -57,7 +65,8 @@ export interface DedupStats {
  *
  * - Partitions: keys are kept by expiry time, one table `dedup_p<end>` per partition (a span of
  *   horizon / 24, an hour by default), dropped whole once its end has passed: expiry costs one DROP
- *   per span, whatever the partition holds.
+ *   per span, whatever the partition holds. A partition holds its keys in buckets (lib/clicks/key-buckets.ts):
+ *   one row per bucket of 8-byte keys, so a merge writes one row per bucket it touches, not one per key.
  * - Level 0: each batch's new keys are appended to `dedup_log` as ONE row (no index, so an append
  *   dirties only the last pages, and writes one row however many keys: DO storage bills rows written)
  *   and mirrored in memory. Once it holds enough keys it becomes `dedup_merging` and is merged into the
@@ -76,6 +85,8 @@ export class DedupIndex {
   private mergingKeys = 0;
   /** Live partitions → keys held (`dedup_parts`). */
   private readonly parts = new Map<number, number>();
+  /** Bucket bits of the live partitions kept in buckets; the others (made before dedup schema v3) are B-trees. */
+  private readonly bucketBits = new Map<number, number>();
   private readonly filters: DedupFilters;
   private readonly spanMs: number;
   private probed = 0;
@@ -102,7 +113,11 @@ export class DedupIndex {
   /** Re-reads the in-memory state from storage (after a rolled-back transaction). */
   reload(): void {
     this.parts.clear();
-    for (const [p, keys] of this.sql.exec("SELECT p, keys FROM dedup_parts").raw()) this.parts.set(Number(p), Number(keys));
+    this.bucketBits.clear();
+    for (const [p, keys, bits] of this.sql.exec("SELECT p, keys, bits FROM dedup_parts").raw()) {
+      this.parts.set(Number(p), Number(keys));
+      if (bits !== null) this.bucketBits.set(Number(p), Number(bits));
+    }
     this.filters.clear();
     this.active = new Map();
     this.activeKeys = this.loadLevel("dedup_log", this.active, 0);
@@ -153,6 +168,7 @@ export class DedupIndex {
       this.sql.exec("DELETE FROM dedup_parts WHERE p = ?", p);
       this.filters.dropped(p);
       this.parts.delete(p);
+      this.bucketBits.delete(p);
       dropped++;
     }
     if (this.merging === null && [...this.active.keys()].some((p) => partitionExpired(p, now))) this.startCycle();
@@ -180,14 +196,15 @@ export class DedupIndex {
   }
 
   /**
-   * Rebuilds partition `p`'s key count and filter blocks from its table (the legacy migration, and
-   * tools that load a partition's table directly). Reads every key of the partition.
+   * Rebuilds partition `p`'s key count and filter blocks from its table, a B-tree of one row per key
+   * (the legacy migration, and tools that load a partition's table directly). Reads every key of the partition.
    */
   adoptPartition(p: number): void {
     const table = partitionTable(p);
     const keys = Number(this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n);
-    this.sql.exec("INSERT INTO dedup_parts (p, keys) VALUES (?, ?) ON CONFLICT (p) DO UPDATE SET keys = excluded.keys", p, keys);
+    this.sql.exec("INSERT INTO dedup_parts (p, keys, bits) VALUES (?, ?, NULL) ON CONFLICT (p) DO UPDATE SET keys = excluded.keys, bits = NULL", p, keys);
     this.parts.set(p, keys);
+    this.bucketBits.delete(p);
     this.filters.created(p);
     for (let j = 0; j < SLICES; j++) this.filters.save(p, j, this.filters.build(p, j));
   }
@@ -199,7 +216,7 @@ export class DedupIndex {
     return false;
   }
 
-  /** The candidates found in a partition: filter first, then the B-tree for the filter's positives. */
+  /** The candidates found in a partition: filter first, then the partition's table for the filter's positives. */
   private findInPartitions(keys: string[], candidates: number[]): Set<string> {
     const parts = [...this.parts.keys()];
     const blocks = parts.map((p) => this.filters.loaded(p));
@@ -220,10 +237,30 @@ export class DedupIndex {
       const [p, list] = [parts[pi], probes[pi]];
       if (list.length === 0) continue;
       this.probed += list.length;
+      const bits = this.bucketBits.get(p);
+      if (bits !== undefined) {
+        this.findInBuckets(p, bits, list, seen);
+        continue;
+      }
       const q = `SELECT printf('0x%016x', value) FROM json_each(?) WHERE EXISTS (SELECT 1 FROM ${partitionTable(p)} WHERE k = value)`;
       for (const [k] of this.sql.exec(q, "[" + list.join(",") + "]").raw()) seen.add(String(k));
     }
     return seen;
+  }
+
+  /** Adds to `seen` the keys of `list` that partition `p` holds in its buckets: one read of each bucket involved. */
+  private findInBuckets(p: number, bits: number, list: string[], seen: Set<string>): void {
+    const byBucket = new Map<number, string[]>();
+    for (const k of list) {
+      const b = bucketOfKey(k, bits);
+      const ks = byBucket.get(b);
+      if (ks) ks.push(k);
+      else byBucket.set(b, [k]);
+    }
+    const q = `SELECT b, keys FROM ${partitionTable(p)} WHERE b IN (SELECT value FROM json_each(?))`;
+    for (const [b, keys] of this.sql.exec(q, JSON.stringify([...byBucket.keys()])).raw()) {
+      for (const k of byBucket.get(Number(b)) ?? []) if (bucketHas(keys as ArrayBuffer, ...keyHalves(k))) seen.add(k);
+    }
   }
 
   private mergeTrigger(): number {
@@ -276,16 +313,28 @@ export class DedupIndex {
     this.mergingKeys = 0;
   }
 
-  /** Inserts keys of slice `j` into partition `p` in key order, and adds them to its filter block. */
+  /**
+   * Adds keys of slice `j` (new to partition `p`: dedup() looked for them there) to the partition's
+   * buckets (or, in a B-tree partition, inserts them in key order), and to its filter block.
+   */
   private mergeInto(p: number, j: number, keys: string[]): void {
     const table = partitionTable(p);
     if (!this.parts.has(p)) {
-      this.sql.exec(`CREATE TABLE IF NOT EXISTS ${table} (k INTEGER PRIMARY KEY)`);
-      this.sql.exec("INSERT INTO dedup_parts (p, keys) VALUES (?, 0) ON CONFLICT (p) DO NOTHING", p);
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS ${table} (b INTEGER PRIMARY KEY, keys BLOB NOT NULL)`);
+      this.sql.exec("INSERT INTO dedup_parts (p, keys, bits) VALUES (?, 0, ?) ON CONFLICT (p) DO NOTHING", p, BUCKET_BITS);
       this.parts.set(p, 0);
+      this.bucketBits.set(p, BUCKET_BITS);
       this.filters.created(p);
     }
-    const added = this.sql.exec(`INSERT INTO ${table} (k) SELECT value FROM json_each(?) WHERE true ORDER BY value ON CONFLICT DO NOTHING`, "[" + keys.join(",") + "]").rowsWritten;
+    const bits = this.bucketBits.get(p);
+    let added: number;
+    if (bits !== undefined) {
+      const { blob, runs } = packByBucket(keys, bits);
+      this.sql.exec(APPEND_BUCKETS(table), JSON.stringify(runs), blob);
+      added = keys.length;
+    } else {
+      added = this.sql.exec(`INSERT INTO ${table} (k) SELECT value FROM json_each(?) WHERE true ORDER BY value ON CONFLICT DO NOTHING`, "[" + keys.join(",") + "]").rowsWritten;
+    }
     const held = (this.parts.get(p) ?? 0) + added;
     this.parts.set(p, held);
     this.sql.exec("UPDATE dedup_parts SET keys = ? WHERE p = ?", held, p);

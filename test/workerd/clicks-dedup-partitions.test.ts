@@ -2,7 +2,8 @@ import { abortAllDurableObjects, env, runInDurableObject } from "cloudflare:test
 import { describe, expect, it } from "vitest";
 import type { ClickShard } from "../../durable-objects/ClickShard";
 import { DedupIndex } from "../../durable-objects/clicks/dedup-index";
-import { partitionOf, partitionSpanMs, sliceOfKey, SLICES, splitKeys } from "../../lib/clicks/dedup-keys";
+import { partitionOf, partitionSpanMs, partitionTable, sliceOfKey, SLICES, splitKeys } from "../../lib/clicks/dedup-keys";
+import { BUCKET_BITS } from "../../lib/clicks/key-buckets";
 import { planForward, type ClickTuple } from "../../lib/clicks/forward";
 import { clickKey, keyHex } from "../../lib/clicks/hash";
 import { uniqueCampaign } from "./clicks-helpers";
@@ -48,7 +49,7 @@ function countingSql(sql: SqlStorage) {
   return {
     sql: proxy,
     rowsRead: (skip?: RegExp) => sum((c) => c.rowsRead, skip),
-    rowsWritten: () => sum((c) => c.rowsWritten),
+    rowsWritten: (skip?: RegExp) => sum((c) => c.rowsWritten, skip),
     reset: () => void cursors.splice(0),
   };
 }
@@ -62,6 +63,15 @@ function perKeyLevel0(sql: SqlStorage, { merging }: { merging: boolean }): void 
 }
 
 describe("dedup partitions", () => {
+  it("Durable Object SQLite reads a 16-digit JSON5 hex key ≥ 2^63 as its two's complement (claims and B-tree partitions rely on it)", async () => {
+    // Node's SQLite 3.51 reads these as 2^63 − 1: were workerd's to do the same, half of all keys would be one key
+    const keys = ["0xffffffffffffffff", "0x8000000000000001", "0x7fffffffffffffff", "0x0000000000000000"];
+    const back = await runInDurableObject(shardNamed(`json5-${uniqueCampaign()}`), (_shard: ClickShard, state) =>
+      state.storage.sql.exec<{ k: string }>("SELECT printf('0x%016x', value) AS k FROM json_each(?)", "[" + keys.join(",") + "]").toArray().map((r) => r.k),
+    );
+    expect(back).toEqual(keys);
+  });
+
   it("expiry drops whole partitions: a sweep writes and reads as many rows for 60 000 keys as for 5 000", async () => {
     const measure = async (n: number) => {
       const name = `expiry-${uniqueCampaign()}`;
@@ -224,8 +234,10 @@ describe("dedup partitions", () => {
     const merging = splitKeys(keysJson(`${name}-m`, 0, 3_000));
     await runInDurableObject(shardNamed(name), (_shard: ClickShard, state) => {
       const sql = state.storage.sql;
-      // dedup index schema v1: dedup_log and dedup_merging hold one row per key
+      // dedup index schema v1: dedup_log and dedup_merging hold one row per key, dedup_parts has no bits
       sql.exec("UPDATE meta SET value = 1 WHERE key = 'dedup_schema_version'");
+      sql.exec("DROP TABLE dedup_parts");
+      sql.exec("CREATE TABLE dedup_parts (p INTEGER PRIMARY KEY, keys INTEGER NOT NULL)");
       perKeyLevel0(sql, { merging: true });
       sql.exec("INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)", now + horizonMs, keysJson(name, 0, 1_500));
       sql.exec("INSERT INTO dedup_log (k, exp) SELECT value, ? FROM json_each(?)", now + horizonMs - span, keysJson(name, 1_500, 2_000));
@@ -278,5 +290,63 @@ describe("dedup partitions", () => {
       expect(links).toBe(SLICES); // every slice outgrew its first block
     });
     await abortAllDurableObjects(); // the shard's own index did not see these keys
+  });
+
+  it("a merge writes one row per bucket it touches, not one per key, and a restart still finds every key", async () => {
+    const name = `buckets-${uniqueCampaign()}`;
+    await runInDurableObject(shardNamed(name), (_shard: ClickShard, state) => {
+      const counted = countingSql(state.storage.sql);
+      const idx = new DedupIndex(counted.sql, horizonMs);
+      idx.open();
+      counted.reset();
+      const exp = Date.now() + horizonMs;
+      const n = 60_000;
+      // one call of 60 000 keys: level 0 gets 3 rows, then a whole merge cycle (16 steps) runs
+      expect(idx.dedup(keysJson(name, 0, n), exp)).toHaveLength(n);
+      expect(idx.stats()).toMatchObject({ partitions: 1, logKeys: 0, mergingKeys: 0 });
+      const intoPartition = counted.rowsWritten(/^(?!INSERT INTO dedup_p\d)/);
+      expect(intoPartition).toBeLessThanOrEqual(2 ** BUCKET_BITS); // a B-tree partition: 60 000
+      expect(intoPartition).toBeGreaterThan(0);
+      const p = partitionOf(exp, span);
+      const stored = state.storage.sql.exec<{ rows: number; bytes: number }>(`SELECT count(*) AS rows, sum(length(keys)) AS bytes FROM ${partitionTable(p)}`).one();
+      expect(stored).toEqual({ rows: intoPartition, bytes: n * 8 });
+      // keys whose bytes include 0x00 and 0xff come back whole (appends concatenate BLOBs, not text)
+      const reopened = new DedupIndex(state.storage.sql, horizonMs);
+      reopened.open();
+      expect(reopened.size()).toBe(n);
+      expect(reopened.dedup(keysJson(name, 0, n), exp)).toEqual([]);
+      expect(reopened.dedup(keysJson(`${name}-new`, 0, 1_000), exp)).toHaveLength(1_000);
+    });
+    await abortAllDurableObjects(); // the shard's own index did not see these keys
+  });
+
+  it("a partition made before buckets (one B-tree row per key) keeps answering beside bucketed ones until it expires", async () => {
+    const name = `btree-${uniqueCampaign()}`;
+    const now = Date.now();
+    const oldExp = now + horizonMs - 2 * span;
+    const oldP = partitionOf(oldExp, span);
+    await runInDurableObject(shardNamed(name), (shard: ClickShard, state) => {
+      const sql = state.storage.sql;
+      // the layout dedup schema v2 made: `dedup_p<end>` (k INTEGER PRIMARY KEY), dedup_parts.bits NULL
+      sql.exec(`CREATE TABLE ${partitionTable(oldP)} (k INTEGER PRIMARY KEY)`);
+      sql.exec(`INSERT INTO ${partitionTable(oldP)} (k) SELECT value FROM json_each(?)`, keysJson(`${name}-old`, 0, 5_000));
+      index(shard).adoptPartition(oldP);
+      expect(index(shard).dedup(keysJson(`${name}-new`, 0, 5_000), now + horizonMs)).toHaveLength(5_000);
+      for (let i = 0; i < SLICES; i++) index(shard).sweep(Date.now());
+    });
+    await abortAllDurableObjects();
+    const after = await runInDurableObject(shardNamed(name), (shard: ClickShard, state) => {
+      const bits = state.storage.sql.exec<{ p: number; bits: number | null }>("SELECT p, bits FROM dedup_parts ORDER BY p").toArray();
+      const dups = index(shard).dedup("[" + [...splitKeys(keysJson(`${name}-old`, 0, 5_000)), ...splitKeys(keysJson(`${name}-new`, 0, 5_000))].join(",") + "]", now + horizonMs);
+      const fresh = index(shard).dedup(keysJson(`${name}-fresh`, 0, 2_000), now + horizonMs);
+      const dropped = index(shard).sweep(oldP * 1000);
+      return { bits, dups, fresh: fresh.length, dropped, size: index(shard).size() };
+    });
+    expect(after.bits).toEqual([
+      { p: oldP, bits: null },
+      { p: partitionOf(now + horizonMs, span), bits: BUCKET_BITS },
+    ]);
+    expect(after).toMatchObject({ dups: [], fresh: 2_000, dropped: 1, size: 7_000 });
+    await abortAllDurableObjects();
   });
 });
