@@ -1,6 +1,6 @@
 import { partitionExpired, partitionOf, partitionSpanMs, partitionTable, sliceOfKey, SLICES, splitKeys } from "../../lib/clicks/dedup-keys";
 import { keyHalves } from "../../lib/clicks/key-bloom";
-import { BUCKET_BITS, bucketHas, bucketOfKey, packByBucket } from "../../lib/clicks/key-buckets";
+import { BUCKET_BITS, bucketHas, bucketOfKey, halvesOf, packHalves } from "../../lib/clicks/key-buckets";
 import { migrateSqlSchema, readMeta, writeMeta } from "../../lib/sql-migrations";
 import { DedupFilters, UNKNOWN } from "./dedup-filters";
 
@@ -326,10 +326,11 @@ export class DedupIndex {
       this.bucketBits.set(p, BUCKET_BITS);
       this.filters.created(p);
     }
+    const { his, los } = halvesOf(keys);
     const bits = this.bucketBits.get(p);
     let added: number;
     if (bits !== undefined) {
-      const { blob, runs } = packByBucket(keys, bits);
+      const { blob, runs } = packHalves(his, los, bits);
       this.sql.exec(APPEND_BUCKETS(table), JSON.stringify(runs), blob);
       added = keys.length;
     } else {
@@ -341,7 +342,7 @@ export class DedupIndex {
     // a new block is sized for what the biggest partition holds per slice (traffic is similar hour to hour)
     const expect = Math.max(held, ...this.parts.values()) / SLICES;
     const bloom = this.filters.forUpdate(p, j, expect);
-    for (const k of keys) bloom.add(...keyHalves(k));
+    for (let i = 0; i < his.length; i++) bloom.add(his[i], los[i]);
     this.filters.save(p, j, bloom);
   }
 

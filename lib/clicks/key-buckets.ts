@@ -1,5 +1,3 @@
-import { keyHalves } from "./key-bloom";
-
 /**
  * A dedup partition's keys in buckets (durable-objects/clicks/dedup-index.ts): one row per bucket, the
  * bucket being a key's top BUCKET_BITS bits, holding its keys as 8-byte big-endian values appended one
@@ -25,19 +23,42 @@ export interface PackedKeys {
 
 /** Packs keyHex keys by bucket, buckets in ascending order (a merge appends to each bucket once). */
 export function packByBucket(keys: readonly string[], bits = BUCKET_BITS): PackedKeys {
-  const buckets = keys.map((k) => bucketOfKey(k, bits));
-  const order = keys.map((_, i) => i).sort((a, b) => buckets[a] - buckets[b]);
-  const blob = new ArrayBuffer(keys.length * 8);
-  const view = new DataView(blob);
+  const { his, los } = halvesOf(keys);
+  return packHalves(his, los, bits);
+}
+
+/** The halves (keyHalves) of keyHex keys, as typed arrays. */
+export function halvesOf(keys: readonly string[]): { his: Int32Array; los: Uint32Array } {
+  const his = new Int32Array(keys.length);
+  const los = new Uint32Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    his[i] = parseInt(keys[i].slice(2, 10), 16);
+    los[i] = parseInt(keys[i].slice(10, 18), 16);
+  }
+  return { his, los };
+}
+
+/**
+ * As packByBucket, for keys given as their halves (keyHalves): a counting sort by bucket (bits ≤ 24),
+ * stable, so each bucket's keys keep their given order.
+ */
+export function packHalves(his: Int32Array, los: Uint32Array, bits = BUCKET_BITS): PackedKeys {
+  if (!Number.isInteger(bits) || bits < 1 || bits > 24) throw new RangeError(`bucket bits ${bits} not in 1..24`);
+  const n = his.length;
+  const shift = 32 - bits;
+  const buckets = 1 << bits;
+  const start = new Uint32Array(buckets + 1);
+  for (let i = 0; i < n; i++) start[(his[i] >>> shift) + 1]++;
+  for (let b = 1; b <= buckets; b++) start[b] += start[b - 1];
   const runs: PackedKeys["runs"] = [];
-  order.forEach((i, n) => {
-    const [hi, lo] = keyHalves(keys[i]);
-    view.setInt32(n * 8, hi);
-    view.setUint32(n * 8 + 4, lo);
-    const last = runs[runs.length - 1];
-    if (last && last[0] === buckets[i]) last[2] += 8;
-    else runs.push([buckets[i], n * 8 + 1, 8]);
-  });
+  for (let b = 0; b < buckets; b++) if (start[b + 1] > start[b]) runs.push([b, start[b] * 8 + 1, (start[b + 1] - start[b]) * 8]);
+  const blob = new ArrayBuffer(n * 8);
+  const view = new DataView(blob);
+  for (let i = 0; i < n; i++) {
+    const at = start[his[i] >>> shift]++ * 8;
+    view.setInt32(at, his[i]);
+    view.setUint32(at + 4, los[i]);
+  }
   return { blob, runs };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { clickKey, keyHex } from "../../lib/clicks/hash";
-import { BUCKET_BITS, bucketHas, bucketOfKey, packByBucket } from "../../lib/clicks/key-buckets";
+import { BUCKET_BITS, bucketHas, bucketOfKey, halvesOf, packByBucket, packHalves } from "../../lib/clicks/key-buckets";
 import { keyHalves } from "../../lib/clicks/key-bloom";
 import { sliceOfKey } from "../../lib/clicks/dedup-keys";
 
@@ -43,5 +43,14 @@ describe("key buckets", () => {
     const two = packByBucket(["0x1111111122222222", "0x3333333344444444"], 1).blob;
     expect(bucketHas(two, ...keyHalves("0x2222222233333333"))).toBe(false);
     expect(bucketHas(new ArrayBuffer(0), 0, 0)).toBe(false);
+  });
+
+  it("reads a key's halves as keyHalves does, and refuses bucket widths it cannot count", () => {
+    const ks = [...keys("halves", 1_000), "0xffffffffffffffff", "0x8000000000000000"];
+    const { his, los } = halvesOf(ks);
+    ks.forEach((k, i) => expect([his[i], los[i]]).toEqual(keyHalves(k)));
+    expect(() => packHalves(his, los, 0)).toThrow(RangeError);
+    expect(() => packHalves(his, los, 25)).toThrow(RangeError);
+    expect(packHalves(his, los, 24).runs.reduce((n, r) => n + r[2], 0)).toBe(ks.length * 8);
   });
 });
