@@ -54,6 +54,15 @@ function countingSql(sql: SqlStorage) {
   };
 }
 
+/** A second index over a shard's storage, opened, its SQL counted from here on. */
+function countedIndex(sql: SqlStorage) {
+  const counted = countingSql(sql);
+  const idx = new DedupIndex(counted.sql, horizonMs);
+  idx.open();
+  counted.reset();
+  return { counted, idx };
+}
+
 /** Level 0 as dedup schema v1 kept it: one row per key (`k`, `exp`) in dedup_log (and dedup_merging if asked). */
 function perKeyLevel0(sql: SqlStorage, { merging }: { merging: boolean }): void {
   sql.exec("DROP TABLE dedup_log");
@@ -205,10 +214,7 @@ describe("dedup partitions", () => {
   it("level 0 writes one row per batch, not one per key, and a restart still finds every key", async () => {
     const name = `level0-${uniqueCampaign()}`;
     await runInDurableObject(shardNamed(name), (_shard: ClickShard, state) => {
-      const counted = countingSql(state.storage.sql);
-      const idx = new DedupIndex(counted.sql, horizonMs);
-      idx.open();
-      counted.reset();
+      const { counted, idx } = countedIndex(state.storage.sql);
       const exp = Date.now() + horizonMs;
       // 4 × 1 000 keys stay below MERGE_AT (4 096): nothing is merged into a partition yet
       for (let b = 0; b < 4; b++) expect(idx.dedup(keysJson(name, b * 1_000, (b + 1) * 1_000), exp)).toHaveLength(1_000);
@@ -263,9 +269,7 @@ describe("dedup partitions", () => {
   it("a full filter block grows by a link: keys merged past its size are not read back from the partition, and a restart still finds them all", async () => {
     const name = `bloom-links-${uniqueCampaign()}`;
     await runInDurableObject(shardNamed(name), (_shard: ClickShard, state) => {
-      const counted = countingSql(state.storage.sql);
-      const idx = new DedupIndex(counted.sql, horizonMs);
-      idx.open();
+      const { counted, idx } = countedIndex(state.storage.sql);
       const exp = Date.now() + horizonMs;
       // 5 000 keys: one merge cycle makes the partition, each slice's block sized for ≈ 1 024 keys
       expect(idx.dedup(keysJson(name, 0, 5_000), exp)).toHaveLength(5_000);
@@ -295,10 +299,7 @@ describe("dedup partitions", () => {
   it("a merge writes one row per bucket it touches, not one per key, and a restart still finds every key", async () => {
     const name = `buckets-${uniqueCampaign()}`;
     await runInDurableObject(shardNamed(name), (_shard: ClickShard, state) => {
-      const counted = countingSql(state.storage.sql);
-      const idx = new DedupIndex(counted.sql, horizonMs);
-      idx.open();
-      counted.reset();
+      const { counted, idx } = countedIndex(state.storage.sql);
       const exp = Date.now() + horizonMs;
       const n = 60_000;
       // one call of 60 000 keys: level 0 gets 3 rows, then a whole merge cycle (16 steps) runs
