@@ -15,6 +15,8 @@ export default defineConfig(async () => {
             CLICK_SIGNING_KEY: "test-click-signing-key",
             TRUST_REGION_HEADER: "true",
             FLUSH_INTERVAL_MS: "200",
+            // aggregators write D1 at every flush in most tests; the ones about the D1 interval set their own
+            D1_FLUSH_INTERVAL_MS: "200",
           },
         },
       }),

@@ -5,6 +5,7 @@ import { GroupCommit } from "../lib/group-commit";
 import { checkJsonPart, type JsonPart } from "./clicks/open-log";
 import { AE_BATCHES_TABLE } from "./clicks/analytics-outbox";
 import { FlushPipeline, PIPELINE_OPEN_LOG, PIPELINE_TABLES, type PipelineState } from "./clicks/flush-pipeline";
+import type { PendingAnswer, PendingQuery } from "../lib/clicks/pending";
 
 const MIGRATIONS = [
   `${PIPELINE_TABLES}
@@ -31,8 +32,9 @@ export interface AggregatorState extends PipelineState {
 
 /**
  * One of CLICK_AGGREGATORS objects (`agg:<i>`): merges the shards' partial counts of the cells it owns
- * (lib/clicks/aggregators.ts) and flushes each cell to D1 once per FLUSH_INTERVAL_MS, whatever the
- * number of shards (docs/clicks-pipeline.md, "Shard → aggregator").
+ * (lib/clicks/aggregators.ts) and flushes each cell to D1 once per D1_FLUSH_INTERVAL_MS, whatever the
+ * number of shards (docs/clicks-pipeline.md, "Shard → aggregator"); until then the metrics API reads
+ * them from here (`pending`).
  */
 export class ClickAggregator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -51,9 +53,11 @@ export class ClickAggregator extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.db = env.DB;
+    const settings = clickSettings(env);
     this.pipeline = new FlushPipeline(
       { storage: ctx.storage, db: () => this.db, analytics: () => this.env.CLICKS_AE, source: () => this.name ?? `agg:${ctx.id.toString()}` },
-      clickSettings(env).flushIntervalMs,
+      settings.d1IntervalMs,
+      settings.flushIntervalMs,
     );
     void ctx.blockConcurrencyWhile(async () => {
       migrateSqlSchema(this.sql, MIGRATIONS);
@@ -114,6 +118,14 @@ export class ClickAggregator extends DurableObject<Env> {
     this.name ??= parts[0].name;
     for (const [source, flushId] of last) this.lastFlush.set(source, Math.max(this.lastFlush.get(source) ?? 0, flushId));
     this.schedule(due);
+  }
+
+  /**
+   * The counts this aggregator holds that D1 does not have yet, for a metrics query (RPC from the
+   * metrics API: workers/lib/pending-clicks.ts).
+   */
+  pending(q: PendingQuery): PendingAnswer {
+    return this.pipeline.pending(q);
   }
 
   state(): AggregatorState {

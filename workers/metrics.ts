@@ -14,6 +14,8 @@ import { MINUTE_MS } from "../lib/clicks/metrics-window";
 import { newSubApp } from "./lib/app-factory";
 import { requireAuth } from "./lib/auth";
 import { clickSeries, ingestStatsSeries, topClicks } from "./lib/metrics-queries";
+import { pendingQuery, withPending } from "./lib/pending-clicks";
+import { mergeSeries, mergeStats, mergeTop, pendingGroups } from "../lib/clicks/pending-merge";
 import { EPOCHS_OBJECT } from "../durable-objects/ClickEpochs";
 import { aggregatorName } from "../lib/clicks/aggregators";
 import { epochShardName } from "../lib/clicks/epochs";
@@ -43,14 +45,11 @@ metricsApp.get("/metrics", async (c) => {
   const granularity = q.granularity ?? "minute";
   const groupBy = q.group_by ?? [];
   const range = resolveRange(q, granularity, Date.now());
-  const answer = await clickSeries(c.env.DB, {
-    ...range,
-    granularity,
-    groupBy,
-    filters: q,
-    limit: MAX_SERIES_ROWS + 1,
-  });
-  const rows = answer.rows;
+  const answer = await withPending(c.env, pendingQuery(range, q), (sources) =>
+    clickSeries(c.env.DB, { ...range, granularity, groupBy, filters: q, limit: MAX_SERIES_ROWS + 1, sources }),
+  );
+  // D1 stopped at MAX_SERIES_ROWS + 1 rows: more than that stays more than that with pending cells added
+  const rows = answer.rows.length > MAX_SERIES_ROWS ? answer.rows : mergeSeries(answer.rows, answer.pending.cells, { ...answer, granularity, groupBy });
   if (rows.length > MAX_SERIES_ROWS) {
     throw new ApiError(422, "too_many_rows", `The answer would exceed ${MAX_SERIES_ROWS} series rows; narrow the range, filter, group by fewer dimensions or use a coarser granularity`, {
       max_rows: MAX_SERIES_ROWS,
@@ -78,13 +77,19 @@ metricsApp.get("/top", async (c) => {
   const q = parseQuery(TopQuery, c.req.queries());
   const by = q.by ?? "campaign";
   const range = resolveRange(q, "minute", Date.now(), MAX_TOP_RANGE_MS / MINUTE_MS);
-  const answer = await topClicks(c.env.DB, { ...range, by, limit: q.limit ?? TOP_LIMIT_DEFAULT, filters: q });
+  const limit = q.limit ?? TOP_LIMIT_DEFAULT;
+  const answer = await withPending(c.env, pendingQuery(range, q), (sources, pending) => {
+    // D1's top `limit` + one per group that pending cells add to, and those groups' totals: exact (mergeTop)
+    const groups = pendingGroups(pending.cells, { ...range, by: by });
+    return topClicks(c.env.DB, { ...range, by, limit: limit + groups.length, filters: q, sources, groups: JSON.stringify(groups) });
+  });
+  const items = mergeTop(answer.rows, answer.groupTotals, answer.pending.cells, { from: answer.from, to: answer.to, by, limit });
   return c.json({
     by,
     from: toRfc3339(answer.from),
     to: toRfc3339(answer.to),
     daily_before: dailyBefore(answer.dailyBefore),
-    items: answer.rows.map((r) => (by === "ad" ? { campaign_id: r.campaignId, ad_id: r.adId, clicks: r.clicks } : { campaign_id: r.campaignId, clicks: r.clicks })),
+    items: items.map((r) => (by === "ad" ? { campaign_id: r.campaignId, ad_id: r.adId, clicks: r.clicks } : { campaign_id: r.campaignId, clicks: r.clicks })),
   });
 });
 
@@ -92,7 +97,8 @@ metricsApp.get("/ingest-stats", async (c) => {
   const q = parseQuery(IngestStatsQuery, c.req.queries());
   const granularity = q.granularity ?? "minute";
   const range = resolveRange(q, granularity, Date.now());
-  const rows = await ingestStatsSeries(c.env.DB, { ...range, granularity });
+  const answer = await withPending(c.env, pendingQuery(range, {}, true), (sources) => ingestStatsSeries(c.env.DB, { ...range, granularity, sources }));
+  const rows = mergeStats(answer.rows, answer.pending.stats, { ...range, granularity });
   const totals = { accepted: 0, duplicates: 0, too_late: 0, future: 0, invalid: 0 };
   const series = rows.map((r) => {
     const point = { window_start: toRfc3339(r.bucket), accepted: r.accepted, duplicates: r.duplicates, too_late: r.tooLate, future: r.future, invalid: r.invalid };

@@ -4,6 +4,8 @@ import { boundaryAfter } from "../../lib/clicks/flush-schedule";
 import { FrozenFlushes, legacyFlush, MAX_FLUSH_CELLS } from "./frozen-flushes";
 import { OPEN_LOG_TABLE, OpenLog, type Cell, type JsonPart } from "./open-log";
 import { AE_RETRY_MS, analyticsPending, drainAnalytics, hasAnalytics, queueAnalytics } from "./analytics-outbox";
+import { PendingView } from "./pending-view";
+import type { PendingAnswer, PendingQuery } from "../../lib/clicks/pending";
 
 /**
  * The exactly-once flush of open (minute, campaign, ad, region) cells and per-minute ingest statistics
@@ -65,14 +67,18 @@ export class FlushPipeline {
    * cells must not pull the alarm forward over it, or every object would hit a failing D1 at every interval.
    */
   backoffUntil = 0;
+  /** What D1 does not have yet, merged for the metrics API; dropped when what is frozen changes. */
+  private view: PendingView | null = null;
 
   /**
    * @param flushIntervalMs flushes happen on the boundaries of this interval (lib/clicks/flush-schedule.ts),
    *   at most one between two boundaries (≤ 1 D1 row per cell per interval)
+   * @param retryBaseMs a failed flush is retried after retryBaseMs·2ⁿ (at most MAX_RETRY_MS)
    */
   constructor(
     private readonly host: PipelineHost,
     private readonly flushIntervalMs: number,
+    private readonly retryBaseMs = flushIntervalMs,
   ) {
     this.sql = host.storage.sql;
     this.flushes = new FrozenFlushes(this.sql);
@@ -115,7 +121,7 @@ export class FlushPipeline {
     try {
       await this.flush();
     } catch (err) {
-      const failed = this.flushes.recordFailure(this.flushIntervalMs);
+      const failed = this.flushes.recordFailure(this.retryBaseMs);
       retryAt = failed.retryAt;
       const attempts = failed.attempts;
       console.error(`${label}: flush failed (attempt ${attempts}), retrying`, (err as Error)?.message ?? String(err));
@@ -141,6 +147,19 @@ export class FlushPipeline {
       aeOutbox: analyticsPending(this.sql),
       nextFlushId: Number(readMeta(this.sql, "next_flush_id") ?? 1),
     };
+  }
+
+  /**
+   * The counts this object holds that D1 does not have yet (frozen flushes and open log), for a metrics
+   * query (lib/clicks/pending.ts). Reads only the log rows appended since the last query.
+   */
+  pending(q: PendingQuery): PendingAnswer {
+    if (this.view === null) {
+      const ids = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes ORDER BY flush_id").toArray().map((r) => r.flush_id);
+      this.view = new PendingView(ids.map((id) => this.frozenAsLogged(id)));
+    }
+    this.view.catchUp(this.log);
+    return this.view.answer(q, this.flushes.current() ?? Number(readMeta(this.sql, "next_flush_id") ?? 1));
   }
 
   /** Applies the frozen flush, or freezes the open cells into a new one and applies that. */
@@ -177,6 +196,7 @@ export class FlushPipeline {
    * (window, campaign, ad, region) order. Returns the first flush id, or null when nothing was open.
    */
   private freeze(): number | null {
+    this.view = null;
     return this.host.storage.transactionSync(() => {
       const merged = this.log.take(MAX_FREEZE_ENTRIES);
       if (merged === null) return null;
@@ -195,10 +215,15 @@ export class FlushPipeline {
     });
   }
 
-  /** A frozen flush's cells and statistics: its JSON, or the rows of a flush frozen before the open log. */
-  private frozen(flushId: number): { counts: CountRow[]; stats: StatsRow[] } {
+  /** A frozen flush's cells and statistics as the open log keeps them: its JSON, or the rows of a flush frozen before the open log. */
+  private frozenAsLogged(flushId: number): { cells: Cell[]; stats: number[][] } {
     const row = this.sql.exec<{ cells: string | null; stats: string | null }>("SELECT cells, stats FROM flushes WHERE flush_id = ?", flushId).one();
-    const { cells, stats } = row.cells !== null ? { cells: JSON.parse(row.cells) as Cell[], stats: JSON.parse(row.stats ?? "[]") as number[][] } : legacyFlush(this.sql, flushId);
+    return row.cells !== null ? { cells: JSON.parse(row.cells) as Cell[], stats: JSON.parse(row.stats ?? "[]") as number[][] } : legacyFlush(this.sql, flushId);
+  }
+
+  /** A frozen flush's cells and statistics, the statistics in D1's column order. */
+  private frozen(flushId: number): { counts: CountRow[]; stats: StatsRow[] } {
+    const { cells, stats } = this.frozenAsLogged(flushId);
     // statistics are kept as the parts carry them ([minute, accepted, duplicates, invalid, too_late, future]); D1's order differs
     return { counts: cells, stats: stats.map(([minute, accepted, duplicates, invalid, tooLate, future]): StatsRow => [minute, accepted, duplicates, tooLate, future, invalid]) };
   }
@@ -228,6 +253,7 @@ export class FlushPipeline {
   }
 
   private renumber(flushId: number): void {
+    this.view = null;
     this.host.storage.transactionSync(() => {
       const next = Number(readMeta(this.sql, "next_flush_id") ?? flushId + 1);
       writeMeta(this.sql, "next_flush_id", next + 1);
@@ -237,6 +263,7 @@ export class FlushPipeline {
 
   /** D1 has the flush: queue its clicks for Analytics Engine and drop it, atomically. */
   private completeFlush(flushId: number, counts: CountRow[]): void {
+    this.view = null;
     this.host.storage.transactionSync(() => {
       queueAnalytics(this.sql, counts);
       this.flushes.drop(flushId);

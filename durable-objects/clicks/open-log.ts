@@ -146,6 +146,13 @@ export class OpenLog {
     return Number(this.sql.exec<{ n: number }>("SELECT coalesce(sum(json_array_length(stats)), 0) AS n FROM open_log").one().n);
   }
 
+  /** The rows after `afterId`, oldest first, parsed and left in place (the aggregators' pending view). */
+  *rowsAfter(afterId: number): Generator<{ id: number; cells: Cell[]; stats: number[][] }> {
+    for (const row of this.sql.exec<{ id: number; cells: string; stats: string }>("SELECT id, cells, stats FROM open_log WHERE id > ? ORDER BY id", afterId)) {
+      yield { id: row.id, cells: JSON.parse(row.cells) as Cell[], stats: JSON.parse(row.stats) as number[][] };
+    }
+  }
+
   /**
    * Takes the oldest rows — at least one, then while the entries stay ≤ `maxEntries` and the JSON ≤
    * `maxChars` — merged, and deletes them (inside the caller's transaction). Null when the log is empty.

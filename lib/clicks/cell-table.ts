@@ -32,13 +32,18 @@ export class Map3<V> {
 /** Clicks summed per (window, campaign, ad, region). */
 export class CellTable {
   private readonly windows = new Map<number, Map3<Cell>>();
+  /** Distinct cells. */
+  size = 0;
 
   add(w: number, c: string, a: string, r: string, n: number): void {
     let cells = this.windows.get(w);
     if (!cells) this.windows.set(w, (cells = new Map3()));
     const cell = cells.get(c, a, r);
     if (cell) cell[4] += n;
-    else cells.set(c, a, r, [w, c, a, r, n]);
+    else {
+      cells.set(c, a, r, [w, c, a, r, n]);
+      this.size++;
+    }
   }
 
   values(): Cell[] {

@@ -1,6 +1,12 @@
 /** The click pipeline's tunables, read from the Worker's vars (strings) with safe defaults. */
 export interface ClickSettings {
+  /** Shards hand their open cells to the aggregators once per this interval (freshness: ack → metrics). */
   flushIntervalMs: number;
+  /**
+   * Aggregators write their cells to D1 once per this interval (≥ flushIntervalMs): ≤ 60 000 / it D1 rows
+   * per cell per minute. The metrics API adds what they hold meanwhile (workers/lib/pending-clicks.ts).
+   */
+  d1IntervalMs: number;
   latenessMs: number;
   skewMs: number;
   /** Dedup horizon: a click_id is remembered this long after it arrived (lateness + skew). */
@@ -28,6 +34,7 @@ export interface ClickSettings {
 /** The vars this module reads (a Worker's Env satisfies it). */
 export interface ClickVars {
   FLUSH_INTERVAL_MS?: unknown;
+  D1_FLUSH_INTERVAL_MS?: unknown;
   ALLOWED_LATENESS_SECONDS?: unknown;
   MAX_CLOCK_SKEW_SECONDS?: unknown;
   CLICK_SHARDS?: unknown;
@@ -56,6 +63,7 @@ export function clickSettings(vars: ClickVars): ClickSettings {
   const flushIntervalMs = int(vars.FLUSH_INTERVAL_MS, 1000, 10, 3_600_000);
   const s: ClickSettings = {
     flushIntervalMs,
+    d1IntervalMs: int(vars.D1_FLUSH_INTERVAL_MS, 60_000, flushIntervalMs, 3_600_000),
     latenessMs,
     skewMs,
     horizonMs: latenessMs + skewMs,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, startDevServer, type DevServer } from "./server";
+import { waitForQuietPipeline } from "./click-cells";
 
 /**
  * The retention job as deployed: clicks 40 days old (accepted because this server allows 60 days of
@@ -13,7 +14,8 @@ const MINUTE = 60_000;
 let server: DevServer;
 
 beforeAll(async () => {
-  server = await startDevServer({ ALLOWED_LATENESS_SECONDS: String(60 * 86_400) }, { testScheduled: true });
+  // aggregators write D1 every 2 s (not every minute) so that the roll-up below finds the minutes there soon
+  server = await startDevServer({ ALLOWED_LATENESS_SECONDS: String(60 * 86_400), D1_FLUSH_INTERVAL_MS: "2000" }, { testScheduled: true });
 });
 afterAll(async () => {
   await server?.dispose();
@@ -40,11 +42,13 @@ describe("click retention under wrangler dev (Cron Trigger)", () => {
     expect(sent.status, JSON.stringify(sent.body)).toBe(200);
     expect(sent.body.accepted).toBe(150);
 
-    // Poll until the pipeline has flushed everything to D1.
+    // The metrics count every click (D1 and what the aggregators still hold); then wait until all of it is in D1.
     const range = [old, now + MINUTE] as const;
     for (let i = 0; i < 300 && total((await series(campaign, "day", ...range)).series) < 150; i++) await new Promise((r) => setTimeout(r, 200));
     const before = await series(campaign, "day", ...range);
     expect(total(before.series)).toBe(150);
+    await waitForQuietPipeline(server.url);
+    expect(total((await series(campaign, "day", ...range)).series)).toBe(150);
     // Minute resolution inside the old day before the roll-up.
     expect((await series(campaign, "minute", old, old + 3_600_000)).series.length).toBeGreaterThan(1);
 

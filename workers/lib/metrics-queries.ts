@@ -1,8 +1,8 @@
-import { and, asc, gte, lt, sql, type AnyColumn, type SQL } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
-import { ingestStats } from "../../db/schema";
 import { DAY_MS, GRANULARITY_MS, MINUTE_MS, windowCeil, windowStart, withDailyZone, type Granularity } from "../../lib/clicks/metrics-window";
 import type { Dimension } from "../../lib/clicks/metrics-query";
+import type { IngestStatsRow, SeriesRow, TopRow } from "../../lib/clicks/pending-merge";
+
+export type { IngestStatsRow, SeriesRow, TopRow } from "../../lib/clicks/pending-merge";
 
 /**
  * Read side of the click pipeline: sums over D1's minute cells (`click_counts`), rolled up at query
@@ -18,14 +18,6 @@ export interface ClickFilters {
   region?: string[];
 }
 
-export interface SeriesRow {
-  bucket: number;
-  campaignId: string | null;
-  adId: string | null;
-  region: string | null;
-  clicks: number;
-}
-
 /** What a click query answered: the range widened to whole days in the daily zone, and that zone's end. */
 export interface Answered<T> {
   rows: T[];
@@ -33,12 +25,15 @@ export interface Answered<T> {
   to: number;
   /** Start of the first day still kept per minute (0 when no day was rolled up yet). */
   dailyBefore: number;
+  /** The newest flush id D1's ledger has of each source asked for (`sources`), read in the same batch. */
+  ledger: Map<string, number>;
 }
 
-/** Start of the window a stored minute belongs to; the size is a trusted constant, inlined so GROUP BY and SELECT match. */
-function bucketOf(column: typeof ingestStats.windowStart, granularity: Granularity): SQL<number> {
-  if (granularity === "minute") return sql<number>`${column}`;
-  return sql<number>`(${column} - (${column} % ${sql.raw(String(GRANULARITY_MS[granularity]))}))`;
+/** Each listed source's newest flush in the ledger (the primary key's range: one seek per source). */
+const LEDGER_SQL = "SELECT source, max(flush_id) AS m FROM click_flush_ledger WHERE source IN (SELECT value FROM json_each(?)) GROUP BY source";
+
+function ledgerOf(result: D1Result<unknown>): Map<string, number> {
+  return new Map((result.results as { source: string; m: number }[]).map((r) => [r.source, Number(r.m)]));
 }
 
 const DAILY_BEFORE_SQL = `SELECT coalesce(max(day) + ${DAY_MS}, 0) AS v FROM click_counts_daily`;
@@ -82,13 +77,19 @@ function cellsSql(p: Params, q: { from: number; to: number; granularity: Granula
 }
 
 /**
- * Runs `query` and reads the daily zone's end in one D1 batch (one transaction), so the answered
- * range matches the rows even while the retention job moves a day.
+ * Runs `query` (and `more`), reads the daily zone's end and the ledger's newest flush of each of
+ * `sources` (a JSON list) in one D1 batch (one transaction), so the answered range matches the rows even
+ * while the retention job moves a day, and the ledger tells which flushes the rows include.
  */
-async function withDailyBefore<T>(db: D1Database, q: { from: number; to: number }, query: D1PreparedStatement): Promise<Answered<T>> {
-  const [zone, rows] = await db.batch<unknown>([db.prepare(DAILY_BEFORE_SQL), query]);
+async function withDailyBefore<T>(
+  db: D1Database,
+  q: { from: number; to: number; sources: string },
+  query: D1PreparedStatement,
+  more: D1PreparedStatement[] = [],
+): Promise<Answered<T> & { more: D1Result<unknown>[] }> {
+  const [zone, ledger, rows, ...rest] = await db.batch<unknown>([db.prepare(DAILY_BEFORE_SQL), db.prepare(LEDGER_SQL).bind(q.sources), query, ...more]);
   const dailyBefore = Number((zone.results[0] as { v: number | null } | undefined)?.v ?? 0);
-  return { rows: rows.results as T[], dailyBefore, ...withDailyZone(q.from, q.to, dailyBefore) };
+  return { rows: rows.results as T[], dailyBefore, ledger: ledgerOf(ledger), more: rest, ...withDailyZone(q.from, q.to, dailyBefore) };
 }
 
 const DIMENSION_COLUMNS: Record<Dimension, string> = { campaign: "campaign_id", ad: "ad_id", region: "region" };
@@ -96,7 +97,7 @@ const DIMENSION_COLUMNS: Record<Dimension, string> = { campaign: "campaign_id", 
 /** Clicks per window and per cell of the named dimensions, sorted by window then dimensions; at most `limit` rows. */
 export async function clickSeries(
   db: D1Database,
-  q: { from: number; to: number; granularity: Granularity; groupBy: readonly Dimension[]; filters: ClickFilters; limit: number },
+  q: { from: number; to: number; granularity: Granularity; groupBy: readonly Dimension[]; filters: ClickFilters; limit: number; sources: string },
 ): Promise<Answered<SeriesRow>> {
   const p = new Params();
   const cells = cellsSql(p, q);
@@ -108,51 +109,42 @@ export async function clickSeries(
   return withDailyBefore<SeriesRow>(db, q, db.prepare(statement).bind(...p.values));
 }
 
-export interface TopRow {
-  campaignId: string;
-  adId: string | null;
-  clicks: number;
-}
-
-/** The `limit` campaigns (or campaign/ad pairs) with the most clicks in [from, to), ties by id. */
+/**
+ * The `limit` campaigns (or campaign/ad pairs) with the most clicks in [from, to), ties by id; and, in
+ * `groupTotals`, the totals of the groups listed in `groups` (`[[campaign_id, ad_id | null], …]` JSON).
+ */
 export async function topClicks(
   db: D1Database,
-  q: { from: number; to: number; by: "campaign" | "ad"; limit: number; filters: ClickFilters },
-): Promise<Answered<TopRow>> {
-  const p = new Params();
-  // Whole days are read the same way at every granularity; `minute` keeps the minute zone exact.
-  const cells = cellsSql(p, { ...q, granularity: "minute" });
+  q: { from: number; to: number; by: "campaign" | "ad"; limit: number; filters: ClickFilters; sources: string; groups: string },
+): Promise<Answered<TopRow> & { groupTotals: TopRow[] }> {
   const keys = q.by === "campaign" ? ["campaign_id"] : ["campaign_id", "ad_id"];
+  const totals = (p: Params) => {
+    // Whole days are read the same way at every granularity; `minute` keeps the minute zone exact.
+    const cells = cellsSql(p, { ...q, granularity: "minute" });
+    return `SELECT campaign_id AS campaignId, ${q.by === "ad" ? "ad_id" : "NULL"} AS adId, sum(clicks) AS clicks FROM (${cells})`;
+  };
+  const p = new Params();
+  const statement = `${totals(p)} GROUP BY ${keys.join(", ")} ORDER BY clicks DESC, ${keys.join(", ")} LIMIT ${p.add(q.limit)}`;
+  const g = new Params();
+  const match = q.by === "campaign" ? "j.value ->> 0 = campaign_id" : "j.value ->> 0 = campaign_id AND j.value ->> 1 = ad_id";
+  const groupStatement = `${totals(g)} WHERE EXISTS (SELECT 1 FROM json_each(${g.add(q.groups)}) AS j WHERE ${match}) GROUP BY ${keys.join(", ")}`;
+  const answer = await withDailyBefore<TopRow>(db, q, db.prepare(statement).bind(...p.values), [db.prepare(groupStatement).bind(...g.values)]);
+  return { ...answer, groupTotals: answer.more[0].results as TopRow[] };
+}
+
+/**
+ * Ingest health per arrival window, summed over every source that flushes statistics; with the ledger's
+ * newest flush of each of `sources` (JSON list), read in the same batch.
+ */
+export async function ingestStatsSeries(
+  db: D1Database,
+  q: { from: number; to: number; granularity: Granularity; sources: string },
+): Promise<{ rows: IngestStatsRow[]; ledger: Map<string, number> }> {
+  const size = GRANULARITY_MS[q.granularity];
+  const bucket = size === MINUTE_MS ? "window_start" : `window_start - window_start % ${size}`;
   const statement =
-    `SELECT campaign_id AS campaignId, ${q.by === "ad" ? "ad_id" : "NULL"} AS adId, sum(clicks) AS clicks FROM (${cells}) ` +
-    `GROUP BY ${keys.join(", ")} ORDER BY clicks DESC, ${keys.join(", ")} LIMIT ${p.add(q.limit)}`;
-  return withDailyBefore<TopRow>(db, q, db.prepare(statement).bind(...p.values));
-}
-
-export interface IngestStatsRow {
-  bucket: number;
-  accepted: number;
-  duplicates: number;
-  tooLate: number;
-  future: number;
-  invalid: number;
-}
-
-/** Ingest health per arrival window, summed over every source that flushes statistics. */
-export async function ingestStatsSeries(db: D1Database, q: { from: number; to: number; granularity: Granularity }): Promise<IngestStatsRow[]> {
-  const bucket = bucketOf(ingestStats.windowStart, q.granularity);
-  const total = (col: AnyColumn) => sql<number>`sum(${col})`.mapWith(Number);
-  return drizzle(db)
-    .select({
-      bucket,
-      accepted: total(ingestStats.accepted),
-      duplicates: total(ingestStats.duplicates),
-      tooLate: total(ingestStats.tooLate),
-      future: total(ingestStats.future),
-      invalid: total(ingestStats.invalid),
-    })
-    .from(ingestStats)
-    .where(and(gte(ingestStats.windowStart, q.from), lt(ingestStats.windowStart, q.to)))
-    .groupBy(bucket)
-    .orderBy(asc(bucket));
+    `SELECT ${bucket} AS bucket, sum(accepted) AS accepted, sum(duplicates) AS duplicates, sum(too_late) AS tooLate, sum(future) AS future, ` +
+    `sum(invalid) AS invalid FROM ingest_stats WHERE window_start >= ?1 AND window_start < ?2 GROUP BY 1 ORDER BY 1`;
+  const [ledger, rows] = await db.batch<unknown>([db.prepare(LEDGER_SQL).bind(q.sources), db.prepare(statement).bind(q.from, q.to)]);
+  return { rows: rows.results as IngestStatsRow[], ledger: ledgerOf(ledger) };
 }
