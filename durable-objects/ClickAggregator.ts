@@ -124,7 +124,7 @@ export class ClickAggregator extends DurableObject<Env> {
    * The counts this aggregator holds that D1 does not have yet, for a metrics query (RPC from the
    * metrics API: workers/lib/pending-clicks.ts).
    */
-  pending(q: PendingQuery): PendingAnswer {
+  pending(q: PendingQuery): Promise<PendingAnswer> {
     return this.pipeline.pending(q);
   }
 

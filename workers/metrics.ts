@@ -81,7 +81,7 @@ metricsApp.get("/top", async (c) => {
   const answer = await withPending(c.env, pendingQuery(range, q), (sources, pending) => {
     // D1's top `limit` + one per group that pending cells add to, and those groups' totals: exact (mergeTop)
     const groups = pendingGroups(pending.cells, { ...range, by: by });
-    return topClicks(c.env.DB, { ...range, by, limit: limit + groups.length, filters: q, sources, groups: JSON.stringify(groups) });
+    return topClicks(c.env.DB, { ...range, by, limit: limit + groups.length, filters: q, sources, groups });
   });
   const items = mergeTop(answer.rows, answer.groupTotals, answer.pending.cells, { from: answer.from, to: answer.to, by, limit });
   return c.json({

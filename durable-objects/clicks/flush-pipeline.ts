@@ -151,9 +151,12 @@ export class FlushPipeline {
 
   /**
    * The counts this object holds that D1 does not have yet (frozen flushes and open log), for a metrics
-   * query (lib/clicks/pending.ts). Reads only the log rows appended since the last query.
+   * query (lib/clicks/pending.ts). Reads only the log rows appended since the last query. Before this
+   * object's first flush it first takes its flush id floor from D1 (once), so that `firstPending` is above
+   * every ledger row of this source that the reader may see (a storage reset leaves D1's rows behind).
    */
-  pending(q: PendingQuery): PendingAnswer {
+  async pending(q: PendingQuery): Promise<PendingAnswer> {
+    await this.ensureFlushIdFloor();
     if (this.view === null) {
       const ids = this.sql.exec<{ flush_id: number }>("SELECT flush_id FROM flushes ORDER BY flush_id").toArray().map((r) => r.flush_id);
       this.view = new PendingView(ids.map((id) => this.frozenAsLogged(id)));

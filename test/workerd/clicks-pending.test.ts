@@ -4,9 +4,9 @@ import type { ClickAggregator } from "../../durable-objects/ClickAggregator";
 import type { Cell } from "../../lib/clicks/cell-table";
 import { mergeSeries, mergeStats } from "../../lib/clicks/pending-merge";
 import { windowStart } from "../../lib/clicks/windows";
-import { clickSeries, ingestStatsSeries } from "../../workers/lib/metrics-queries";
+import { clickSeries, ingestStatsSeries, topClicks } from "../../workers/lib/metrics-queries";
 import { pendingQuery, withPending } from "../../workers/lib/pending-clicks";
-import { uniqueCampaign } from "./clicks-helpers";
+import { insertCells, uniqueCampaign } from "./clicks-helpers";
 
 // The metrics API adds what the aggregators hold and D1 lacks (they write D1 once per
 // D1_FLUSH_INTERVAL_MS). These tests drive the read protocol against private aggregators, real D1 and
@@ -101,10 +101,26 @@ describe("metrics include what the aggregators hold", () => {
     expect(raced).toMatchObject({ byAd: { [`${w}|ad-1`]: 7 }, reads: 2 });
   });
 
+  it("an aggregator whose storage is new while D1 keeps its old ledger rows still answers at once, and exactly", async () => {
+    const campaign = uniqueCampaign("reset");
+    const name = `${campaign}-agg`;
+    const w = windowStart(Date.now());
+    // flushes 1–50 of an earlier incarnation of this aggregator (its storage since reset) are in D1
+    await env.DB.prepare("INSERT INTO click_flush_ledger (source, flush_id, flushed_at, cells, clicks) VALUES (?, 50, ?, 0, 0)").bind(name, new Date().toISOString()).run();
+    await hold(name);
+    await handOff(name, "s1", 1, [[w, campaign, "ad-1", "eu", 4]]);
+    expect(await minuteTotals(campaign, [name])).toMatchObject({ byAd: { [`${w}|ad-1`]: 4 }, d1Rows: 0, reads: 1 });
+    await drain(name);
+    expect(await minuteTotals(campaign, [name])).toMatchObject({ byAd: { [`${w}|ad-1`]: 4 }, d1Rows: 1, reads: 1 });
+  });
+
   it("ingest statistics held by an aggregator are added once, per arrival minute", async () => {
     const campaign = uniqueCampaign("stats");
     const name = `${campaign}-agg`;
     const minute = windowStart(Date.now()) - 7 * 60_000; // a minute no other test's statistics use
+    await hold(name);
+    await handOff(name, "s0", 1, [[windowStart(Date.now()), campaign, "ad-0", "eu", 1]]);
+    await drain(name); // its first flush (takes its flush id floor from D1)
     await hold(name, failingD1);
     await handOff(name, "s1", 1, [], [[minute, 10, 2, 1, 0, 3]]);
     const range = { from: minute, to: minute + 60_000 };
@@ -120,5 +136,24 @@ describe("metrics include what the aggregators hold", () => {
     });
     await drain(name);
     expect(await read()).toEqual([held]); // the same, from D1 alone
+  });
+
+  it("top reads D1's totals of thousands of pending groups with long ids, in statements under D1's size limit", async () => {
+    const campaign = uniqueCampaign("top-groups");
+    const w = windowStart(Date.now());
+    await insertCells([
+      { w, c: campaign, a: "ad-1", r: "eu", n: 5 },
+      { w, c: campaign, a: "ad-2", r: "eu", n: 3 },
+    ]);
+    // 3 000 groups of 64-character ids ≈ 400 KB of JSON: five statements of ≤ 90 KB
+    const long = (i: number) => `${campaign}-${"é".repeat(40)}-${i}`.slice(0, 64);
+    const groups: [string, string | null][] = [...Array.from({ length: 3_000 }, (_, i): [string, string | null] => [long(i), long(i)]), [campaign, "ad-2"]];
+    const range = { from: w - 3_600_000, to: w + 60_000 };
+    const answer = await topClicks(env.DB, { ...range, by: "ad", limit: 1 + groups.length, filters: { campaign_id: [campaign] }, sources: "[]", groups });
+    expect(answer.rows.map((r) => [r.adId, r.clicks])).toEqual([
+      ["ad-1", 5],
+      ["ad-2", 3],
+    ]);
+    expect(answer.groupTotals).toEqual([{ campaignId: campaign, adId: "ad-2", clicks: 3 }]);
   });
 });

@@ -1,6 +1,7 @@
 import { DAY_MS, GRANULARITY_MS, MINUTE_MS, windowCeil, windowStart, withDailyZone, type Granularity } from "../../lib/clicks/metrics-window";
 import type { Dimension } from "../../lib/clicks/metrics-query";
 import type { IngestStatsRow, SeriesRow, TopRow } from "../../lib/clicks/pending-merge";
+import { chunkJson } from "../../lib/clicks/flush-sql";
 
 export type { IngestStatsRow, SeriesRow, TopRow } from "../../lib/clicks/pending-merge";
 
@@ -111,11 +112,12 @@ export async function clickSeries(
 
 /**
  * The `limit` campaigns (or campaign/ad pairs) with the most clicks in [from, to), ties by id; and, in
- * `groupTotals`, the totals of the groups listed in `groups` (`[[campaign_id, ad_id | null], …]` JSON).
+ * `groupTotals`, the totals of `groups` (`[campaign_id, ad_id | null]` each; one statement per ≤ 90 KB
+ * of them, D1's statement size).
  */
 export async function topClicks(
   db: D1Database,
-  q: { from: number; to: number; by: "campaign" | "ad"; limit: number; filters: ClickFilters; sources: string; groups: string },
+  q: { from: number; to: number; by: "campaign" | "ad"; limit: number; filters: ClickFilters; sources: string; groups: [string, string | null][] },
 ): Promise<Answered<TopRow> & { groupTotals: TopRow[] }> {
   const keys = q.by === "campaign" ? ["campaign_id"] : ["campaign_id", "ad_id"];
   const totals = (p: Params) => {
@@ -125,11 +127,14 @@ export async function topClicks(
   };
   const p = new Params();
   const statement = `${totals(p)} GROUP BY ${keys.join(", ")} ORDER BY clicks DESC, ${keys.join(", ")} LIMIT ${p.add(q.limit)}`;
-  const g = new Params();
   const match = q.by === "campaign" ? "j.value ->> 0 = campaign_id" : "j.value ->> 0 = campaign_id AND j.value ->> 1 = ad_id";
-  const groupStatement = `${totals(g)} WHERE EXISTS (SELECT 1 FROM json_each(${g.add(q.groups)}) AS j WHERE ${match}) GROUP BY ${keys.join(", ")}`;
-  const answer = await withDailyBefore<TopRow>(db, q, db.prepare(statement).bind(...p.values), [db.prepare(groupStatement).bind(...g.values)]);
-  return { ...answer, groupTotals: answer.more[0].results as TopRow[] };
+  const groupStatements = chunkJson(q.groups).map((list) => {
+    const g = new Params();
+    const text = `${totals(g)} WHERE EXISTS (SELECT 1 FROM json_each(${g.add(list)}) AS j WHERE ${match}) GROUP BY ${keys.join(", ")}`;
+    return db.prepare(text).bind(...g.values);
+  });
+  const answer = await withDailyBefore<TopRow>(db, q, db.prepare(statement).bind(...p.values), groupStatements);
+  return { ...answer, groupTotals: answer.more.flatMap((r) => r.results as TopRow[]) };
 }
 
 /**
