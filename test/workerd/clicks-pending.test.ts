@@ -50,6 +50,22 @@ async function handOff(name: string, source: string, flushId: number, cells: Cel
   await aggregator(name).apply(name, source, flushId, JSON.stringify(cells), JSON.stringify(stats), Date.now(), cells.length);
 }
 
+/** One flush in D1 (its first: it takes its flush id floor there), then D1 fails for it and its alarms wait. */
+async function flushOnceThenFailD1(name: string, campaign: string, w: number) {
+  await hold(name);
+  await handOff(name, "s0", 1, [[w, campaign, "ad-0", "eu", 1]]);
+  await drain(name);
+  await hold(name, failingD1);
+}
+
+/** D1 works again for it, at once. */
+async function restoreD1(name: string) {
+  await runInDurableObject(aggregator(name), (agg: ClickAggregator) => {
+    agg["db"] = env.DB;
+    agg["pipeline"].backoffUntil = 0;
+  });
+}
+
 async function drain(name: string) {
   for (let round = 0; round < 50; round++) {
     const st = await aggregator(name).state();
@@ -65,10 +81,7 @@ describe("metrics include what the aggregators hold", () => {
     const campaign = uniqueCampaign("pending");
     const name = `${campaign}-agg`;
     const w = windowStart(Date.now());
-    await hold(name);
-    await handOff(name, "s0", 1, [[w, campaign, "ad-0", "eu", 1]]);
-    await drain(name); // one flush in D1
-    await hold(name, failingD1);
+    await flushOnceThenFailD1(name, campaign, w);
     await handOff(name, "s1", 1, [[w, campaign, "ad-1", "eu", 3], [w - 60_000, campaign, "ad-2", "na", 2]]);
     await handOff(name, "s2", 1, [[w, campaign, "ad-1", "eu", 4]]);
     await runDurableObjectAlarm(aggregator(name)); // freezes, and the flush fails: frozen, not in D1
@@ -78,10 +91,7 @@ describe("metrics include what the aggregators hold", () => {
     const held = await minuteTotals(campaign, [name]);
     expect(held).toMatchObject({ byAd: expected, d1Rows: 1, reads: 1 });
 
-    await runInDurableObject(aggregator(name), (agg: ClickAggregator) => {
-      agg["db"] = env.DB;
-      agg["pipeline"].backoffUntil = 0;
-    });
+    await restoreD1(name);
     await drain(name);
     const flushed = await minuteTotals(campaign, [name]);
     expect(flushed.byAd).toEqual(expected);
@@ -118,10 +128,7 @@ describe("metrics include what the aggregators hold", () => {
     const campaign = uniqueCampaign("stats");
     const name = `${campaign}-agg`;
     const minute = windowStart(Date.now()) - 7 * 60_000; // a minute no other test's statistics use
-    await hold(name);
-    await handOff(name, "s0", 1, [[windowStart(Date.now()), campaign, "ad-0", "eu", 1]]);
-    await drain(name); // its first flush (takes its flush id floor from D1)
-    await hold(name, failingD1);
+    await flushOnceThenFailD1(name, campaign, windowStart(Date.now()));
     await handOff(name, "s1", 1, [], [[minute, 10, 2, 1, 0, 3]]);
     const range = { from: minute, to: minute + 60_000 };
     const read = () =>
@@ -130,10 +137,7 @@ describe("metrics include what the aggregators hold", () => {
       );
     const held = { bucket: minute, accepted: 10, duplicates: 2, invalid: 1, tooLate: 0, future: 3 };
     expect(await read()).toEqual([held]);
-    await runInDurableObject(aggregator(name), (agg: ClickAggregator) => {
-      agg["db"] = env.DB;
-      agg["pipeline"].backoffUntil = 0;
-    });
+    await restoreD1(name);
     await drain(name);
     expect(await read()).toEqual([held]); // the same, from D1 alone
   });
