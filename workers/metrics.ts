@@ -80,7 +80,7 @@ metricsApp.get("/top", async (c) => {
   const limit = q.limit ?? TOP_LIMIT_DEFAULT;
   const answer = await withPending(c.env, pendingQuery(range, q), (sources, pending) => {
     // D1's top `limit` + one per group that pending cells add to, and those groups' totals: exact (mergeTop)
-    const groups = pendingGroups(pending.cells, { ...range, by: by });
+    const groups = pendingGroups(pending.cells, by);
     return topClicks(c.env.DB, { ...range, by, limit: limit + groups.length, filters: q, sources, groups });
   });
   const items = mergeTop(answer.rows, answer.groupTotals, answer.pending.cells, { from: answer.from, to: answer.to, by, limit });

@@ -101,12 +101,14 @@ export function mergeTop(
     .slice(0, q.limit);
 }
 
-/** The groups (campaign, or campaign and ad) that pending cells of [from, to) add to, as `[campaign_id, ad_id | null]`. */
-export function pendingGroups(pending: readonly Cell[], q: { from: number; to: number; by: "campaign" | "ad" }): [string, string | null][] {
+/**
+ * The groups (campaign, or campaign and ad) that pending cells add to, as `[campaign_id, ad_id | null]`:
+ * all of them (the aggregators answered the query's whole days, a superset of the range D1 answers).
+ */
+export function pendingGroups(pending: readonly Cell[], by: "campaign" | "ad"): [string, string | null][] {
   const seen = new Map<string, [string, string | null]>();
-  for (const [w, c, a] of pending) {
-    if (w < q.from || w >= q.to) continue;
-    const g: [string, string | null] = [c, q.by === "ad" ? a : null];
+  for (const [, c, a] of pending) {
+    const g: [string, string | null] = [c, by === "ad" ? a : null];
     seen.set(JSON.stringify(g), g);
   }
   return [...seen.values()];

@@ -38,7 +38,8 @@ describe("merging the aggregators' pending counts into D1's answer", () => {
     ];
     const groupTotals: TopRow[] = [{ campaignId: "z", adId: null, clicks: 3 }];
     const pending: Cell[] = [[0, "z", "ad", "eu", 7], [M, "b", "ad", "eu", 1]];
-    expect(pendingGroups(pending, { from: 0, to: H, by: "campaign" })).toEqual([["z", null], ["b", null]]);
+    expect(pendingGroups(pending, "campaign")).toEqual([["z", null], ["b", null]]);
+    expect(pendingGroups(pending, "ad")).toEqual([["z", "ad"], ["b", "ad"]]);
     expect(mergeTop(top, groupTotals, pending, { from: 0, to: H, by: "campaign", limit: 2 })).toEqual([
       { campaignId: "a", adId: null, clicks: 10 },
       { campaignId: "b", adId: null, clicks: 10 },
