@@ -34,8 +34,8 @@ export async function startDevServer(vars: Record<string, string> = {}, opts: { 
   const port = await freePort();
   // A test that shortens FLUSH_INTERVAL_MS waits for counts to reach D1 (the pipeline view, direct reads):
   // its aggregators write D1 at that interval too, unless it sets D1_FLUSH_INTERVAL_MS itself.
-  const d1 = vars.FLUSH_INTERVAL_MS !== undefined && vars.D1_FLUSH_INTERVAL_MS === undefined ? { D1_FLUSH_INTERVAL_MS: vars.FLUSH_INTERVAL_MS } : {};
-  let allVars = { ADMIN_TOKEN: E2E_ADMIN_TOKEN, CLICK_SIGNING_KEY: E2E_CLICK_KEY, TRUST_REGION_HEADER: "true", ...d1, ...vars };
+  const d1: Record<string, string> = vars.FLUSH_INTERVAL_MS !== undefined && vars.D1_FLUSH_INTERVAL_MS === undefined ? { D1_FLUSH_INTERVAL_MS: vars.FLUSH_INTERVAL_MS } : {};
+  let allVars: Record<string, string> = { ADMIN_TOKEN: E2E_ADMIN_TOKEN, CLICK_SIGNING_KEY: E2E_CLICK_KEY, TRUST_REGION_HEADER: "true", ...d1, ...vars };
   applyMigrations(persistDir);
   let child: ChildProcess | null = null;
   const direct = `http://127.0.0.1:${port}`;
