@@ -65,6 +65,15 @@ function arrayItems(json: string): string {
   return t.slice(1, -1).trim();
 }
 
+/** Adds statistics rows (`[minute, accepted, duplicates, invalid, too_late, future]`) into per-minute sums. */
+export function addMinuteStats(minutes: Map<number, MinuteStats>, stats: readonly number[][]): void {
+  for (const [minute, ...counts] of stats) {
+    const sum = minutes.get(minute);
+    if (sum) counts.forEach((v, i) => (sum[i] += v));
+    else minutes.set(minute, counts as MinuteStats);
+  }
+}
+
 export class OpenLog {
   constructor(private readonly sql: SqlStorage) {}
 
@@ -169,11 +178,7 @@ export class OpenLog {
       entries += row.n;
       chars += row.cells.length;
       for (const [w, c, a, r, n] of JSON.parse(row.cells) as Cell[]) cells.add(w, c, a, r, n);
-      for (const [minute, ...counts] of JSON.parse(row.stats) as number[][]) {
-        const sum = minutes.get(minute);
-        if (sum) counts.forEach((v, i) => (sum[i] += v));
-        else minutes.set(minute, counts as MinuteStats);
-      }
+      addMinuteStats(minutes, JSON.parse(row.stats) as number[][]);
     }
     if (last === null) return null;
     this.sql.exec("DELETE FROM open_log WHERE id <= ?", last);

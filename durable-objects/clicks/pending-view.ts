@@ -1,6 +1,6 @@
 import { CellTable, type Cell } from "../../lib/clicks/cell-table";
 import type { PendingAnswer, PendingQuery } from "../../lib/clicks/pending";
-import type { MinuteStats, OpenLog } from "./open-log";
+import { addMinuteStats, type MinuteStats, type OpenLog } from "./open-log";
 
 /**
  * Distinct cells one pending view holds at most (≈ 150 bytes each in memory: ≤ ≈ 15 MB). An aggregator
@@ -51,11 +51,7 @@ export class PendingView {
 
   private add(cells: Cell[], stats: number[][]): boolean {
     for (const [w, c, a, r, n] of cells) this.cells.add(w, c, a, r, n);
-    for (const [minute, ...counts] of stats) {
-      const sum = this.minutes.get(minute);
-      if (sum) counts.forEach((v, i) => (sum[i] += v));
-      else this.minutes.set(minute, counts as MinuteStats);
-    }
+    addMinuteStats(this.minutes, stats);
     if (this.cells.size > MAX_PENDING_CELLS) this.overflow = true;
     return !this.overflow;
   }
