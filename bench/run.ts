@@ -39,6 +39,10 @@ const program = new Command()
     "--observability",
     "keep wrangler dev's local trace store on (X_LOCAL_OBSERVABILITY; off by default: it is a dev tool that records every span to SQLite and costs more than the routes under test — see docs/bench.md)",
   )
+  .option(
+    "--state-dir <dir>",
+    "where the private servers keep their local state (default /dev/shm, a RAM filesystem, when it is writable, else the OS temp dir; `--state-dir /tmp` measures with the local Durable Objects' and D1's fsyncs on this machine's disk — see docs/bench.md)",
+  )
   .addOption(new Option("--flush-ms <ms>", "FLUSH_INTERVAL_MS of the --url server").argParser(Number))
   .option("--regions <list>", "REGIONS of the --url server")
   .option("--drain-timeout <seconds>", "how long to wait for the metrics to show every acked click", Number, 60)

@@ -45,6 +45,8 @@ export interface WranglerDevOptions {
   /** Devtools port (wrangler's default is 9229: private servers started side by side must not share it). */
   inspectorPort?: number;
   stdio?: StdioOptions;
+  /** Extra environment of the wrangler process (and its workerd), e.g. TMPDIR. */
+  env?: Record<string, string>;
 }
 
 /** The arguments of `wrangler dev` for these options. */
@@ -64,7 +66,7 @@ export function wranglerDevArgs({ port, persistTo, vars = {}, testScheduled = fa
  * guarantees the group dies with it.
  */
 export function spawnWranglerDev(opts: WranglerDevOptions): ChildProcess {
-  return spawn(WRANGLER, wranglerDevArgs(opts), { cwd: ROOT, env: baseEnv(), stdio: opts.stdio ?? "inherit", detached: true });
+  return spawn(WRANGLER, wranglerDevArgs(opts), { cwd: ROOT, env: baseEnv(opts.env), stdio: opts.stdio ?? "inherit", detached: true });
 }
 
 export async function waitForHealthy(url: string, timeoutMs = 60_000): Promise<void> {

@@ -10,7 +10,7 @@ import { pushTrials, type PushTrials } from "./push.ts";
 import { asOldRun, campaignNames, checkCells, DEFAULT_WORKLOAD, expectedCells, realisticScenario, runData, runFigures, waitForTotal, type CellCheck, type OldRun, type RunFigures, type Workload } from "./realistic.ts";
 import { evaluateTargets, type Target } from "./report.ts";
 import { bestCaseClicksScenario, configScenario, floorScenario, reportsScenario, type Scenario } from "./scenarios.ts";
-import { attachServer, startServer, type Server } from "./server.ts";
+import { attachServer, benchStateRoot, startServer, type Server } from "./server.ts";
 import { shardStorage } from "./shard-storage.ts";
 import { ackTrials, configTrials, type AckTrials, type ConfigTrials } from "./trials.ts";
 import { assertWrk, runWrk, type LuaValue, type WrkResult } from "./wrk.ts";
@@ -37,6 +37,7 @@ export interface BenchOptions {
   horizon: boolean;
   var?: string[];
   observability?: boolean;
+  stateDir?: string;
   flushMs?: number;
   regions?: string;
   drainTimeout: number;
@@ -114,7 +115,7 @@ export interface BenchResult {
   run_id: string;
   options: Omit<ResolvedOptions, "want">;
   machine: MachineInfo;
-  server: { mode: string; url: string; vars: Record<string, string>; local_observability: boolean; boot_s: number | null; rss_mib_end?: Record<string, number> };
+  server: { mode: string; url: string; vars: Record<string, string>; local_observability: boolean; state_dir?: string | null; state_on_ram?: boolean | null; boot_s: number | null; rss_mib_end?: Record<string, number> };
   workload?: Workload;
   preload?: PreloadResult;
   scenarios: Record<string, ScenarioEntry>;
@@ -170,12 +171,13 @@ export async function runBench(rawOpts: BenchOptions): Promise<BenchResult> {
   // span and log line to SQLite; production has nothing like it. Off unless --observability.
   if (!o.observability && process.env.X_LOCAL_OBSERVABILITY === undefined) process.env.X_LOCAL_OBSERVABILITY = "false";
 
+  const stateRoot = benchStateRoot(o.stateDir);
   const t0 = performance.now();
   const server = o.url
     ? await attachServer(o.url, o.token as string, { ...(o.flushMs ? { FLUSH_INTERVAL_MS: String(o.flushMs) } : {}), ...(o.regions ? { REGIONS: o.regions } : {}) })
-    : await startServer(o.vars, { log });
+    : await startServer(o.vars, { log, stateRoot });
   const pgid = server.pgid ?? pgidListeningOn(server.port);
-  result.server = { mode: server.private ? "private wrangler dev" : "--url", url: server.url, vars: redactVars(server.vars), local_observability: process.env.X_LOCAL_OBSERVABILITY !== "false", boot_s: round((performance.now() - t0) / 1000, 1) };
+  result.server = { mode: server.private ? "private wrangler dev" : "--url", url: server.url, vars: redactVars(server.vars), local_observability: process.env.X_LOCAL_OBSERVABILITY !== "false", state_dir: server.private ? stateRoot.dir : null, state_on_ram: server.private ? stateRoot.ram : null, boot_s: round((performance.now() - t0) / 1000, 1) };
   log(`server ${server.url} (${result.server.mode}), pgid ${pgid ?? "unknown"}`);
 
   try {
@@ -445,7 +447,7 @@ export async function runBench(rawOpts: BenchOptions): Promise<BenchResult> {
     else {
       log(`dedup horizon: private server with ALLOWED_LATENESS_SECONDS=MAX_CLOCK_SKEW_SECONDS=${o.horizonSeconds}`);
       try {
-        result.horizon = await horizonCheck({ seconds: o.horizonSeconds, runId, log, extraVars: o.vars });
+        result.horizon = await horizonCheck({ seconds: o.horizonSeconds, runId, log, extraVars: o.vars, stateRoot });
       } catch (e) {
         result.horizon = { error: errorMessage(e) };
         log(`horizon: ERROR ${errorMessage(e)}`);

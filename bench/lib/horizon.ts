@@ -9,7 +9,7 @@ import { countClicks, makeEvents, sendClicks } from "./clicks.ts";
 import { createToken } from "./fixture.ts";
 import { sleep } from "./http.ts";
 import { shardStorage, type Db, type StorageTotals } from "./shard-storage.ts";
-import { startServer, type Log } from "./server.ts";
+import { startServer, type Log, type StateRoot } from "./server.ts";
 
 /** ClickShard advances `meta.sweep_slice` once per alarm (durable-objects/clicks/dedup-index.ts). */
 const SWEEP_SLICES = 256;
@@ -85,9 +85,9 @@ export interface HorizonResult {
   summary: string;
 }
 
-export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs = 100, maxWaitS = 30, log = () => {}, extraVars = {} }: { seconds?: number; runId: string; burst?: number; flushMs?: number; maxWaitS?: number; log?: Log; extraVars?: Record<string, string> }): Promise<HorizonResult> {
+export async function horizonCheck({ seconds = 5, runId, burst = 10_000, flushMs = 100, maxWaitS = 30, log = () => {}, extraVars = {}, stateRoot }: { seconds?: number; runId: string; burst?: number; flushMs?: number; maxWaitS?: number; log?: Log; extraVars?: Record<string, string>; stateRoot?: StateRoot }): Promise<HorizonResult> {
   const horizonMs = 2 * seconds * 1000;
-  const server = await startServer({ ...extraVars, ALLOWED_LATENESS_SECONDS: String(seconds), MAX_CLOCK_SKEW_SECONDS: String(seconds), FLUSH_INTERVAL_MS: String(flushMs) }, { log });
+  const server = await startServer({ ...extraVars, ALLOWED_LATENESS_SECONDS: String(seconds), MAX_CLOCK_SKEW_SECONDS: String(seconds), FLUSH_INTERVAL_MS: String(flushMs) }, { log, stateRoot });
   try {
     const publisher = await createToken(server, "publisher", ["*"]);
     const viewer = await createToken(server, "viewer", ["*"]);

@@ -186,7 +186,7 @@ export function renderTable(result: BenchResult): string {
   else if (hz && "skipped" in hz) lines.push(`shard storage after the dedup horizon: skipped (${hz.skipped})`);
   else if (hz) lines.push(`shard storage: ${hz.summary}`);
   const m = result.machine;
-  lines.push("", `machine: ${m.cores} cores, load average ${m.loadavg_at_start?.[0]} at start, ${m.loadavg_at_end?.[0] ?? "?"} at end; floor segments ${result.scenarios.floor?.segments_rps?.join(", ") ?? "–"} req/s; local trace store ${result.server?.local_observability ? "on" : "off"}`);
+  lines.push("", `machine: ${m.cores} cores, load average ${m.loadavg_at_start?.[0]} at start, ${m.loadavg_at_end?.[0] ?? "?"} at end; floor segments ${result.scenarios.floor?.segments_rps?.join(", ") ?? "–"} req/s; local trace store ${result.server?.local_observability ? "on" : "off"}${result.server?.state_dir ? `; state in ${result.server.state_dir} (${result.server.state_on_ram ? "RAM" : "disk"})` : ""}`);
   lines.push("(ratios are noisy on a shared machine: compare ×floor, ×median floor and ×floor cpu, and repeat on a quiet one — docs/bench.md)");
   lines.push("", "SPEC targets:");
   const trows = [["", "target", "value", "limit", "goal", "what"]];

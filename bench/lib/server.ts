@@ -1,6 +1,6 @@
 // The system under test: a private `wrangler dev` (own port, own persisted state) or one given by --url.
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { applyMigrations, freePort, spawnWranglerDev, waitForHealthy } from "../../scripts/wrangler-dev.ts";
@@ -36,6 +36,35 @@ export interface Server {
 
 export type Log = (...args: unknown[]) => void;
 
+/** Where a private server keeps its local state, and whether that is RAM (tmpfs) or this machine's disk. */
+export interface StateRoot {
+  dir: string;
+  ram: boolean;
+}
+
+const RAM_DIR = "/dev/shm";
+
+/**
+ * The private servers' state directory: `requested` (--state-dir) if given, else /dev/shm when it is a
+ * writable directory, else the OS temp dir. Local Durable Objects and D1 are SQLite files that workerd
+ * fsyncs on every commit from the Worker's own thread; on this VM's disk that is ext4 journal commits
+ * and virtio flushes (≈ 175 fsyncs/s at batch 100) charged to the click routes and not to the floor.
+ * Cloudflare's storage does not run on the isolate's thread, so the bench keeps it off the disk by
+ * default (docs/bench.md, "State on a RAM filesystem"); `--state-dir /tmp` measures on disk.
+ */
+export function benchStateRoot(requested?: string): StateRoot {
+  if (requested) return { dir: requested, ram: requested === RAM_DIR || requested.startsWith(RAM_DIR + "/") };
+  try {
+    if (statSync(RAM_DIR).isDirectory()) {
+      accessSync(RAM_DIR, constants.W_OK);
+      return { dir: RAM_DIR, ram: true };
+    }
+  } catch {
+    /* no RAM filesystem here */
+  }
+  return { dir: tmpdir(), ram: false };
+}
+
 
 /** Only loopback targets: this tool generates load and must never point at someone else's host. */
 export function assertLoopback(url: string): string {
@@ -48,15 +77,21 @@ export function assertLoopback(url: string): string {
 }
 
 /** Starts a private server. Vars: DEFAULT_VARS < `vars`; secrets and TRUST_REGION_HEADER are fixed. */
-export async function startServer(vars: Record<string, string> = {}, { log = () => {}, inspectorPort }: { log?: Log; inspectorPort?: number } = {}): Promise<Server> {
-  const persistDir = mkdtempSync(join(tmpdir(), "edgeplane-bench-"));
+export async function startServer(
+  vars: Record<string, string> = {},
+  { log = () => {}, inspectorPort, stateRoot = benchStateRoot() }: { log?: Log; inspectorPort?: number; stateRoot?: StateRoot } = {},
+): Promise<Server> {
+  const persistDir = mkdtempSync(join(stateRoot.dir, "edgeplane-bench-"));
   const port = await freePort();
   const allVars = { ...DEFAULT_VARS, ...vars, ADMIN_TOKEN: BENCH_ADMIN_TOKEN, CLICK_SIGNING_KEY: BENCH_CLICK_KEY, TRUST_REGION_HEADER: "true" };
   const url = `http://127.0.0.1:${port}`;
   log(`applying migrations to ${persistDir}`);
   applyMigrations(persistDir);
   log(`starting wrangler dev on ${url}`);
-  const child = spawnWranglerDev({ port, inspectorPort: inspectorPort ?? (await freePort()), persistTo: persistDir, vars: allVars, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnWranglerDev({ port, inspectorPort: inspectorPort ?? (await freePort()), persistTo: persistDir, vars: allVars, stdio: ["ignore", "pipe", "pipe"],
+    // SQLite's temporary files (sorts, temp B-trees) beside the state, not in the disk's /tmp
+    env: { TMPDIR: persistDir },
+  });
   // Keep the server's last output lines (and echo them with BENCH_VERBOSE=1) for post-mortems.
   const tail: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
