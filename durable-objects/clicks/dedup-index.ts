@@ -1,6 +1,7 @@
-import { partitionExpired, partitionOf, partitionSpanMs, partitionTable, sliceOfKey, SLICES, splitKeys } from "../../lib/clicks/dedup-keys";
-import { keyHalves } from "../../lib/clicks/key-bloom";
-import { BUCKET_BITS, bucketHas, bucketOfKey, halvesOf, packHalves } from "../../lib/clicks/key-buckets";
+import { partitionExpired, partitionOf, partitionSpanMs, partitionTable, SLICES } from "../../lib/clicks/dedup-keys";
+import { keyHex } from "../../lib/clicks/hash";
+import { BUCKET_BITS, bucketHas, packHalves } from "../../lib/clicks/key-buckets";
+import { KeySet, parseKeyList, type KeyHalves } from "../../lib/clicks/key-set";
 import { migrateSqlSchema, readMeta, writeMeta } from "../../lib/sql-migrations";
 import { DedupFilters, UNKNOWN } from "./dedup-filters";
 
@@ -48,7 +49,10 @@ const APPEND_BUCKETS = (table: string) =>
    ON CONFLICT (b) DO UPDATE SET keys = CAST(keys || excluded.keys AS BLOB)`;
 
 /** Keys of level 0 by partition, then by key slice (a merge step takes one slice of every partition). */
-type Level = Map<number, Set<string>[]>;
+type Level = Map<number, KeySet[]>;
+
+/** A key's slice (0–15): the top 4 bits of its high half (its first hex digit in keyHex form). */
+const sliceOf = (hi: number): number => hi >>> 28;
 
 export interface DedupStats {
   partitions: number;
@@ -69,7 +73,7 @@ export interface DedupStats {
  *   one row per bucket of 8-byte keys, so a merge writes one row per bucket it touches, not one per key.
  * - Level 0: each batch's new keys are appended to `dedup_log` as ONE row (no index, so an append
  *   dirties only the last pages, and writes one row however many keys: DO storage bills rows written)
- *   and mirrored in memory. Once it holds enough keys it becomes `dedup_merging` and is merged into the
+ *   and mirrored in memory (as numbers: lib/clicks/key-set.ts). Once it holds enough keys it becomes `dedup_merging` and is merged into the
  *   partitions one key slice (1/16 of the key space) per step, in key order, so one step dirties only
  *   that slice's B-tree pages and its filter block. Ingest pays a number of steps proportional to the
  *   keys it added, so no call does unbounded work and a cycle ends before the next log fills.
@@ -131,25 +135,24 @@ export class DedupIndex {
    * of their first occurrences. Call inside the caller's transaction (and reload() if it rolls back).
    */
   dedup(keysJson: string, exp: number, now = Date.now()): number[] {
-    const keys = splitKeys(keysJson);
+    const { his, los } = parseKeyList(keysJson);
+    const n = his.length;
     const candidates: number[] = [];
-    const inBatch = new Set<string>();
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i];
-      if (inBatch.has(k) || this.inLevel0(k)) continue;
-      inBatch.add(k);
+    const inBatch = new KeySet(n);
+    for (let i = 0; i < n; i++) {
+      if (this.inLevel0(his[i], los[i]) || !inBatch.add(his[i], los[i])) continue;
       candidates.push(i);
     }
     let fresh = candidates;
     if (this.parts.size > 0 && candidates.length > 0) {
-      const seen = this.findInPartitions(keys, candidates);
-      if (seen.size > 0) fresh = candidates.filter((i) => !seen.has(keys[i]));
+      const seen = this.findInPartitions(his, los, candidates);
+      if (seen !== null) fresh = candidates.filter((i) => seen[i] === 0);
     }
     if (fresh.length === 0) return fresh;
-    if (fresh.length === keys.length && keys.length <= LOG_ROW_KEYS) this.sql.exec(APPEND_LOG, exp, keysJson);
-    else for (let i = 0; i < fresh.length; i += LOG_ROW_KEYS) this.sql.exec(APPEND_LOG, exp, "[" + fresh.slice(i, i + LOG_ROW_KEYS).map((f) => keys[f]).join(",") + "]");
+    if (fresh.length === n && n <= LOG_ROW_KEYS) this.sql.exec(APPEND_LOG, exp, keysJson);
+    else for (let i = 0; i < fresh.length; i += LOG_ROW_KEYS) this.sql.exec(APPEND_LOG, exp, "[" + fresh.slice(i, i + LOG_ROW_KEYS).map((f) => keyHex(his[f], los[f])).join(",") + "]");
     const p = partitionOf(exp, this.spanMs);
-    for (const i of fresh) add(this.active, p, keys[i]);
+    for (const i of fresh) add(this.active, p, his[i], los[i]);
     this.activeKeys += fresh.length;
     this.keepMerging(fresh.length, now);
     return fresh;
@@ -209,57 +212,64 @@ export class DedupIndex {
     for (let j = 0; j < SLICES; j++) this.filters.save(p, j, this.filters.build(p, j));
   }
 
-  private inLevel0(k: string): boolean {
-    const j = sliceOfKey(k);
-    for (const sets of this.active.values()) if (sets[j].has(k)) return true;
-    if (this.merging) for (const sets of this.merging.values()) if (sets[j].has(k)) return true;
+  private inLevel0(hi: number, lo: number): boolean {
+    const j = sliceOf(hi);
+    for (const sets of this.active.values()) if (sets[j].has(hi, lo)) return true;
+    if (this.merging) for (const sets of this.merging.values()) if (sets[j].has(hi, lo)) return true;
     return false;
   }
 
-  /** The candidates found in a partition: filter first, then the partition's table for the filter's positives. */
-  private findInPartitions(keys: string[], candidates: number[]): Set<string> {
+  /**
+   * The candidates (indexes into his/los) found in a partition: filter first, then the partition's
+   * table for the filter's positives. Returns a flag per index (1: seen), or null when none was.
+   */
+  private findInPartitions(his: Int32Array, los: Uint32Array, candidates: number[]): Uint8Array | null {
     const parts = [...this.parts.keys()];
     const blocks = parts.map((p) => this.filters.loaded(p));
-    const probes = parts.map((): string[] => []);
+    const probes = parts.map((): number[] => []);
     for (const i of candidates) {
-      const k = keys[i];
-      const j = sliceOfKey(k);
-      const [hi, lo] = keyHalves(k);
+      const [hi, lo] = [his[i], los[i]];
+      const j = sliceOf(hi);
       for (let pi = 0; pi < parts.length; pi++) {
         const slot = blocks[pi][j];
         const f = slot === undefined ? this.filters.forLookup(parts[pi], j) : slot;
         if (f === null || (f !== UNKNOWN && !f.mightContain(hi, lo))) continue;
-        probes[pi].push(k);
+        probes[pi].push(i);
       }
     }
-    const seen = new Set<string>();
+    let seen: Uint8Array | null = null;
     for (let pi = 0; pi < parts.length; pi++) {
       const [p, list] = [parts[pi], probes[pi]];
       if (list.length === 0) continue;
       this.probed += list.length;
+      seen ??= new Uint8Array(his.length);
       const bits = this.bucketBits.get(p);
       if (bits !== undefined) {
-        this.findInBuckets(p, bits, list, seen);
+        this.findInBuckets(p, bits, his, los, list, seen);
         continue;
       }
+      const byHex = new Map(list.map((i) => [keyHex(his[i], los[i]), i]));
       const q = `SELECT printf('0x%016x', value) FROM json_each(?) WHERE EXISTS (SELECT 1 FROM ${partitionTable(p)} WHERE k = value)`;
-      for (const [k] of this.sql.exec(q, "[" + list.join(",") + "]").raw()) seen.add(String(k));
+      for (const [k] of this.sql.exec(q, "[" + [...byHex.keys()].join(",") + "]").raw()) {
+        const i = byHex.get(String(k));
+        if (i !== undefined) seen[i] = 1;
+      }
     }
     return seen;
   }
 
-  /** Adds to `seen` the keys of `list` that partition `p` holds in its buckets: one read of each bucket involved. */
-  private findInBuckets(p: number, bits: number, list: string[], seen: Set<string>): void {
-    const byBucket = new Map<number, string[]>();
-    for (const k of list) {
-      const b = bucketOfKey(k, bits);
+  /** Flags in `seen` the keys of `list` that partition `p` holds in its buckets: one read of each bucket involved. */
+  private findInBuckets(p: number, bits: number, his: Int32Array, los: Uint32Array, list: number[], seen: Uint8Array): void {
+    const byBucket = new Map<number, number[]>();
+    for (const i of list) {
+      const b = his[i] >>> (32 - bits);
       const ks = byBucket.get(b);
-      if (ks) ks.push(k);
-      else byBucket.set(b, [k]);
+      if (ks) ks.push(i);
+      else byBucket.set(b, [i]);
     }
     const q = `SELECT b, keys FROM ${partitionTable(p)} WHERE b IN (SELECT value FROM json_each(?))`;
     for (const [b, keys] of this.sql.exec(q, JSON.stringify([...byBucket.keys()])).raw()) {
-      for (const k of byBucket.get(Number(b)) ?? []) if (bucketHas(keys as ArrayBuffer, ...keyHalves(k))) seen.add(k);
+      for (const i of byBucket.get(Number(b)) ?? []) if (bucketHas(keys as ArrayBuffer, his[i], los[i])) seen[i] = 1;
     }
   }
 
@@ -300,8 +310,8 @@ export class DedupIndex {
       const keys = sets[j];
       if (keys.size === 0) continue;
       this.mergingKeys -= keys.size;
-      if (!partitionExpired(p, now)) this.mergeInto(p, j, [...keys]);
-      sets[j] = new Set();
+      if (!partitionExpired(p, now)) this.mergeInto(p, j, keys.halves());
+      sets[j] = new KeySet();
     }
     if (j + 1 < SLICES) {
       writeMeta(this.sql, MERGE_SLICE, j + 1);
@@ -317,7 +327,7 @@ export class DedupIndex {
    * Adds keys of slice `j` (new to partition `p`: dedup() looked for them there) to the partition's
    * buckets (or, in a B-tree partition, inserts them in key order), and to its filter block.
    */
-  private mergeInto(p: number, j: number, keys: string[]): void {
+  private mergeInto(p: number, j: number, { his, los }: KeyHalves): void {
     const table = partitionTable(p);
     if (!this.parts.has(p)) {
       this.sql.exec(`CREATE TABLE IF NOT EXISTS ${table} (b INTEGER PRIMARY KEY, keys BLOB NOT NULL)`);
@@ -326,14 +336,14 @@ export class DedupIndex {
       this.bucketBits.set(p, BUCKET_BITS);
       this.filters.created(p);
     }
-    const { his, los } = halvesOf(keys);
     const bits = this.bucketBits.get(p);
     let added: number;
     if (bits !== undefined) {
       const { blob, runs } = packHalves(his, los, bits);
       this.sql.exec(APPEND_BUCKETS(table), JSON.stringify(runs), blob);
-      added = keys.length;
+      added = his.length;
     } else {
+      const keys = Array.from(his, (hi, i) => keyHex(hi, los[i]));
       added = this.sql.exec(`INSERT INTO ${table} (k) SELECT value FROM json_each(?) WHERE true ORDER BY value ON CONFLICT DO NOTHING`, "[" + keys.join(",") + "]").rowsWritten;
     }
     const held = (this.parts.get(p) ?? 0) + added;
@@ -352,9 +362,10 @@ export class DedupIndex {
     const span = this.spanMs;
     for (const [exp, keys] of this.sql.exec(`SELECT exp, keys FROM ${table}`).raw()) {
       const p = partitionOf(Number(exp), span);
-      for (const key of splitKeys(String(keys))) {
-        if (sliceOfKey(key) < fromSlice) continue;
-        if (add(level, p, key)) n++;
+      const { his, los } = parseKeyList(String(keys));
+      for (let i = 0; i < his.length; i++) {
+        if (sliceOf(his[i]) < fromSlice) continue;
+        if (add(level, p, his[i], los[i])) n++;
       }
     }
     return n;
@@ -381,12 +392,9 @@ export class DedupIndex {
   }
 }
 
-/** Adds `k` to partition `p` of a level; false when it was there. */
-function add(level: Level, p: number, k: string): boolean {
+/** Adds a key to partition `p` of a level; false when it was there. */
+function add(level: Level, p: number, hi: number, lo: number): boolean {
   let sets = level.get(p);
-  if (!sets) level.set(p, (sets = Array.from({ length: SLICES }, () => new Set<string>())));
-  const set = sets[sliceOfKey(k)];
-  if (set.has(k)) return false;
-  set.add(k);
-  return true;
+  if (!sets) level.set(p, (sets = Array.from({ length: SLICES }, () => new KeySet())));
+  return sets[sliceOf(hi)].add(hi, lo);
 }
