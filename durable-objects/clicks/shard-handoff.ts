@@ -60,14 +60,15 @@ export class ShardHandoff {
       await this.fenceLegacy(flushId, openedAt);
       if (this.flushes.current() !== flushId) return;
     }
+    let parts: PartRow[] | null = null;
     if (flushId === null) {
-      flushId = this.freeze(openedAt);
-      if (flushId === null) return;
+      const frozen = this.freeze(openedAt);
+      if (frozen === null) return;
+      // the rows just written, as written (reading them back cost a copy of every part)
+      ({ flushId, parts } = frozen);
     }
     const source = this.host.source();
-    const parts = this.sql
-      .exec<{ agg: number; cells: string; stats: string; opened_at: number; n: number | null }>("SELECT agg, cells, stats, opened_at, n FROM parts WHERE flush_id = ?", flushId)
-      .toArray();
+    parts ??= this.sql.exec<PartRow>("SELECT agg, cells, stats, opened_at, n FROM parts WHERE flush_id = ?", flushId).toArray();
     const sent = await Promise.allSettled(
       parts.map((p) => this.host.aggregator(p.agg).apply(aggregatorName(p.agg), source, flushId, p.cells, p.stats, p.opened_at, p.n ?? undefined)),
     );
@@ -110,7 +111,7 @@ export class ShardHandoff {
    * is the current time in ms, so a shard whose storage was reset starts above the ids it used before (it
    * hands off far fewer than 1 000 flushes a second).
    */
-  private freeze(openedAt: number): number | null {
+  private freeze(openedAt: number): { flushId: number; parts: PartRow[] } | null {
     return this.host.storage.transactionSync(() => {
       // ≤ MAX_ROW_CHARS of cells in all, so that every part fits in one SQLite value
       const merged = this.log.take(MAX_HANDOFF_ENTRIES, MAX_ROW_CHARS);
@@ -121,23 +122,18 @@ export class ShardHandoff {
       const flushId = Number(readMeta(this.sql, "next_flush_id") ?? Date.now());
       writeMeta(this.sql, "next_flush_id", flushId + 1);
       this.sql.exec("INSERT INTO flushes (flush_id, frozen_at) VALUES (?, ?)", flushId, Date.now());
-      this.insertParts(flushId, byAgg, openedAt);
-      return flushId;
+      return { flushId, parts: this.insertParts(flushId, byAgg, openedAt) };
     });
   }
 
-  private insertParts(flushId: number, byAgg: Map<number, Part>, openedAt: number): void {
+  private insertParts(flushId: number, byAgg: Map<number, Part>, openedAt: number): PartRow[] {
+    const rows: PartRow[] = [];
     for (const [agg, p] of byAgg) {
-      this.sql.exec(
-        "INSERT INTO parts (flush_id, agg, cells, stats, opened_at, n) VALUES (?, ?, ?, ?, ?, ?)",
-        flushId,
-        agg,
-        JSON.stringify(p.cells),
-        JSON.stringify(p.stats),
-        openedAt,
-        p.cells.length,
-      );
+      const row = { agg, cells: JSON.stringify(p.cells), stats: JSON.stringify(p.stats), opened_at: openedAt, n: p.cells.length };
+      this.sql.exec("INSERT INTO parts (flush_id, agg, cells, stats, opened_at, n) VALUES (?, ?, ?, ?, ?, ?)", flushId, agg, row.cells, row.stats, row.opened_at, row.n);
+      rows.push(row);
     }
+    return rows;
   }
 
   /** A flush frozen by the code before aggregators (its cells under its flush id): groups them into parts (inside a transaction). */
@@ -192,6 +188,16 @@ interface Part {
   cells: Cell[];
   stats: number[][];
 }
+
+/** A `parts` row: one aggregator's part of a frozen flush (a type alias: SqlStorage rows take no interface). */
+type PartRow = {
+  agg: number;
+  cells: string;
+  stats: string;
+  opened_at: number;
+  /** NULL in rows frozen before schema v7. */
+  n: number | null;
+};
 
 /**
  * Groups cells by the aggregator that owns them (hash of campaign, ad, region; each hashed once) and

@@ -1,4 +1,4 @@
-import { clickKey, keyHex, shardOfKey } from "./hash";
+import { clickKey, keyListJson, shardOfKey } from "./hash";
 import type { NormalizedClick, RejectionCounts } from "./types";
 import { windowStart } from "./windows";
 
@@ -37,7 +37,9 @@ export interface ShardBatch {
 }
 
 class ShardBatchBuilder {
-  readonly keyParts: string[] = [];
+  /** Each event's dedup key as its halves (clickKey). */
+  readonly his: number[] = [];
+  readonly los: number[] = [];
   readonly cellOf: number[] = [];
   readonly minuteOf: number[] = [];
   readonly cells: CellDims[] = [];
@@ -57,7 +59,7 @@ class ShardBatchBuilder {
     return mi;
   }
 
-  add(key: string, c: ClickTuple, minuteSlot: number): void {
+  add(hi: number, lo: number, c: ClickTuple, minuteSlot: number): void {
     const w = windowStart(c[4]);
     let byCampaign = this.cellIndex.get(w);
     if (!byCampaign) this.cellIndex.set(w, (byCampaign = new Map()));
@@ -71,14 +73,15 @@ class ShardBatchBuilder {
       this.cells.push([w, c[1], c[2], c[3]]);
       byRegion.set(c[3], ci);
     }
-    this.keyParts.push(key);
+    this.his.push(hi);
+    this.los.push(lo);
     this.cellOf.push(ci);
     this.minuteOf.push(minuteSlot);
   }
 
   build(): ShardBatch {
     return {
-      keys: "[" + this.keyParts.join(",") + "]",
+      keys: keyListJson(this.his, this.los),
       cellOf: this.cellOf,
       minuteOf: this.minuteOf,
       cells: this.cells,
@@ -111,7 +114,7 @@ export function planForward(batches: PendingBatch[], shards: number, statsShard:
       const s = shardOfKey(lo, shards);
       const b = builder(s);
       if (slots[s] < 0) slots[s] = b.minuteSlot(minute);
-      b.add(keyHex(hi, lo), c, slots[s]);
+      b.add(hi, lo, c, slots[s]);
     }
     const r = batch.rejected;
     if (r.invalid + r.too_late + r.future > 0) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clickKey, keyHex, shardOf, shardOfKey } from "../../lib/clicks/hash";
+import { clickKey, keyHex, keyListJson, shardOf, shardOfKey } from "../../lib/clicks/hash";
 import { rateLimitKey } from "../../lib/clicks/rate-limit";
 import { windowStart } from "../../lib/clicks/windows";
 
@@ -42,6 +42,19 @@ describe("click keys and shards", () => {
       const [hi, lo] = clickKey(`id-${i}-xxxxxxxx`);
       expect(BigInt(keyHex(hi, lo))).toBe((BigInt(hi >>> 0) << 32n) | BigInt(lo));
     }
+  });
+
+  it("writes a list of keys as keyHex writes each, joined (what a shard's dedup reads)", () => {
+    expect(keyListJson([], [])).toBe("[]");
+    const his = [0, 1, -1, 0x7fffffff, -(2 ** 31)];
+    const los = [0xabc, 2, 0xffffffff, 0, 1];
+    for (let i = 0; i < 200; i++) {
+      const [hi, lo] = clickKey(`list-${i}`);
+      his.push(hi);
+      los.push(lo);
+    }
+    expect(keyListJson(his, los)).toBe("[" + his.map((hi, i) => keyHex(hi, los[i])).join(",") + "]");
+    expect(keyListJson([5], [6])).toBe(`[${keyHex(5, 6)}]`);
   });
 
   it("maps every key into range", () => {
