@@ -395,6 +395,7 @@ export class DedupIndex {
 /** Adds a key to partition `p` of a level; false when it was there. */
 function add(level: Level, p: number, hi: number, lo: number): boolean {
   let sets = level.get(p);
-  if (!sets) level.set(p, (sets = Array.from({ length: SLICES }, () => new KeySet())));
+  // sized for a slice's share of the smallest merge trigger: a level's sets fill up to it at least
+  if (!sets) level.set(p, (sets = Array.from({ length: SLICES }, () => new KeySet(MERGE_AT / SLICES))));
   return sets[sliceOf(hi)].add(hi, lo);
 }
