@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { ApiError } from "../lib/errors";
 import { failure, success, type Outcome } from "../lib/outcome";
-import { planForward, type ClickTuple, type PendingBatch } from "../lib/clicks/forward";
+import { packShardBatch, planForward, type ClickTuple, type PendingBatch } from "../lib/clicks/forward";
 import { EpochCache, epochShardName } from "../lib/clicks/epochs";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
 import { GroupCommit } from "../lib/group-commit";
@@ -96,6 +96,11 @@ export class ClickBuffer extends DurableObject<Env> {
   private storeCalls = 0;
   /** The shard-count history; this version's CLICK_SHARDS and this buffer's name go to the registry with each fetch. */
   private readonly epochs: EpochCache;
+  /**
+   * Shards that answered `packed: true`: they get their cells packed (lib/clicks/forward.ts). The others
+   * — and any whose forward failed, in case it runs older code again — get them as arrays.
+   */
+  private readonly packedShards = new Set<string>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -249,7 +254,14 @@ export class ClickBuffer extends DurableObject<Env> {
     const results = await Promise.allSettled(
       sends.map(async ([s, batch]) => {
         const name = epochShardName(fw.epoch, s);
-        await this.env.CLICK_SHARD.get(this.env.CLICK_SHARD.idFromName(name)).ingest(name, source, fw.forwardId, batch);
+        const packed = this.packedShards.has(name);
+        try {
+          const res = await this.env.CLICK_SHARD.get(this.env.CLICK_SHARD.idFromName(name)).ingest(name, source, fw.forwardId, packed ? packShardBatch(batch) : batch);
+          if (res?.packed === true) this.packedShards.add(name);
+        } catch (err) {
+          this.packedShards.delete(name);
+          throw err;
+        }
         return s;
       }),
     );

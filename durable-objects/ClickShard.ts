@@ -8,7 +8,7 @@ import { handoffAt } from "../lib/clicks/flush-schedule";
 import { AE_BATCHES_TABLE, AE_RETRY_MS, analyticsPending, drainAnalytics, hasAnalytics } from "./clicks/analytics-outbox";
 import { PARTS_COUNT_COLUMN, PARTS_TABLE, ShardHandoff } from "./clicks/shard-handoff";
 import { OPEN_LOG_TABLE } from "./clicks/open-log";
-import type { ShardBatch } from "../lib/clicks/forward";
+import { shardBatchCells, type CellDims, type ShardBatch } from "../lib/clicks/forward";
 import { splitKeys } from "../lib/clicks/dedup-keys";
 import { keyHalves } from "../lib/clicks/key-bloom";
 import { clickSettings, type ClickSettings } from "../lib/clicks/settings";
@@ -61,6 +61,8 @@ interface PendingIngest {
   source: string;
   forwardId: number;
   batch: ShardBatch;
+  /** The batch's cells (unpacked: shardBatchCells). */
+  cells: CellDims[];
   /** Keys every live epoch's owner granted (resharding); null in the steady state. */
   granted: Set<string> | null;
 }
@@ -74,6 +76,8 @@ export interface ShardIngestResult {
   duplicates: number;
   /** True when this forward was applied before (a buffer re-sending after a crash): nothing counted. */
   replayed: boolean;
+  /** This shard reads packed cells (lib/clicks/forward.ts packShardBatch); absent from older shards. */
+  packed?: true;
 }
 
 export interface ShardState {
@@ -160,19 +164,20 @@ export class ClickShard extends DurableObject<Env> {
    */
   async ingest(name: string, source: string, forwardId: number, batch: ShardBatch): Promise<ShardIngestResult> {
     const n = batch.cellOf.length;
-    if (this.replayed(source, forwardId)) return { accepted: n, duplicates: 0, replayed: true };
+    if (this.replayed(source, forwardId)) return { accepted: n, duplicates: 0, replayed: true, packed: true };
+    const cells = shardBatchCells(batch);
     const own = parseShardName(name);
     const range = own ? claimRange(await this.epochs.get(Date.now(), own.epoch), own.epoch, Date.now(), this.settings.horizonMs) : [];
     let granted: Set<string> | null = null;
     if (range.length > 1) {
       const cid = forwardId > 0 ? claimId(name, source, forwardId) : Math.floor(Math.random() * 2 ** 52);
       granted = await this.claimInEpochs(name, cid, batch.keys, range);
-      if (this.replayed(source, forwardId)) return { accepted: n, duplicates: 0, replayed: true };
+      if (this.replayed(source, forwardId)) return { accepted: n, duplicates: 0, replayed: true, packed: true };
     }
-    const fresh = await this.ingests.add({ name, source, forwardId, batch, granted });
+    const fresh = await this.ingests.add({ name, source, forwardId, batch, cells, granted });
     if (fresh instanceof Error) throw fresh;
-    if (fresh === REPLAYED) return { accepted: n, duplicates: 0, replayed: true };
-    return { accepted: n, duplicates: n - fresh, replayed: false };
+    if (fresh === REPLAYED) return { accepted: n, duplicates: 0, replayed: true, packed: true };
+    return { accepted: n, duplicates: n - fresh, replayed: false, packed: true };
   }
 
   /**
@@ -209,10 +214,10 @@ export class ClickShard extends DurableObject<Env> {
       if (this.name === null) writeMeta(this.sql, "name", items[0].name);
       const cells: unknown[][] = [];
       const stats: unknown[][] = [];
-      const out = items.map(({ name, source, forwardId, batch, granted }) => {
+      const out = items.map(({ name, source, forwardId, batch, cells: batchCells, granted }) => {
         if (forwardId > 0 && Math.max(this.lastForward.get(source) ?? 0, forwarded.get(source) ?? 0) >= forwardId) return REPLAYED;
         const fresh = granted === null ? this.dedupOwn(batch.keys, exp, name, source, forwardId) : firstOccurrences(batch.keys, granted);
-        const counted = countBatch(batch, fresh);
+        const counted = countBatch(batch, batchCells, fresh);
         for (const c of counted.cells) cells.push(c);
         for (const r of counted.stats) stats.push(r);
         if (forwardId > 0) forwarded.set(source, forwardId);
@@ -415,16 +420,16 @@ export function claimId(name: string, source: string, forwardId: number): number
  * (`[w, c, a, r, n]`), and the whole batch per arrival minute (`[minute, accepted, duplicates, invalid,
  * too_late, future]`).
  */
-function countBatch(batch: ShardBatch, fresh: number[]): { cells: unknown[][]; stats: unknown[][] } {
+function countBatch(batch: ShardBatch, batchCells: CellDims[], fresh: number[]): { cells: unknown[][]; stats: unknown[][] } {
   const n = batch.cellOf.length;
-  const cellCounts = new Array<number>(batch.cells.length).fill(0);
+  const cellCounts = new Array<number>(batchCells.length).fill(0);
   const freshPerMinute = new Array<number>(batch.minutes.length).fill(0);
   for (const i of fresh) {
     cellCounts[batch.cellOf[i]]++;
     freshPerMinute[batch.minuteOf[i]]++;
   }
   const cells: unknown[][] = [];
-  for (let ci = 0; ci < cellCounts.length; ci++) if (cellCounts[ci] > 0) cells.push([...batch.cells[ci], cellCounts[ci]]);
+  for (let ci = 0; ci < cellCounts.length; ci++) if (cellCounts[ci] > 0) cells.push([...batchCells[ci], cellCounts[ci]]);
 
   const stats = new Map<number, [number, number, number, number, number, number]>();
   const statRow = (minute: number) => {

@@ -30,7 +30,9 @@ export interface ShardBatch {
   cellOf: number[];
   /** Per event: index into `minutes` (its arrival minute, for the ingest statistics). */
   minuteOf: number[];
-  cells: CellDims[];
+  /** null when the cells travel `packed` (a shard that can read them said so: see packShardBatch). */
+  cells: CellDims[] | null;
+  packed?: PackedCells;
   minutes: number[];
   /** Rejections counted at the edge; each forward gives them to exactly one shard. */
   rejected: RejectionRow[];
@@ -131,3 +133,55 @@ export function planForward(batches: PendingBatch[], shards: number, statsShard:
   return out;
 }
 
+
+/**
+ * A batch's cells as one typed array and a table of their strings: `dims` holds 4 numbers per cell —
+ * window start, then the indexes in `names` of its campaign, ad and region. Structured-clone copies a
+ * typed array at once, where an array of small arrays of strings cost more to send between objects
+ * than the shard's whole dedup (the RPC serializes and re-reads every element).
+ */
+export interface PackedCells {
+  names: string[];
+  dims: Float64Array;
+}
+
+/**
+ * The batch with its cells packed, for a shard that answered `packed: true` (ClickShard.ingest). Its
+ * `cells` is null, so that code from before packing fails on it (and the forward is re-sent unpacked)
+ * instead of counting nothing.
+ */
+export function packShardBatch(batch: ShardBatch): ShardBatch {
+  if (batch.cells === null) return batch;
+  const index = new Map<string, number>();
+  const names: string[] = [];
+  const name = (v: string) => {
+    let i = index.get(v);
+    if (i === undefined) {
+      index.set(v, (i = names.length));
+      names.push(v);
+    }
+    return i;
+  };
+  const dims = new Float64Array(batch.cells.length * 4);
+  batch.cells.forEach(([w, c, a, r], i) => {
+    dims[4 * i] = w;
+    dims[4 * i + 1] = name(c);
+    dims[4 * i + 2] = name(a);
+    dims[4 * i + 3] = name(r);
+  });
+  return { ...batch, cells: null, packed: { names, dims } };
+}
+
+/** A batch's cells, packed or not; throws when they are neither, or a packed cell names no string. */
+export function shardBatchCells(batch: ShardBatch): CellDims[] {
+  if (batch.cells) return batch.cells;
+  const p = batch.packed;
+  if (!p || !(p.dims instanceof Float64Array) || p.dims.length % 4 !== 0 || !Array.isArray(p.names)) throw new TypeError("a shard batch carries no cells");
+  const cells: CellDims[] = new Array(p.dims.length / 4);
+  for (let i = 0; i < cells.length; i++) {
+    const [c, a, r] = [p.names[p.dims[4 * i + 1]], p.names[p.dims[4 * i + 2]], p.names[p.dims[4 * i + 3]]];
+    if (typeof c !== "string" || typeof a !== "string" || typeof r !== "string") throw new TypeError(`packed cell ${i} names a string that is not there`);
+    cells[i] = [p.dims[4 * i], c, a, r];
+  }
+  return cells;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { chunkJson, flushStatements, isLedgerConflict } from "../../lib/clicks/flush-sql";
-import { planForward, type ClickTuple, type PendingBatch } from "../../lib/clicks/forward";
+import { packShardBatch, planForward, shardBatchCells, type ClickTuple, type PendingBatch } from "../../lib/clicks/forward";
 import { clickKey, keyHex, shardOf } from "../../lib/clicks/hash";
 import { windowStart } from "../../lib/clicks/windows";
 
@@ -24,7 +24,7 @@ describe("planForward", () => {
       expect(b.minuteOf.length).toBe(b.cellOf.length);
       total += keys.length;
       keys.forEach((_, i) => {
-        const [w, c, a, r] = b.cells[b.cellOf[i]];
+        const [w, c, a, r] = shardBatchCells(b)[b.cellOf[i]];
         recovered.push(`${s}|${w}|${c}|${a}|${r}|${b.minutes[b.minuteOf[i]]}|${keys[i]}`);
       });
     }
@@ -34,6 +34,27 @@ describe("planForward", () => {
       return `${shardOf(c[0], 16)}|${windowStart(c[4])}|${c[1]}|${c[2]}|${c[3]}|${minute}|${keyHex(...clickKey(c[0]))}`;
     });
     expect(recovered.sort()).toEqual(expected.sort());
+  });
+
+  it("packs a batch's cells into one typed array and a string table, and reads them back as they were", () => {
+    for (const [, b] of planForward(batches, 4, 0)) {
+      const packed = packShardBatch(b);
+      expect(packed.cells).toBeNull();
+      expect(packed.packed!.dims).toBeInstanceOf(Float64Array);
+      expect(new Set(packed.packed!.names).size).toBe(packed.packed!.names.length);
+      expect(shardBatchCells(packed)).toEqual(b.cells);
+      expect(packShardBatch(packed)).toBe(packed);
+      // everything else travels as it was
+      expect({ ...packed, cells: b.cells, packed: undefined }).toEqual({ ...b, packed: undefined });
+    }
+  });
+
+  it("refuses a batch whose cells are missing or name strings it does not carry", () => {
+    const [, b] = [...planForward(batches, 1, 0)][0];
+    expect(() => shardBatchCells({ ...b, cells: null })).toThrow(TypeError);
+    const packed = packShardBatch(b);
+    expect(() => shardBatchCells({ ...packed, packed: { names: packed.packed!.names.slice(1), dims: packed.packed!.dims } })).toThrow(TypeError);
+    expect(() => shardBatchCells({ ...packed, packed: { names: packed.packed!.names, dims: packed.packed!.dims.subarray(1) } })).toThrow(TypeError);
   });
 
   it("gives rejections to the stats shard only, per arrival minute", () => {

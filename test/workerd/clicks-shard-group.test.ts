@@ -26,7 +26,7 @@ async function privateShard(prefix: string) {
 /** Each forward (from `buffer-<i>`, forward id 1) sent again: a replay that counts nothing. */
 async function expectReplays(stub: DurableObjectStub<ClickShard>, name: string, forwards: ClickTuple[][], now: number): Promise<void> {
   for (const [i, list] of forwards.entries()) {
-    expect(await stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))).toEqual({ accepted: list.length, duplicates: 0, replayed: true });
+    expect(await stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))).toEqual({ accepted: list.length, duplicates: 0, replayed: true, packed: true });
   }
 }
 
@@ -57,9 +57,9 @@ describe("a shard counts the forwards that arrive together in one transaction", 
     const forwards = [clicks(campaign, 0, 200, now), clicks(campaign, 150, 350, now), clicks(campaign, 300, 500, now)];
     const answers = await Promise.all(forwards.map((list, i) => stub.ingest(name, `buffer-${i}`, 1, batchOf(list, now))));
     expect(answers).toEqual([
-      { accepted: 200, duplicates: 0, replayed: false },
-      { accepted: 200, duplicates: 50, replayed: false },
-      { accepted: 200, duplicates: 50, replayed: false },
+      { accepted: 200, duplicates: 0, replayed: false, packed: true },
+      { accepted: 200, duplicates: 50, replayed: false, packed: true },
+      { accepted: 200, duplicates: 50, replayed: false, packed: true },
     ]);
     // one transaction appended one row (before: one row, and one commit, per forward)
     expect(await openLog(stub)).toEqual({ rows: 1, clicks: 500 });
@@ -73,8 +73,8 @@ describe("a shard counts the forwards that arrive together in one transaction", 
     const batch = batchOf(clicks(campaign, 0, 100, now), now);
     const answers = await Promise.all([stub.ingest(name, "buffer-x", 7, batch), stub.ingest(name, "buffer-x", 7, batch)]);
     expect(answers).toEqual([
-      { accepted: 100, duplicates: 0, replayed: false },
-      { accepted: 100, duplicates: 0, replayed: true },
+      { accepted: 100, duplicates: 0, replayed: false, packed: true },
+      { accepted: 100, duplicates: 0, replayed: true, packed: true },
     ]);
     expect(await openLog(stub)).toEqual({ rows: 1, clicks: 100 });
   });
@@ -121,7 +121,7 @@ describe("a shard counts the forwards that arrive together in one transaction", 
     expect((await stub.state()).dedupKeys).toBe(200);
     // the poisoned forward's source was not recorded: fixed and re-sent, it counts
     const fixed = batchOf(clicks(campaign, 200, 300, now), now);
-    expect(await stub.ingest(name, "buffer-p", 1, fixed)).toEqual({ accepted: 100, duplicates: 0, replayed: false });
+    expect(await stub.ingest(name, "buffer-p", 1, fixed)).toEqual({ accepted: 100, duplicates: 0, replayed: false, packed: true });
     expect(await openLog(stub)).toEqual({ rows: 3, clicks: 300 });
   });
 });
