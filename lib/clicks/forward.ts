@@ -162,13 +162,15 @@ export function packShardBatch(batch: ShardBatch): ShardBatch {
     }
     return i;
   };
-  const dims = new Float64Array(batch.cells.length * 4);
-  batch.cells.forEach(([w, c, a, r], i) => {
-    dims[4 * i] = w;
-    dims[4 * i + 1] = name(c);
-    dims[4 * i + 2] = name(a);
-    dims[4 * i + 3] = name(r);
-  });
+  const cells = batch.cells;
+  const dims = new Float64Array(cells.length * 4);
+  for (let i = 0, o = 0; i < cells.length; i++, o += 4) {
+    const cell = cells[i];
+    dims[o] = cell[0];
+    dims[o + 1] = name(cell[1]);
+    dims[o + 2] = name(cell[2]);
+    dims[o + 3] = name(cell[3]);
+  }
   return { ...batch, cells: null, packed: { names, dims } };
 }
 
