@@ -155,10 +155,16 @@ export class OpenLog {
     return Number(this.sql.exec<{ n: number }>("SELECT coalesce(sum(json_array_length(stats)), 0) AS n FROM open_log").one().n);
   }
 
-  /** The rows after `afterId`, oldest first, parsed and left in place (the aggregators' pending view). */
+  /**
+   * The rows after `afterId`, oldest first, parsed and left in place (the aggregators' pending view).
+   * Their ids first, then one row per query, each read to its end: the caller may stop early, and a
+   * cursor left half-read keeps its statement active, which makes any schema change on the object's
+   * database fail with SQLITE_LOCKED until the cursor is garbage-collected.
+   */
   *rowsAfter(afterId: number): Generator<{ id: number; cells: Cell[]; stats: number[][] }> {
-    for (const row of this.sql.exec<{ id: number; cells: string; stats: string }>("SELECT id, cells, stats FROM open_log WHERE id > ? ORDER BY id", afterId)) {
-      yield { id: row.id, cells: JSON.parse(row.cells) as Cell[], stats: JSON.parse(row.stats) as number[][] };
+    for (const { id } of this.sql.exec<{ id: number }>("SELECT id FROM open_log WHERE id > ? ORDER BY id", afterId).toArray()) {
+      const row = this.sql.exec<{ cells: string; stats: string }>("SELECT cells, stats FROM open_log WHERE id = ?", id).toArray()[0];
+      if (row) yield { id, cells: JSON.parse(row.cells) as Cell[], stats: JSON.parse(row.stats) as number[][] };
     }
   }
 
@@ -167,20 +173,29 @@ export class OpenLog {
    * `maxChars` — merged, and deletes them (inside the caller's transaction). Null when the log is empty.
    */
   take(maxEntries: number, maxChars = Infinity): Merged | null {
-    const cells = new CellTable();
-    const minutes = new Map<number, MinuteStats>();
+    // Which rows, from their sizes (read to the end, like every query here: a half-read cursor keeps its
+    // statement active and the dedup index's DROP TABLE in a later transaction failed with SQLITE_LOCKED).
+    // octet_length is the row's UTF-8 bytes, read from the record header, never fewer than its UTF-16
+    // code units (what maxChars bounds), so the bound holds.
+    const sizes = this.sql
+      .exec<{ id: number; n: number; bytes: number }>("SELECT id, n, octet_length(cells) AS bytes FROM open_log ORDER BY id LIMIT ?", Number.isFinite(maxEntries) ? maxEntries + 1 : -1)
+      .toArray();
     let entries = 0;
     let chars = 0;
     let last: number | null = null;
-    for (const row of this.sql.exec<{ id: number; n: number; cells: string; stats: string }>("SELECT id, n, cells, stats FROM open_log ORDER BY id")) {
-      if (last !== null && (entries + row.n > maxEntries || chars + row.cells.length > maxChars)) break;
+    for (const row of sizes) {
+      if (last !== null && (entries + row.n > maxEntries || chars + row.bytes > maxChars)) break;
       last = row.id;
       entries += row.n;
-      chars += row.cells.length;
+      chars += row.bytes;
+    }
+    if (last === null) return null;
+    const cells = new CellTable();
+    const minutes = new Map<number, MinuteStats>();
+    for (const row of this.sql.exec<{ cells: string; stats: string }>("SELECT cells, stats FROM open_log WHERE id <= ? ORDER BY id", last)) {
       for (const [w, c, a, r, n] of JSON.parse(row.cells) as Cell[]) cells.add(w, c, a, r, n);
       addMinuteStats(minutes, JSON.parse(row.stats) as number[][]);
     }
-    if (last === null) return null;
     this.sql.exec("DELETE FROM open_log WHERE id <= ?", last);
     return { cells, minutes, entries };
   }
