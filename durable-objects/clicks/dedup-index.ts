@@ -1,6 +1,6 @@
 import { partitionExpired, partitionOf, partitionSpanMs, partitionTable, SLICES } from "../../lib/clicks/dedup-keys";
 import { keyHex } from "../../lib/clicks/hash";
-import { BUCKET_BITS, bucketHas, packHalves } from "../../lib/clicks/key-buckets";
+import { BUCKET_BITS, bucketHas, bucketOf, packHalves } from "../../lib/clicks/key-buckets";
 import { KeySet, parseKeyList, type KeyHalves } from "../../lib/clicks/key-set";
 import { migrateSqlSchema, readMeta, writeMeta } from "../../lib/sql-migrations";
 import { DedupFilters, UNKNOWN } from "./dedup-filters";
@@ -262,7 +262,7 @@ export class DedupIndex {
   private findInBuckets(p: number, bits: number, his: Int32Array, los: Uint32Array, list: number[], seen: Uint8Array): void {
     const byBucket = new Map<number, number[]>();
     for (const i of list) {
-      const b = his[i] >>> (32 - bits);
+      const b = bucketOf(his[i], bits);
       const ks = byBucket.get(b);
       if (ks) ks.push(i);
       else byBucket.set(b, [i]);

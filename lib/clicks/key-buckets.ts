@@ -10,9 +10,9 @@
  */
 export const BUCKET_BITS = 12;
 
-/** The bucket of a keyHex key (`0x` + 16 hex digits) when a partition uses `bits` (≤ 32) bits. */
-export function bucketOfKey(hex: string, bits = BUCKET_BITS): number {
-  return parseInt(hex.slice(2, 10), 16) >>> (32 - bits);
+/** The bucket of a key — given by its high half, as keyHalves reads it — when a partition uses `bits` (≤ 32) bits: its top bits. */
+export function bucketOf(hi: number, bits = BUCKET_BITS): number {
+  return hi >>> (32 - bits);
 }
 
 /** Keys packed by bucket: `blob` holds every key (8 bytes each, bucket by bucket); `runs` is `[bucket, 1-based offset, bytes]` per bucket, as SQL's substr() takes them. */
@@ -21,26 +21,10 @@ export interface PackedKeys {
   runs: [bucket: number, offset: number, bytes: number][];
 }
 
-/** Packs keyHex keys by bucket, buckets in ascending order (a merge appends to each bucket once). */
-export function packByBucket(keys: readonly string[], bits = BUCKET_BITS): PackedKeys {
-  const { his, los } = halvesOf(keys);
-  return packHalves(his, los, bits);
-}
-
-/** The halves (keyHalves) of keyHex keys, as typed arrays. */
-export function halvesOf(keys: readonly string[]): { his: Int32Array; los: Uint32Array } {
-  const his = new Int32Array(keys.length);
-  const los = new Uint32Array(keys.length);
-  for (let i = 0; i < keys.length; i++) {
-    his[i] = parseInt(keys[i].slice(2, 10), 16);
-    los[i] = parseInt(keys[i].slice(10, 18), 16);
-  }
-  return { his, los };
-}
-
 /**
- * As packByBucket, for keys given as their halves (keyHalves): a counting sort by bucket (bits ≤ 24),
- * stable, so each bucket's keys keep their given order.
+ * Packs keys, given as their halves (lib/clicks/key-set.ts parseKeyList), by bucket, buckets in ascending
+ * order (a merge appends to each bucket once): a counting sort by bucket (bits ≤ 24), stable, so each
+ * bucket's keys keep their given order.
  */
 export function packHalves(his: Int32Array, los: Uint32Array, bits = BUCKET_BITS): PackedKeys {
   if (!Number.isInteger(bits) || bits < 1 || bits > 24) throw new RangeError(`bucket bits ${bits} not in 1..24`);
