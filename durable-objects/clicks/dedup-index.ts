@@ -1,5 +1,5 @@
-import { partitionExpired, partitionOf, partitionSpanMs, partitionTable, SLICES } from "../../lib/clicks/dedup-keys";
-import { keyHex } from "../../lib/clicks/hash";
+import { partitionExpired, partitionOf, partitionSpanMs, partitionTable, sliceOfHalf as sliceOf, SLICES } from "../../lib/clicks/dedup-keys";
+import { keyHex, keyListJson } from "../../lib/clicks/hash";
 import { BUCKET_BITS, bucketHas, bucketOf, packHalves } from "../../lib/clicks/key-buckets";
 import { KeySet, parseKeyList, type KeyHalves } from "../../lib/clicks/key-set";
 import { migrateSqlSchema, readMeta, writeMeta } from "../../lib/sql-migrations";
@@ -50,9 +50,6 @@ const APPEND_BUCKETS = (table: string) =>
 
 /** Keys of level 0 by partition, then by key slice (a merge step takes one slice of every partition). */
 type Level = Map<number, KeySet[]>;
-
-/** A key's slice (0–15): the top 4 bits of its high half (its first hex digit in keyHex form). */
-const sliceOf = (hi: number): number => hi >>> 28;
 
 export interface DedupStats {
   partitions: number;
@@ -228,7 +225,8 @@ export class DedupIndex {
     const blocks = parts.map((p) => this.filters.loaded(p));
     const probes = parts.map((): number[] => []);
     for (const i of candidates) {
-      const [hi, lo] = [his[i], los[i]];
+      const hi = his[i];
+      const lo = los[i];
       const j = sliceOf(hi);
       for (let pi = 0; pi < parts.length; pi++) {
         const slot = blocks[pi][j];
@@ -343,8 +341,7 @@ export class DedupIndex {
       this.sql.exec(APPEND_BUCKETS(table), JSON.stringify(runs), blob);
       added = his.length;
     } else {
-      const keys = Array.from(his, (hi, i) => keyHex(hi, los[i]));
-      added = this.sql.exec(`INSERT INTO ${table} (k) SELECT value FROM json_each(?) WHERE true ORDER BY value ON CONFLICT DO NOTHING`, "[" + keys.join(",") + "]").rowsWritten;
+      added = this.sql.exec(`INSERT INTO ${table} (k) SELECT value FROM json_each(?) WHERE true ORDER BY value ON CONFLICT DO NOTHING`, keyListJson(his, los)).rowsWritten;
     }
     const held = (this.parts.get(p) ?? 0) + added;
     this.parts.set(p, held);

@@ -55,6 +55,11 @@ export function sliceOfKey(hex: string): number {
   return c <= 57 ? c - 48 : c - 87;
 }
 
+/** The slice of a key given by its high half (as lib/clicks/key-set.ts holds it): its top 4 bits, as sliceOfKey. */
+export function sliceOfHalf(hi: number): number {
+  return hi >>> 28;
+}
+
 /**
  * The slice's first key as SQLite's signed 64-bit integer is `sliceSigned << 60`, its last that value
  * with the 60 low bits set (slices 8–15 are the negative keys).

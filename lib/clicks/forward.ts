@@ -181,7 +181,9 @@ export function shardBatchCells(batch: ShardBatch): CellDims[] {
   if (!p || !(p.dims instanceof Float64Array) || p.dims.length % 4 !== 0 || !Array.isArray(p.names)) throw new TypeError("a shard batch carries no cells");
   const cells: CellDims[] = new Array(p.dims.length / 4);
   for (let i = 0; i < cells.length; i++) {
-    const [c, a, r] = [p.names[p.dims[4 * i + 1]], p.names[p.dims[4 * i + 2]], p.names[p.dims[4 * i + 3]]];
+    const c = p.names[p.dims[4 * i + 1]];
+    const a = p.names[p.dims[4 * i + 2]];
+    const r = p.names[p.dims[4 * i + 3]];
     if (typeof c !== "string" || typeof a !== "string" || typeof r !== "string") throw new TypeError(`packed cell ${i} names a string that is not there`);
     cells[i] = [p.dims[4 * i], c, a, r];
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { clickKey, keyHex } from "../../lib/clicks/hash";
-import { partitionExpired, partitionOf, partitionSpanMs, partitionTable, sliceOfKey, sliceSigned } from "../../lib/clicks/dedup-keys";
+import { partitionExpired, partitionOf, partitionSpanMs, partitionTable, sliceOfHalf, sliceOfKey, sliceSigned } from "../../lib/clicks/dedup-keys";
 
 describe("dedup partitions and slices", () => {
   it("spans a 24th of the horizon in whole seconds, between 1 s and an hour", () => {
@@ -28,7 +28,9 @@ describe("dedup partitions and slices", () => {
     for (const id of ["a", "b", "click-1", "click-2", "zz", "0", "x-17"]) {
       const hex = keyHex(...clickKey(id));
       expect(BigInt(sliceSigned(sliceOfKey(hex)))).toBe(top(hex));
+      expect(sliceOfHalf(clickKey(id)[0])).toBe(sliceOfKey(hex));
     }
+    expect(sliceOfHalf(-1)).toBe(15);
     expect(sliceOfKey("0xf000000000000000")).toBe(15);
     expect(sliceSigned(15)).toBe(-1);
     expect(sliceOfKey("0x7fffffffffffffff")).toBe(7);
