@@ -9,6 +9,14 @@ import { bufferStub, countsFor, drainPipeline, events, postClicks, SHARDS, shard
 
 const NO_REJECTIONS = { invalid: 0, too_late: 0, future: 0 };
 
+/** The ground truth of events all at `ts` from region eu: clicks per `window|ad|eu` cell. */
+function expectedCells(evs: { ad_id: string }[], ts: number): Record<string, number> {
+  const w = windowStart(ts);
+  const expected: Record<string, number> = {};
+  for (const e of evs) expected[`${w}|${e.ad_id}|eu`] = (expected[`${w}|${e.ad_id}|eu`] ?? 0) + 1;
+  return expected;
+}
+
 describe("click pipeline: ingest → buffer → shards → D1", () => {
   it("counts every accepted click once, per one-minute window, ad and region", async () => {
     const campaign = uniqueCampaign();
@@ -21,10 +29,7 @@ describe("click pipeline: ingest → buffer → shards → D1", () => {
     await drainPipeline();
     const got = await countsFor(campaign);
     expect(got.total).toBe(250);
-    const w = windowStart(ts);
-    const expected: Record<string, number> = {};
-    for (const e of evs) expected[`${w}|${e.ad_id}|eu`] = (expected[`${w}|${e.ad_id}|eu`] ?? 0) + 1;
-    expect(got.byCell).toEqual(expected);
+    expect(got.byCell).toEqual(expectedCells(evs, ts));
   });
 
   it("sends a shard its cells as arrays until it answers that it reads them packed, then packed; counts are the same", async () => {
@@ -50,10 +55,7 @@ describe("click pipeline: ingest → buffer → shards → D1", () => {
     await drainPipeline();
     const got = await countsFor(campaign);
     expect(got.total).toBe(400);
-    const w = windowStart(ts);
-    const expected: Record<string, number> = {};
-    for (const e of evs) expected[`${w}|${e.ad_id}|eu`] = (expected[`${w}|${e.ad_id}|eu`] ?? 0) + 1;
-    expect(got.byCell).toEqual(expected);
+    expect(got.byCell).toEqual(expectedCells(evs, ts));
   });
 
   it("a shard refuses a batch that carries no cells instead of counting nothing", async () => {
